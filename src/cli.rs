@@ -1,0 +1,177 @@
+//! Command-line definitions for every personality (clap derive). Parsing only; no behaviour.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// `codex-launcher`: the multi-command form, used under any name other than the linked ones.
+#[derive(Debug, Parser)]
+#[command(
+    name = "codex-launcher",
+    bin_name = "codex-launcher",
+    version,
+    about = "Prepare a per-task Codex home, pick the strongest sandbox this host can enforce, and run Codex (or any task) under it",
+    long_about = None,
+    propagate_version = true,
+)]
+pub struct LauncherCli {
+    #[command(subcommand)]
+    pub command: LauncherCommand,
+}
+
+/// The subcommands of `codex-launcher`.
+#[derive(Debug, Subcommand)]
+pub enum LauncherCommand {
+    /// Prepare the per-task Codex home and run a command (default: codex) sandboxed [= codex-run]
+    Run(StubArgs),
+    /// Drop-in for Codex's Linux sandbox helper [= codex-linux-sandbox]
+    LinuxSandbox(LinuxSandboxArgs),
+    /// Container PID 1: reap, forward signals, run the task sandboxed [= codex-entrypoint]
+    Entrypoint(StubArgs),
+    /// Prepare (or refresh) a per-task Codex home and print its path
+    PrepareHome(StubArgs),
+    /// Print the host probes, backend ladder and exact launch plan without running anything
+    Explain(StubArgs),
+    /// Diagnose why a sandbox backend is unavailable and print the remedy
+    Doctor(StubArgs),
+    /// Export or verify an effective config lock
+    Lock(StubArgs),
+    /// Create the codex-run, codex-linux-sandbox and codex-entrypoint symlinks to this binary
+    Install(InstallArgs),
+    /// Run the bubblewrap built into this binary with the given arguments (diagnosis, tests)
+    Bwrap(BwrapArgs),
+    /// Print shell completions
+    Completions(StubArgs),
+    /// Print the manual page
+    Man(StubArgs),
+}
+
+/// Placeholder for subcommands whose issue is not done yet: takes no options, only a command.
+#[derive(Debug, Args)]
+pub struct StubArgs {
+    /// Command and its arguments
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// `codex-run`: the everyday launcher.
+#[derive(Debug, Parser)]
+#[command(
+    name = "codex-run",
+    bin_name = "codex-run",
+    version,
+    about = "Prepare the per-task Codex home, then run a command (default: codex) under the strongest available sandbox"
+)]
+pub struct RunCli {
+    #[command(flatten)]
+    pub args: StubArgs,
+}
+
+/// `codex-entrypoint`: a container's PID 1.
+#[derive(Debug, Parser)]
+#[command(
+    name = "codex-entrypoint",
+    bin_name = "codex-entrypoint",
+    version,
+    about = "Container PID 1: reap orphans, forward signals, and run the task under the strongest available sandbox"
+)]
+pub struct EntrypointCli {
+    #[command(flatten)]
+    pub args: StubArgs,
+}
+
+/// `codex-linux-sandbox`: accepts exactly the arguments Codex 0.169 passes to its helper
+/// (reference codex-linux-sandbox.md §2). Codex hides everything but two flags; so do we.
+#[derive(Debug, Parser)]
+#[command(
+    name = "codex-linux-sandbox",
+    bin_name = "codex-linux-sandbox",
+    disable_version_flag = true,
+    about = "Run a command under a filesystem and network sandbox, as Codex's Linux helper does",
+    long_about = "Run a command under a filesystem and network sandbox, as Codex's Linux helper does.\n\n\
+                  Filesystem isolation uses bubblewrap (or Landlock where user namespaces are blocked); \
+                  syscall filtering uses seccomp."
+)]
+pub struct LinuxSandboxCli {
+    #[command(flatten)]
+    pub args: LinuxSandboxArgs,
+}
+
+/// The helper's arguments.
+#[derive(Debug, Clone, Args)]
+pub struct LinuxSandboxArgs {
+    /// Directory that relative paths in the permission profile are resolved against; may differ
+    /// from the directory the command runs in
+    #[arg(long, required = true, value_name = "SANDBOX_POLICY_CWD")]
+    pub sandbox_policy_cwd: PathBuf,
+
+    /// The command's working directory (defaults to the policy cwd)
+    #[arg(long, hide = true, value_name = "COMMAND_CWD")]
+    pub command_cwd: Option<PathBuf>,
+
+    /// Permission profile JSON (tagged or legacy shape)
+    #[arg(long, hide = true, value_name = "PERMISSION_PROFILE")]
+    pub permission_profile: Option<String>,
+
+    /// Use the Landlock + seccomp backend instead of bubblewrap
+    #[arg(long, hide = true)]
+    pub use_legacy_landlock: bool,
+
+    /// Inner stage: apply seccomp inside the sandbox, then run the command as PID 2
+    #[arg(long, hide = true)]
+    pub apply_seccomp_then_exec: bool,
+
+    /// Managed network proxy context (JSON); not supported
+    #[arg(long, hide = true, value_name = "MANAGED_NETWORK")]
+    pub managed_network: Option<String>,
+
+    /// Proxy route spec for the inner stage; not supported
+    #[arg(long, hide = true, value_name = "PROXY_ROUTE_SPEC")]
+    pub proxy_route_spec: Option<String>,
+
+    /// FD:DEST pairs to verify in the inner stage
+    #[arg(long, hide = true, value_name = "VERIFY_FD_MOUNT")]
+    pub verify_fd_mount: Vec<String>,
+
+    /// Do not mount a fresh /proc, though the PID namespace is still new; for containers that
+    /// refuse `--proc /proc`
+    #[arg(long)]
+    pub no_proc: bool,
+
+    /// Keep the caller's PID namespace (no --as-pid-1, --unshare-pid or --proc)
+    #[arg(long, hide = true)]
+    pub inherit_pid_namespace: bool,
+
+    /// Refuse instead of running when the chosen backend cannot enforce every part of the policy
+    #[arg(long, hide = true, env = "CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION", value_parser = clap::builder::FalseyValueParser::new())]
+    pub require_full_isolation: bool,
+
+    /// The command to run and its arguments
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// `codex-launcher install`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Directory for the symlinks [default: ~/.local/bin]
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// Print what would be done without changing anything
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `codex-launcher bwrap ARGS...`: everything goes to bubblewrap, `--help` included.
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true, disable_version_flag = true)]
+pub struct BwrapArgs {
+    /// Arguments for bubblewrap
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<OsString>,
+}

@@ -1,0 +1,93 @@
+//! Parses the command line for a personality and runs the matching command. This is the one place
+//! where a [`Failure`] becomes an exit code and a message on stderr.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::arg0::Personality;
+use crate::cli::{
+    EntrypointCli, InstallArgs, LauncherCli, LauncherCommand, LinuxSandboxCli, RunCli,
+};
+use crate::exit::{Failure, Outcome};
+use crate::{install, logging, vendored_bwrap};
+
+/// Runs `personality` with the full argv (argv[0] included). clap handles `--help` and usage
+/// errors itself (exit 0 and 2).
+pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
+    logging::init();
+    let (name, outcome) = match personality {
+        Personality::Run => (
+            "codex-run",
+            not_yet("run", 5, RunCli::parse_from(args).args.command),
+        ),
+        Personality::Entrypoint => (
+            "codex-entrypoint",
+            not_yet(
+                "entrypoint",
+                8,
+                EntrypointCli::parse_from(args).args.command,
+            ),
+        ),
+        Personality::LinuxSandbox => {
+            let cli = LinuxSandboxCli::parse_from(args);
+            (
+                "codex-linux-sandbox",
+                not_yet("linux-sandbox", 3, cli.args.command),
+            )
+        }
+        Personality::Launcher => ("codex-launcher", launcher(LauncherCli::parse_from(args))),
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("{name}: error: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn launcher(cli: LauncherCli) -> Outcome {
+    match cli.command {
+        LauncherCommand::Install(args) => install_links(args),
+        LauncherCommand::Bwrap(args) => vendored_bwrap::passthrough(&args.args),
+        LauncherCommand::Run(a) => not_yet("run", 5, a.command),
+        LauncherCommand::LinuxSandbox(a) => not_yet("linux-sandbox", 3, a.command),
+        LauncherCommand::Entrypoint(a) => not_yet("entrypoint", 8, a.command),
+        LauncherCommand::PrepareHome(a) => not_yet("prepare-home", 5, a.command),
+        LauncherCommand::Explain(a) => not_yet("explain", 4, a.command),
+        LauncherCommand::Doctor(a) => not_yet("doctor", 4, a.command),
+        LauncherCommand::Lock(a) => not_yet("lock", 7, a.command),
+        LauncherCommand::Completions(a) => not_yet("completions", 2, a.command),
+        LauncherCommand::Man(a) => not_yet("man", 2, a.command),
+    }
+}
+
+fn not_yet(what: &str, issue: u32, _ignored: Vec<OsString>) -> Outcome {
+    Err(Failure::usage(format!(
+        "{what}: not implemented yet: see issue {issue}"
+    )))
+}
+
+fn install_links(args: InstallArgs) -> Outcome {
+    let bin_dir = match args.bin_dir {
+        Some(dir) => dir,
+        None => install::default_bin_dir()?,
+    };
+    let target = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| Failure::refused(format!("cannot locate this executable: {e}")))?;
+    let actions = install::plan(&bin_dir, &target, install::inspect)?;
+    for action in &actions {
+        println!("{}{action}", if args.dry_run { "would " } else { "" });
+    }
+    if !args.dry_run {
+        std::fs::create_dir_all(&bin_dir)
+            .map_err(|e| Failure::refused(format!("cannot create {}: {e}", bin_dir.display())))?;
+        install::apply(&actions).map_err(|e| {
+            Failure::refused(format!("install into {} failed: {e}", bin_dir.display()))
+        })?;
+    }
+    Ok(0)
+}

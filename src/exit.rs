@@ -1,0 +1,72 @@
+//! The one mapping from failure class to process exit code (STYLE: 2 usage, 1 refused/failed before
+//! exec, 126/127 exec problems, the child's code otherwise).
+
+use std::fmt;
+
+/// Why the launcher stopped before (or instead of) running the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// Bad command line or input that a user must correct (exit 2).
+    Usage,
+    /// The request cannot be carried out safely or something failed before exec (exit 1).
+    Refused,
+    /// The command exists but cannot be executed (exit 126).
+    NotExecutable,
+    /// The command was not found (exit 127).
+    NotFound,
+}
+
+/// A failure with a one-line message naming the offending input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub class: FailureClass,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::Usage,
+            message: message.into(),
+        }
+    }
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::Refused,
+            message: message.into(),
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::NotFound,
+            message: message.into(),
+        }
+    }
+    pub fn not_executable(message: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::NotExecutable,
+            message: message.into(),
+        }
+    }
+
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self.class {
+            FailureClass::Usage => 2,
+            FailureClass::Refused => 1,
+            FailureClass::NotExecutable => 126,
+            FailureClass::NotFound => 127,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// What a command returns: the exit code to leave with, or why it stopped.
+pub type Outcome = Result<u8, Failure>;

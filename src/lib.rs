@@ -1,0 +1,10 @@
+//! codex-launcher: prepares a per-task Codex home, picks the strongest sandbox the host can enforce,
+//! and execs Codex (or any task) under it. See DESIGN.md for the architecture.
+
+pub mod arg0;
+pub mod cli;
+pub mod dispatch;
+pub mod exit;
+pub mod install;
+pub mod logging;
+pub mod vendored_bwrap;

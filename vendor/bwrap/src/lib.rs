@@ -1,0 +1,52 @@
+//! Upstream bubblewrap, compiled from the pinned registry sources by `build.rs` and linked in.
+//!
+//! [`enter`] runs bubblewrap's own `main` inside the calling process, exactly as if the process had
+//! exec'd a `bwrap` binary with the same arguments: it never returns. This lets the launcher use a
+//! known-good bubblewrap without any file on disk (nothing to find, verify or keep in sync).
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+/// The upstream bubblewrap release that is linked in.
+pub const VERSION: &str = env!("CODEX_LAUNCHER_BWRAP_VERSION");
+/// Where the sources came from (registry package and version).
+pub const SOURCE: &str = env!("CODEX_LAUNCHER_BWRAP_SOURCE");
+/// bubblewrap's license, LGPL-2.1-or-later, as shipped with its sources.
+pub const LICENSE_TEXT: &str = include_str!(concat!(env!("OUT_DIR"), "/COPYING"));
+
+extern "C" {
+    fn codex_launcher_bwrap_main(argc: libc_int, argv: *mut *mut std::ffi::c_char) -> libc_int;
+}
+
+#[allow(non_camel_case_types)]
+type libc_int = std::ffi::c_int;
+
+/// Runs the linked bubblewrap with `args` (not including argv[0], which is passed as `bwrap`).
+///
+/// The caller must be single-threaded, as for any exec: bubblewrap forks and unshares namespaces.
+/// bubblewrap ends the process itself; if its `main` ever returns, we exit with its return value.
+pub fn enter(args: &[OsString]) -> ! {
+    let mut owned: Vec<CString> = Vec::with_capacity(args.len() + 1);
+    owned.push(CString::new("bwrap").expect("no NUL"));
+    for arg in args {
+        // An argument with an interior NUL cannot be passed to any exec; bubblewrap would have
+        // received it truncated, so refuse loudly instead.
+        match CString::new(arg.as_bytes()) {
+            Ok(c) => owned.push(c),
+            Err(_) => {
+                eprintln!(
+                    "bwrap: argument contains a NUL byte: {}",
+                    arg.to_string_lossy()
+                );
+                std::process::exit(1);
+            }
+        }
+    }
+    let mut argv: Vec<*mut std::ffi::c_char> = owned.iter().map(|c| c.as_ptr() as *mut _).collect();
+    argv.push(std::ptr::null_mut());
+    // SAFETY: argv is a NULL-terminated array of valid C strings that outlive the call; bubblewrap
+    // treats it like the argv of `main`.
+    let code =
+        unsafe { codex_launcher_bwrap_main((argv.len() - 1) as libc_int, argv.as_mut_ptr()) };
+    std::process::exit(code)
+}
