@@ -11,7 +11,7 @@ use crate::cli::{
     EntrypointCli, InstallArgs, LauncherCli, LauncherCommand, LinuxSandboxCli, RunCli,
 };
 use crate::exit::{Failure, Outcome};
-use crate::{install, logging, vendored_bwrap};
+use crate::{helper, install, logging, vendored_bwrap};
 
 /// Runs `personality` with the full argv (argv[0] included). clap handles `--help` and usage
 /// errors itself (exit 0 and 2).
@@ -32,10 +32,7 @@ pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
         ),
         Personality::LinuxSandbox => {
             let cli = LinuxSandboxCli::parse_from(args);
-            (
-                "codex-linux-sandbox",
-                not_yet("linux-sandbox", 3, cli.args.command),
-            )
+            ("codex-linux-sandbox", helper::run(cli.args))
         }
         Personality::Launcher => ("codex-launcher", launcher(LauncherCli::parse_from(args))),
     };
@@ -53,7 +50,7 @@ fn launcher(cli: LauncherCli) -> Outcome {
         LauncherCommand::Install(args) => install_links(args),
         LauncherCommand::Bwrap(args) => vendored_bwrap::passthrough(&args.args),
         LauncherCommand::Run(a) => not_yet("run", 5, a.command),
-        LauncherCommand::LinuxSandbox(a) => not_yet("linux-sandbox", 3, a.command),
+        LauncherCommand::LinuxSandbox(args) => helper::run(args),
         LauncherCommand::Entrypoint(a) => not_yet("entrypoint", 8, a.command),
         LauncherCommand::PrepareHome(a) => not_yet("prepare-home", 5, a.command),
         LauncherCommand::Explain(a) => not_yet("explain", 4, a.command),

@@ -2,9 +2,15 @@
 //! and execs Codex (or any task) under it. See DESIGN.md for the architecture.
 
 pub mod arg0;
+pub mod backend;
 pub mod cli;
 pub mod dispatch;
+pub mod exec;
 pub mod exit;
+pub mod helper;
 pub mod install;
 pub mod logging;
+pub mod policy;
+pub mod probe;
+pub mod synthetic;
 pub mod vendored_bwrap;

@@ -1,0 +1,4 @@
+//! Pure builders for each sandbox backend: they turn a resolved policy into launch data.
+
+pub mod bwrap;
+pub mod seccomp;

@@ -1,0 +1,256 @@
+//! Which bubblewrap to run (reference codex-linux-sandbox.md §5.2): the first `bwrap` on PATH that
+//! is outside the cwd and every writable root, if its `--help` lists the flags we emit; otherwise the
+//! copy built into this binary. `--help` results are cached on disk per file identity, so a warm
+//! launch forks no probe.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::cache::{self, FileStamp};
+
+/// How long a `bwrap --help` may take before the candidate is treated as unusable.
+const HELP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What `bwrap --help` says it supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BwrapFeatures {
+    pub perms: bool,
+    pub as_pid_1: bool,
+    pub argv0: bool,
+}
+
+impl BwrapFeatures {
+    pub fn from_help(text: &str) -> Self {
+        Self {
+            perms: text.contains("--perms"),
+            as_pid_1: text.contains("--as-pid-1"),
+            argv0: text.contains("--argv0"),
+        }
+    }
+
+    /// Every flag our plans emit, except `--argv0`, which has a fallback.
+    pub fn usable(&self) -> bool {
+        self.perms && self.as_pid_1
+    }
+}
+
+/// The bubblewrap a launch will use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Launcher {
+    System { path: PathBuf, supports_argv0: bool },
+    Vendored,
+}
+
+impl Launcher {
+    pub fn supports_argv0(&self) -> bool {
+        match self {
+            Self::System { supports_argv0, .. } => *supports_argv0,
+            Self::Vendored => true,
+        }
+    }
+}
+
+/// `CODEX_LAUNCHER_BWRAP`: which bubblewrap to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preference {
+    Auto,
+    System,
+    Vendored,
+}
+
+impl Preference {
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("CODEX_LAUNCHER_BWRAP").as_deref() {
+            Err(_) | Ok("") | Ok("auto") => Ok(Self::Auto),
+            Ok("system") => Ok(Self::System),
+            Ok("vendored") => Ok(Self::Vendored),
+            Ok(other) => Err(format!(
+                "invalid CODEX_LAUNCHER_BWRAP={other:?}: expected system, vendored or auto"
+            )),
+        }
+    }
+}
+
+/// The choice and why it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Choice {
+    pub launcher: Launcher,
+    pub reason: String,
+}
+
+/// The first `bwrap` on `path_var` that is not under `cwd` (unless cwd is `/`) or a writable root.
+/// Relative PATH entries count from `cwd`.
+pub fn find_system_candidate(
+    path_var: Option<&OsStr>,
+    cwd: &Path,
+    writable_roots: &[PathBuf],
+) -> Option<PathBuf> {
+    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    for dir in std::env::split_paths(path_var?) {
+        if dir.as_os_str().is_empty() {
+            continue;
+        }
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            cwd.join(dir)
+        };
+        let Ok(found) = dir.join("bwrap").canonicalize() else {
+            continue;
+        };
+        if !is_executable_file(&found) {
+            continue;
+        }
+        let in_cwd = cwd != Path::new("/") && found.starts_with(&cwd);
+        let in_writable = writable_roots.iter().any(|w| found.starts_with(w));
+        if in_cwd || in_writable {
+            tracing::debug!(candidate = %found.display(), in_cwd, in_writable, "skipping bwrap candidate");
+            continue;
+        }
+        return Some(found);
+    }
+    None
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Features of the bwrap at `path`, from the cache when its stamp still matches, else by running
+/// `path --help` once and caching the answer.
+pub fn features(path: &Path) -> Option<BwrapFeatures> {
+    let stamp = FileStamp::of(path)?;
+    let name = "bwrap-help-v1.json";
+    if let Some(found) = cache::load::<FileStamp, BwrapFeatures>(name, &stamp) {
+        return Some(found);
+    }
+    let text = run_help(path)?;
+    let found = BwrapFeatures::from_help(&text);
+    tracing::debug!(path = %path.display(), ?found, "probed bwrap --help");
+    cache::store(name, &stamp, &found);
+    Some(found)
+}
+
+/// Runs `path --help` with a timeout and returns stdout and stderr together.
+fn run_help(path: &Path) -> Option<String> {
+    let mut child = Command::new(path)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + HELP_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let mut text = String::new();
+    child.stdout.take()?.read_to_string(&mut text).ok()?;
+    let mut err = String::new();
+    let _ = child.stderr.take()?.read_to_string(&mut err);
+    text.push_str(&err);
+    Some(text)
+}
+
+/// Picks the launcher for a run with `writable_roots`.
+pub fn choose(
+    preference: Preference,
+    cwd: &Path,
+    writable_roots: &[PathBuf],
+) -> Result<Choice, String> {
+    if preference == Preference::Vendored {
+        return Ok(Choice {
+            launcher: Launcher::Vendored,
+            reason: "CODEX_LAUNCHER_BWRAP=vendored".into(),
+        });
+    }
+    let path_var = std::env::var_os("PATH");
+    let candidate = find_system_candidate(path_var.as_deref(), cwd, writable_roots);
+    let verdict = match &candidate {
+        None => Err("no bwrap on PATH outside the cwd and writable roots".to_string()),
+        Some(path) => match features(path) {
+            None => Err(format!("{} --help did not answer", path.display())),
+            Some(f) if !f.usable() => Err(format!(
+                "{} lacks {} (too old)",
+                path.display(),
+                [
+                    (!f.perms).then_some("--perms"),
+                    (!f.as_pid_1).then_some("--as-pid-1")
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" and ")
+            )),
+            Some(f) => Ok(Choice {
+                launcher: Launcher::System {
+                    path: path.clone(),
+                    supports_argv0: f.argv0,
+                },
+                reason: format!("{} supports --perms and --as-pid-1", path.display()),
+            }),
+        },
+    };
+    match (verdict, preference) {
+        (Ok(choice), _) => Ok(choice),
+        (Err(why), Preference::System) => Err(format!("CODEX_LAUNCHER_BWRAP=system, but {why}")),
+        (Err(why), _) => Ok(Choice {
+            launcher: Launcher::Vendored,
+            reason: format!("vendored bubblewrap: {why}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_come_from_help_text() {
+        let old = "usage: bwrap [OPTIONS...]\n --bind SRC DEST --ro-bind SRC DEST --as-pid-1\n";
+        assert!(!BwrapFeatures::from_help(old).usable());
+        let new = "--perms OCTAL --as-pid-1 --argv0 VALUE";
+        let f = BwrapFeatures::from_help(new);
+        assert!(f.usable() && f.argv0);
+    }
+
+    #[test]
+    fn candidates_under_cwd_or_writable_roots_are_skipped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        for sub in ["ws/fb", "other/bin"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+            let f = root.join(sub).join("bwrap");
+            std::fs::write(&f, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let ws = root.join("ws");
+        let path = std::env::join_paths(["fb".into(), root.join("other/bin")]).unwrap();
+        let found = find_system_candidate(Some(&path), &ws, &[]);
+        assert_eq!(found, Some(root.join("other/bin/bwrap")));
+        let found = find_system_candidate(Some(&path), &ws, &[root.join("other")]);
+        assert_eq!(found, None);
+        let found = find_system_candidate(Some(&path), Path::new("/"), &[]);
+        assert_eq!(
+            found,
+            Some(root.join("other/bin/bwrap")),
+            "fb resolves against /: not there"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Whether bubblewrap may mount a fresh `/proc` here (reference codex-linux-sandbox.md §5.3). Nested
+//! containers with a masked `/proc` refuse it; then the sandbox keeps its PID namespace but no new
+//! `/proc`. Codex probes this on every launch; we probe once and cache the verdict per boot, kernel,
+//! namespaces, user and bubblewrap.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+
+use nix::unistd::{fork, ForkResult};
+use serde::{Deserialize, Serialize};
+
+use super::cache::{self, FileStamp};
+use crate::exec::exec_bwrap;
+use crate::probe::bwrap::Launcher;
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Key {
+    boot: String,
+    namespaces: String,
+    uid: u32,
+    bwrap: Option<FileStamp>,
+    launcher_version: String,
+    unshare_net: bool,
+}
+
+/// The fixed minimal layout used for the probe (never the policy's own).
+fn probe_args(unshare_net: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "--as-pid-1",
+        "--new-session",
+        "--die-with-parent",
+        "--tmpfs",
+        "/",
+        "--dev",
+        "/dev",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    for dir in ["/bin", "/etc", "/lib", "/lib64", "/sbin", "/usr"] {
+        if std::path::Path::new(dir).exists() {
+            args.extend(["--ro-bind", dir, dir].map(OsString::from));
+        }
+    }
+    args.extend(["--unshare-user", "--unshare-pid", "--unshare-ipc"].map(OsString::from));
+    if unshare_net {
+        args.push("--unshare-net".into());
+    }
+    let true_bin = ["/usr/bin/true", "/bin/true"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("true");
+    args.extend(["--proc", "/proc", "--cap-drop", "ALL", "--", true_bin].map(OsString::from));
+    args
+}
+
+/// bwrap's complaint when the kernel will not mount proc for it.
+pub fn is_proc_refusal(stderr: &str) -> bool {
+    stderr.contains("Can't mount proc")
+        && stderr.contains("/newroot/proc")
+        && [
+            "Invalid argument",
+            "Operation not permitted",
+            "Permission denied",
+        ]
+        .iter()
+        .any(|e| stderr.contains(e))
+}
+
+/// True unless bubblewrap has been seen to fail mounting `/proc` in this environment.
+pub fn proc_mount_allowed(launcher: &Launcher, unshare_net: bool) -> bool {
+    let key = Key {
+        boot: cache::boot_identity(),
+        namespaces: cache::namespace_identity(),
+        uid: nix::unistd::getuid().as_raw(),
+        bwrap: match launcher {
+            Launcher::System { path, .. } => FileStamp::of(path),
+            Launcher::Vendored => None,
+        },
+        launcher_version: env!("CARGO_PKG_VERSION").to_string(),
+        unshare_net,
+    };
+    let name = "proc-mount-v1.json";
+    if let Some(allowed) = cache::load::<Key, bool>(name, &key) {
+        return allowed;
+    }
+    let allowed = match run_probe(launcher, unshare_net) {
+        Some(stderr) => !is_proc_refusal(&stderr),
+        // Could not even run the probe: let the real launch report what is wrong; do not cache.
+        None => return true,
+    };
+    tracing::debug!(allowed, "probed /proc mount");
+    cache::store(name, &key, &allowed);
+    allowed
+}
+
+/// Runs the probe with stderr captured (first 64 KiB).
+fn run_probe(launcher: &Launcher, unshare_net: bool) -> Option<String> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+    let args = probe_args(unshare_net);
+    // SAFETY: single-threaded; the child only rewires stdio and execs.
+    match unsafe { fork() }.ok()? {
+        ForkResult::Child => {
+            let null = std::fs::File::options().write(true).open("/dev/null");
+            // SAFETY: plain dup2 onto the standard descriptors.
+            unsafe {
+                libc::dup2(write.as_raw_fd(), libc::STDERR_FILENO);
+                if let Ok(null) = &null {
+                    libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO);
+                }
+            }
+            exec_bwrap(launcher, &args)
+        }
+        ForkResult::Parent { child } => {
+            drop(write);
+            let mut text = Vec::new();
+            let _ = std::fs::File::from(read)
+                .take(64 * 1024)
+                .read_to_end(&mut text);
+            let _ = nix::sys::wait::waitpid(child, None);
+            Some(String::from_utf8_lossy(&text).into_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_only_the_proc_refusal() {
+        assert!(is_proc_refusal(
+            "bwrap: Can't mount proc on /newroot/proc: Operation not permitted"
+        ));
+        assert!(!is_proc_refusal(
+            "bwrap: Creating new namespace failed: nesting depth"
+        ));
+    }
+}
