@@ -147,10 +147,6 @@ pub struct LinuxSandboxArgs {
     #[arg(long, hide = true, env = "CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION", value_parser = clap::builder::FalseyValueParser::new())]
     pub require_full_isolation: bool,
 
-    /// Inner stage: descriptors the outer stage handed to bubblewrap, not for the command
-    #[arg(long, hide = true, value_name = "FD")]
-    pub close_fd: Vec<i32>,
-
     /// The command to run and its arguments
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,

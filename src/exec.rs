@@ -141,16 +141,6 @@ pub fn supervise_bwrap(
     }
 }
 
-/// Marks `fd` close-on-exec if it is open (our own descriptors must not reach the command).
-pub fn set_cloexec(fd: RawFd) {
-    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    if fd > 2 {
-        // SAFETY: only flags are changed; an fd that is not open makes fcntl fail harmlessly.
-        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        let _ = fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
-    }
-}
-
 fn clear_cloexec(fd: RawFd) {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
     // SAFETY: fd is one we opened and still own in this process.
@@ -293,11 +283,6 @@ pub fn holds_capabilities() -> bool {
                 .is_some_and(|v| !matches!(u64::from_str_radix(v.trim(), 16), Ok(0)))
         })
     })
-}
-
-/// Opens `/dev/null` for `--ro-bind-data` placeholders.
-pub fn open_devnull() -> std::io::Result<OwnedFd> {
-    Ok(std::fs::File::open("/dev/null")?.into())
 }
 
 /// A pipe for bwrap's `--info-fd`: (read end, write end), both close-on-exec.

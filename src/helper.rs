@@ -23,8 +23,6 @@ struct Request {
     policy_cwd: PathBuf,
     command_cwd: Option<PathBuf>,
     command: Vec<OsString>,
-    /// Inner stage only: our own descriptors that must not reach the command.
-    close_fds: Vec<i32>,
 }
 
 /// Runs the helper; returns only when it fails before handing over to the command.
@@ -86,7 +84,6 @@ fn validate(args: &LinuxSandboxArgs) -> Result<Request, Failure> {
         policy_cwd,
         command_cwd: args.command_cwd.clone(),
         command: args.command.clone(),
-        close_fds: args.close_fd.clone(),
     })
 }
 
@@ -127,9 +124,6 @@ fn inner_stage(request: &Request) -> Outcome {
             "the inner stage still holds capabilities, so it is not inside the sandbox; --apply-seccomp-then-exec is for the helper's own use",
         ));
     }
-    for fd in &request.close_fds {
-        exec::set_cloexec(*fd);
-    }
     install_seccomp(seccomp_mode(&request.policy))?;
     exec::run_as_init(&request.command)
 }
@@ -154,11 +148,7 @@ fn temp_dir() -> Result<PathBuf, Failure> {
 
 /// The program bubblewrap starts inside: this binary, as `codex-linux-sandbox` either by `--argv0`
 /// or, for an old bwrap without it, by the `linux-sandbox` subcommand.
-fn inner_argv(
-    request: &Request,
-    supports_argv0: bool,
-    devnull_fd: i32,
-) -> Result<Vec<OsString>, Failure> {
+fn inner_argv(request: &Request, supports_argv0: bool) -> Result<Vec<OsString>, Failure> {
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| Failure::refused(format!("cannot locate this executable: {e}")))?;
@@ -176,7 +166,6 @@ fn inner_argv(
     argv.push("--permission-profile".into());
     argv.push(request.profile.to_canonical_json().into());
     argv.push("--apply-seccomp-then-exec".into());
-    argv.push(format!("--close-fd={devnull_fd}").into());
     argv.push("--".into());
     argv.extend(request.command.iter().cloned());
     Ok(argv)
@@ -212,8 +201,6 @@ fn outer_stage(request: &Request, args: &LinuxSandboxArgs) -> Outcome {
         && !args.inherit_pid_namespace
         && proc_mount::proc_mount_allowed(&choice.launcher, unshare_net);
 
-    let devnull = exec::open_devnull()
-        .map_err(|e| Failure::refused(format!("cannot open /dev/null: {e}")))?;
     let (info_read, info_write) =
         exec::info_pipe().map_err(|e| Failure::refused(format!("cannot create a pipe: {e}")))?;
     let options = BwrapOptions {
@@ -225,13 +212,10 @@ fn outer_stage(request: &Request, args: &LinuxSandboxArgs) -> Outcome {
         supports_argv0: choice.launcher.supports_argv0(),
         daemon_dir: daemon_dir.clone(),
         registry_dir: registry_dir.clone(),
-        devnull_fd: exec::raw(&devnull),
+        denied_file: registry_dir.join("denied-placeholder"),
+        empty_file: registry_dir.join("empty-placeholder"),
         info_fd: Some(exec::raw(&info_write)),
-        inner: inner_argv(
-            request,
-            choice.launcher.supports_argv0(),
-            exec::raw(&devnull),
-        )?,
+        inner: inner_argv(request, choice.launcher.supports_argv0())?,
     };
     let plan =
         bwrap::plan(rules, &deny_matches, &options).map_err(|e| Failure::refused(e.to_string()))?;
@@ -239,6 +223,8 @@ fn outer_stage(request: &Request, args: &LinuxSandboxArgs) -> Outcome {
     // Effects start here, once the request is known to be enforceable.
     create_private_dir(&daemon_dir)?;
     create_private_dir(&registry_dir)?;
+    create_placeholder(&options.denied_file, 0o000)?;
+    create_placeholder(&options.empty_file, 0o444)?;
     let registration = synthetic::register(&registry_dir, &plan.synthetic).map_err(|e| {
         Failure::refused(format!(
             "cannot register mount targets in {}: {e}",
@@ -248,7 +234,7 @@ fn outer_stage(request: &Request, args: &LinuxSandboxArgs) -> Outcome {
     let ended = exec::supervise_bwrap(
         &choice.launcher,
         &plan.args,
-        vec![devnull, info_write],
+        vec![info_write],
         Some(info_read),
     );
     if let Err(e) = registration.release() {
@@ -257,15 +243,49 @@ fn outer_stage(request: &Request, args: &LinuxSandboxArgs) -> Outcome {
     exec::exit_like(ended)
 }
 
-/// `mkdir` with mode 0700; an existing directory is fine.
+/// `mkdir` with mode 0700. An existing one must be a real directory owned by us: these live in the
+/// shared `/tmp`, where another user could have planted one.
 fn create_private_dir(path: &Path) -> Result<(), Failure> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     match std::fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(path)
+                .map_err(|e| Failure::refused(format!("cannot inspect {}: {e}", path.display())))?;
+            if meta.is_dir() && meta.uid() == nix::unistd::getuid().as_raw() {
+                Ok(())
+            } else {
+                Err(Failure::refused(format!(
+                    "{} exists but is not a directory owned by this user; remove it and retry",
+                    path.display()
+                )))
+            }
+        }
         Err(e) => Err(Failure::refused(format!(
             "cannot create {}: {e}",
             path.display()
         ))),
     }
+}
+
+/// An empty placeholder file with exactly `mode`, in our private registry dir.
+fn create_placeholder(path: &Path, mode: u32) -> Result<(), Failure> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let fail =
+        |e: std::io::Error| Failure::refused(format!("cannot prepare {}: {e}", path.display()));
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() && meta.len() == 0 && meta.mode() & 0o7777 == mode => {
+            return Ok(())
+        }
+        Ok(_) => std::fs::remove_file(path).map_err(fail)?,
+        Err(_) => {}
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(fail)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(fail)
 }

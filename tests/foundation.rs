@@ -25,7 +25,16 @@ fn a_renamed_copy_behaves_as_codex_launcher() {
     let dir = shared_tempdir();
     let copy = dir.path().join("whatever-name");
     std::fs::copy(bin(), &copy).unwrap();
-    let out = output(Command::new(&copy).arg("--help"));
+    // A fork in a concurrent test can briefly hold the copy's write descriptor (ETXTBSY on exec).
+    let run = |arg: &str| loop {
+        match Command::new(&copy).arg(arg).output() {
+            Err(e) if e.raw_os_error() == Some(libc_etxtbsy()) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => break other.unwrap(),
+        }
+    };
+    let out = run("--help");
     assert!(out.status.success());
     let text = stdout(&out);
     assert!(text.contains("Usage: codex-launcher <COMMAND>"), "{text}");
@@ -45,7 +54,7 @@ fn a_renamed_copy_behaves_as_codex_launcher() {
             "missing {sub} in {text}"
         );
     }
-    let out = output(Command::new(&copy).arg("--version"));
+    let out = run("--version");
     assert_eq!(
         stdout(&out).trim(),
         format!("codex-launcher {}", env!("CARGO_PKG_VERSION"))
@@ -84,6 +93,10 @@ fn vendored_bwrap_reports_its_version_and_license() {
     assert!(stdout(&out).contains("LGPL-2.1-or-later"));
     let out = output(Command::new(bin()).args(["bwrap", "--license"]));
     assert!(stdout(&out).contains("GNU LESSER GENERAL PUBLIC LICENSE"));
+}
+
+fn libc_etxtbsy() -> i32 {
+    26
 }
 
 fn perms_demo() -> Command {

@@ -1,5 +1,9 @@
 //! Builds the bubblewrap argv for a restricted filesystem policy (reference codex-linux-sandbox.md §5.4).
 //!
+//! Files that must be unreadable or stay empty get a bind of one of two placeholder files (mode 000,
+//! and an empty read-only file); bubblewrap 0.12 closes an `--ro-bind-data` descriptor after one use,
+//! so a shared descriptor cannot serve several paths.
+//!
 //! A function of the policy, the options and the current state of the paths it names (existence,
 //! emptiness, symlinks): it reads the filesystem but never changes it. The mount points bubblewrap
 //! will create on the host are returned as [`SyntheticTarget`]s so the caller can register and later
@@ -33,8 +37,10 @@ pub struct BwrapOptions {
     pub daemon_dir: PathBuf,
     /// The synthetic mount-target registry, kept read-only where a writable root exposes it.
     pub registry_dir: PathBuf,
-    /// An open `/dev/null` used as the content of empty read-only placeholder files.
-    pub devnull_fd: i32,
+    /// An empty file with mode 000, bound over files that must not be read.
+    pub denied_file: PathBuf,
+    /// An empty read-only file, bound where a path must stay absent or empty.
+    pub empty_file: PathBuf,
     /// bwrap writes the sandbox init's host pid here, so signals can be forwarded to it.
     pub info_fd: Option<i32>,
     /// Program and arguments to run inside (after `--`).
@@ -344,22 +350,23 @@ impl Planner<'_> {
             && path
                 .file_name()
                 .is_some_and(|n| PROTECTED_NAMES.iter().any(|p| n == *p));
-        let fd = self.opts.devnull_fd.to_string();
+        let empty = self.opts.empty_file.clone();
         match std::fs::symlink_metadata(path) {
             Ok(meta) if is_protected && meta.is_dir() && dir_is_empty(path) => {
                 self.push_protected_tmpfs(path, true);
             }
             Ok(meta) if is_protected && meta.is_file() && meta.len() == 0 => {
-                self.push([OsString::from("--ro-bind-data"), fd.into(), path.into()]);
+                self.push([OsString::from("--ro-bind"), empty.into(), path.into()]);
                 self.add_target(path, TargetKind::File, true);
             }
             Ok(_) => self.push_bind("--ro-bind", path),
             Err(_) if is_protected => self.push_protected_tmpfs(path, false),
             Err(_) => {
                 let first = first_missing_component(path);
+                let empty = self.opts.empty_file.clone();
                 self.push([
-                    OsString::from("--ro-bind-data"),
-                    fd.into(),
+                    OsString::from("--ro-bind"),
+                    empty.into(),
                     first.clone().into(),
                 ]);
                 self.add_target(&first, TargetKind::File, false);
@@ -379,7 +386,6 @@ impl Planner<'_> {
         if let Some(root) = self.deepest_writable(path) {
             check_no_symlink_below(&root, path, "deny-read")?;
         }
-        let fd = self.opts.devnull_fd.to_string();
         let writable_below: Vec<PathBuf> = self
             .writable
             .iter()
@@ -403,21 +409,17 @@ impl Planner<'_> {
                 self.push_path("--remount-ro", path);
             }
             Ok(_) => {
-                self.push([
-                    OsString::from("--perms"),
-                    "000".into(),
-                    "--ro-bind-data".into(),
-                    fd.into(),
-                    path.into(),
-                ]);
+                let denied = self.opts.denied_file.clone();
+                self.push([OsString::from("--ro-bind"), denied.into(), path.into()]);
             }
             Err(_) => {
                 let first = first_missing_component(path);
                 // Only a path a writable root could create needs a placeholder.
                 if self.deepest_writable(&first).is_some() {
+                    let empty = self.opts.empty_file.clone();
                     self.push([
-                        OsString::from("--ro-bind-data"),
-                        fd.into(),
+                        OsString::from("--ro-bind"),
+                        empty.into(),
                         first.clone().into(),
                     ]);
                     self.add_target(&first, TargetKind::File, false);
