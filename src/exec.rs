@@ -33,8 +33,21 @@ extern "C" fn forward_signal(sig: libc::c_int) {
     }
 }
 
-fn forwarded_set() -> SigSet {
-    FORWARDED.iter().copied().collect()
+/// Blocks the forwarded signals (so none arrives between fork and handler set-up) and returns the
+/// previous mask for [`restore_mask`].
+fn block_forwarded() -> SigSet {
+    let blocked: SigSet = FORWARDED.iter().copied().collect();
+    let mut previous = SigSet::empty();
+    let _ = signal::sigprocmask(
+        signal::SigmaskHow::SIG_BLOCK,
+        Some(&blocked),
+        Some(&mut previous),
+    );
+    previous
+}
+
+fn restore_mask(previous: &SigSet) {
+    let _ = signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(previous), None);
 }
 
 fn set_handlers(handler: SigHandler) {
@@ -89,21 +102,14 @@ pub enum Ended {
 
 /// Runs bubblewrap as a child and waits for it, forwarding HUP/INT/QUIT/TERM to the sandbox's init
 /// (its host pid arrives on `info`, bwrap's `--info-fd`) so they reach the command. `inherit` are
-/// descriptors bubblewrap must receive (our `/dev/null`, the info pipe's write end); the parent
-/// closes its copies.
+/// descriptors bubblewrap must receive (the info pipe's write end); the parent closes its copies.
 pub fn supervise_bwrap(
     launcher: &Launcher,
     args: &[OsString],
     inherit: Vec<OwnedFd>,
     info: Option<OwnedFd>,
 ) -> Ended {
-    let blocked = forwarded_set();
-    let mut previous = SigSet::empty();
-    let _ = signal::sigprocmask(
-        signal::SigmaskHow::SIG_BLOCK,
-        Some(&blocked),
-        Some(&mut previous),
-    );
+    let previous = block_forwarded();
     let parent = nix::unistd::getpid();
     // SAFETY: the process is single-threaded here; the child only adjusts its own state and execs.
     match unsafe { fork() } {
@@ -118,13 +124,13 @@ pub fn supervise_bwrap(
                 clear_cloexec(fd.as_raw_fd());
             }
             drop(info);
-            let _ = signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&previous), None);
+            restore_mask(&previous);
             exec_bwrap(launcher, args)
         }
         Ok(ForkResult::Parent { child }) => {
             FORWARD_TO.store(child.as_raw(), Ordering::Relaxed);
             set_handlers(SigHandler::Handler(forward_signal));
-            let _ = signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&previous), None);
+            restore_mask(&previous);
             // Our copy of the info pipe's write end must close, or reading it never ends.
             drop(inherit);
             if let Some(info) = info {
@@ -207,17 +213,11 @@ pub fn run_as_init(command: &[OsString]) -> ! {
         Ok(argv) => argv,
         Err(f) => fail_exec(&f),
     };
-    let blocked = forwarded_set();
-    let mut previous = SigSet::empty();
-    let _ = signal::sigprocmask(
-        signal::SigmaskHow::SIG_BLOCK,
-        Some(&blocked),
-        Some(&mut previous),
-    );
+    let previous = block_forwarded();
     // SAFETY: single-threaded; the child only execs.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            let _ = signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&previous), None);
+            restore_mask(&previous);
             let failure = exec_failure(
                 &command[0],
                 nix::unistd::execvp(&argv[0], &argv).unwrap_err(),
@@ -227,7 +227,7 @@ pub fn run_as_init(command: &[OsString]) -> ! {
         Ok(ForkResult::Parent { child }) => {
             FORWARD_TO.store(child.as_raw(), Ordering::Relaxed);
             set_handlers(SigHandler::Handler(forward_signal));
-            let _ = signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&previous), None);
+            restore_mask(&previous);
             loop {
                 match waitpid(Pid::from_raw(-1), None) {
                     Ok(WaitStatus::Exited(pid, code)) if pid == child => std::process::exit(code),

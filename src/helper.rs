@@ -11,7 +11,7 @@ use crate::cli::LinuxSandboxArgs;
 use crate::exec;
 use crate::exit::{Failure, Outcome};
 use crate::policy::glob_scan;
-use crate::policy::{Access, FileSystem, PermissionProfile, Policy, ResolveContext};
+use crate::policy::{FileSystem, PermissionProfile, Policy, ResolveContext};
 use crate::probe::bwrap as bwrap_probe;
 use crate::probe::proc_mount;
 use crate::synthetic;
@@ -187,11 +187,7 @@ fn outer_stage(request: &Request, args: &LinuxSandboxArgs) -> Outcome {
                 .map_err(|e| Failure::refused(e.to_string()))?,
         );
     }
-    let writable: Vec<PathBuf> = rules
-        .paths_with(Access::Write)
-        .into_iter()
-        .filter_map(|p| p.canonicalize().ok())
-        .collect();
+    let writable = bwrap::writable_roots(rules).map_err(|e| Failure::refused(e.to_string()))?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let preference = bwrap_probe::Preference::from_env().map_err(Failure::usage)?;
     let choice = bwrap_probe::choose(preference, &cwd, &writable).map_err(Failure::refused)?;
@@ -217,8 +213,8 @@ fn outer_stage(request: &Request, args: &LinuxSandboxArgs) -> Outcome {
         info_fd: Some(exec::raw(&info_write)),
         inner: inner_argv(request, choice.launcher.supports_argv0())?,
     };
-    let plan =
-        bwrap::plan(rules, &deny_matches, &options).map_err(|e| Failure::refused(e.to_string()))?;
+    let plan = bwrap::plan(rules, writable, &deny_matches, &options)
+        .map_err(|e| Failure::refused(e.to_string()))?;
 
     // Effects start here, once the request is known to be enforceable.
     create_private_dir(&daemon_dir)?;

@@ -93,18 +93,19 @@ struct Planner<'a> {
     opts: &'a BwrapOptions,
     /// Writable roots as mounted (canonical), in depth order.
     writable: Vec<PathBuf>,
+    /// Paths whose effective access is read, in profile order.
+    reads: Vec<PathBuf>,
+    /// The policy cwd, canonical (its `.codex` counts as present even when missing).
+    policy_cwd: PathBuf,
     /// Every path the profile names explicitly, any access.
     explicit: Vec<PathBuf>,
     args: Vec<OsString>,
     synthetic: Vec<SyntheticTarget>,
 }
 
-/// Plans the bwrap argv for `rules`; `deny_matches` are the files deny globs expanded to.
-pub fn plan(
-    rules: &Rules,
-    deny_matches: &[PathBuf],
-    opts: &BwrapOptions,
-) -> Result<BwrapPlan, BwrapPlanError> {
+/// The existing writable roots as they will be mounted (canonical), in depth order. A root that is
+/// not a directory cannot carry protected metadata and is refused.
+pub fn writable_roots(rules: &Rules) -> Result<Vec<PathBuf>, BwrapPlanError> {
     let mut writable: Vec<PathBuf> = Vec::new();
     for root in rules.paths_with(Access::Write) {
         let Ok(meta) = std::fs::metadata(&root) else {
@@ -119,9 +120,25 @@ pub fn plan(
         }
     }
     writable.sort_by_key(|p| depth(p));
+    Ok(writable)
+}
+
+/// Plans the bwrap argv for `rules`; `writable` comes from [`writable_roots`], `deny_matches` are
+/// the files deny globs expanded to.
+pub fn plan(
+    rules: &Rules,
+    writable: Vec<PathBuf>,
+    deny_matches: &[PathBuf],
+    opts: &BwrapOptions,
+) -> Result<BwrapPlan, BwrapPlanError> {
     let mut planner = Planner {
         opts,
         writable,
+        reads: rules.paths_with(Access::Read),
+        policy_cwd: opts
+            .policy_cwd
+            .canonicalize()
+            .unwrap_or_else(|_| opts.policy_cwd.clone()),
         explicit: rules.entries.iter().map(|(p, _)| p.clone()).collect(),
         args: Vec::new(),
         synthetic: Vec::new(),
@@ -150,7 +167,18 @@ impl Planner<'_> {
     }
 
     fn push_bind(&mut self, flag: &str, path: &Path) {
-        self.push([OsString::from(flag), path.into(), path.into()]);
+        self.push_bind_from(flag, path, path);
+    }
+
+    fn push_bind_from(&mut self, flag: &str, source: &Path, dest: &Path) {
+        self.push([OsString::from(flag), source.into(), dest.into()]);
+    }
+
+    /// Binds the empty read-only placeholder at `path` (bubblewrap creates it on the host).
+    fn push_empty_placeholder(&mut self, path: &Path) {
+        let empty = self.opts.empty_file.clone();
+        self.push_bind_from("--ro-bind", &empty, path);
+        self.add_target(path, TargetKind::File, false);
     }
 
     fn build(&mut self, rules: &Rules, denies: &[PathBuf]) -> Result<(), BwrapPlanError> {
@@ -205,7 +233,7 @@ impl Planner<'_> {
                 self.push(["--dev", "/dev", "--bind-try", "/dev/shm", "/dev/shm"]);
             }
             self.mask_daemon_if_exposed(root);
-            for path in self.read_only_subpaths(root, rules) {
+            for path in self.read_only_subpaths(root) {
                 self.emit_read_only(root, &path)?;
             }
             let registry = self.opts.registry_dir.clone();
@@ -271,9 +299,9 @@ impl Planner<'_> {
             return None;
         }
         let mut roots = std::collections::BTreeSet::new();
-        for path in rules.paths_with(Access::Read) {
+        for path in &self.reads {
             if path.exists() {
-                roots.insert(path.canonicalize().unwrap_or(path));
+                roots.insert(path.canonicalize().unwrap_or_else(|_| path.clone()));
             }
         }
         roots.extend(self.writable.iter().cloned());
@@ -310,28 +338,21 @@ impl Planner<'_> {
 
     /// The read-only paths inside `root` (reference §5.4.3): protected names that exist, explicit
     /// non-write entries, then protected names that are missing; stable-sorted by depth.
-    fn read_only_subpaths(&self, root: &Path, rules: &Rules) -> Vec<PathBuf> {
-        let cwd = self
-            .opts
-            .policy_cwd
-            .canonicalize()
-            .unwrap_or_else(|_| self.opts.policy_cwd.clone());
+    fn read_only_subpaths(&self, root: &Path) -> Vec<PathBuf> {
         let protected: Vec<PathBuf> = PROTECTED_NAMES
             .iter()
             .map(|n| root.join(n))
             .filter(|p| !self.explicit.contains(p))
             .collect();
         let present = |p: &PathBuf| {
-            std::fs::symlink_metadata(p).is_ok() || (root == cwd && p.ends_with(".codex"))
+            std::fs::symlink_metadata(p).is_ok()
+                || (root == self.policy_cwd && p.ends_with(".codex"))
         };
         let mut list: Vec<PathBuf> = protected.iter().filter(|p| present(p)).cloned().collect();
-        let deny: Vec<PathBuf> = rules.paths_with(Access::Deny);
-        for path in rules.paths_with(Access::Read) {
-            if is_strictly_under(&path, root)
-                && !deny.contains(&path)
-                && self.deepest_writable(&path).as_deref() == Some(root)
+        for path in &self.reads {
+            if is_strictly_under(path, root) && self.deepest_writable(path).as_deref() == Some(root)
             {
-                list.push(path);
+                list.push(path.clone());
             }
         }
         for gitdir in self.writable.iter().filter_map(|w| resolved_gitdir(w)) {
@@ -356,21 +377,12 @@ impl Planner<'_> {
                 self.push_protected_tmpfs(path, true);
             }
             Ok(meta) if is_protected && meta.is_file() && meta.len() == 0 => {
-                self.push([OsString::from("--ro-bind"), empty.into(), path.into()]);
+                self.push_bind_from("--ro-bind", &empty, path);
                 self.add_target(path, TargetKind::File, true);
             }
             Ok(_) => self.push_bind("--ro-bind", path),
             Err(_) if is_protected => self.push_protected_tmpfs(path, false),
-            Err(_) => {
-                let first = first_missing_component(path);
-                let empty = self.opts.empty_file.clone();
-                self.push([
-                    OsString::from("--ro-bind"),
-                    empty.into(),
-                    first.clone().into(),
-                ]);
-                self.add_target(&first, TargetKind::File, false);
-            }
+            Err(_) => self.push_empty_placeholder(&first_missing_component(path)),
         }
         Ok(())
     }
@@ -410,19 +422,13 @@ impl Planner<'_> {
             }
             Ok(_) => {
                 let denied = self.opts.denied_file.clone();
-                self.push([OsString::from("--ro-bind"), denied.into(), path.into()]);
+                self.push_bind_from("--ro-bind", &denied, path);
             }
             Err(_) => {
                 let first = first_missing_component(path);
                 // Only a path a writable root could create needs a placeholder.
                 if self.deepest_writable(&first).is_some() {
-                    let empty = self.opts.empty_file.clone();
-                    self.push([
-                        OsString::from("--ro-bind"),
-                        empty.into(),
-                        first.clone().into(),
-                    ]);
-                    self.add_target(&first, TargetKind::File, false);
+                    self.push_empty_placeholder(&first);
                 }
             }
         }

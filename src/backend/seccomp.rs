@@ -32,23 +32,6 @@ impl SeccompMode {
             (false, true) => None,
         }
     }
-
-    /// One-line summaries for `explain`.
-    pub fn summary(self) -> Vec<&'static str> {
-        match self {
-            Self::Restricted => vec![
-                "EPERM: connect accept accept4 sendto sendmmsg recvmmsg shutdown bind listen getsockname getpeername setsockopt getsockopt",
-                "EPERM: ptrace process_vm_readv process_vm_writev io_uring_setup io_uring_enter io_uring_register",
-                "EPERM: socket and socketpair for every family but AF_UNIX",
-                "EPERM: every x32-ABI syscall",
-            ],
-            Self::VmSocketRestricted => vec![
-                "EPERM: socket and socketpair for AF_VSOCK",
-                "EPERM: io_uring_setup io_uring_enter io_uring_register",
-                "EPERM: every x32-ABI syscall",
-            ],
-        }
-    }
 }
 
 /// A filter could not be built (only possible on an architecture seccompiler does not know).
