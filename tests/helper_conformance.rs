@@ -274,7 +274,14 @@ fn run_vector(v: &Vector, helper: &Helper, uid: Option<u32>, port: u16) -> Outco
     outcome
 }
 
+/// The root and uid-65534 runs must not overlap: with `/` writable, a helper creates `/.git`,
+/// `/.agents`, ... on the host while it runs, which the other run would then see.
+static HOST_ROOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn check_all(uid: Option<u32>) {
+    let _serial = HOST_ROOT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let reference =
