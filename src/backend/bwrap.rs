@@ -522,3 +522,7 @@ pub fn resolved_gitdir(root: &Path) -> Option<PathBuf> {
     let path = root.join(target);
     path.canonicalize().ok()
 }
+
+#[cfg(test)]
+#[path = "bwrap_golden_tests.rs"]
+mod golden_tests;

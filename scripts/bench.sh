@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Launch overhead of the codex-linux-sandbox personality, measured in one hyperfine run against
+#   - the raw bubblewrap command our plan produces (same argv, running /usr/bin/true directly),
+#   - the same helper on the vendored bubblewrap, and its raw counterpart,
+#   - real Codex's helper with the same profile, when CODEX_REFERENCE_BIN names a Codex binary.
+# Usage: scripts/bench.sh [hyperfine options...]   (needs hyperfine, strace, python3, bwrap)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --locked --quiet
+bin=$PWD/target/release/codex-launcher
+work=$(mktemp -d "${TMPDIR:-/tmp}/cl-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/ws" "$work/cache"
+ln -s "$bin" "$work/codex-linux-sandbox"
+export XDG_CACHE_HOME=$work/cache
+unset CODEX_LAUNCHER_LOG RUST_LOG CODEX_LAUNCHER_BWRAP
+
+ws=$work/ws
+profile='{"type":"managed","file_system":{"type":"restricted","entries":[{"path":{"type":"special","value":{"kind":"root"}},"access":"read"},{"path":{"type":"path","path":"'$ws'"},"access":"write"},{"path":{"type":"special","value":{"kind":"slash_tmp"}},"access":"write"}]},"network":"restricted"}'
+helper=("$work/codex-linux-sandbox" --sandbox-policy-cwd "$ws" --permission-profile "$profile" -- /usr/bin/true)
+
+# The argv our helper hands to bubblewrap, read from its execve (system bwrap) with the inner
+# stage replaced by /usr/bin/true and --info-fd dropped (nothing reads it in a raw run).
+raw_argv() {
+  local trace=$work/trace
+  env "$@" strace -f -qq -v -s 100000 -e trace=execve -o "$trace" "${helper[@]}"
+  python3 - "$trace" "${MODE:-raw}" <<'PY'
+import re, shlex, sys
+for line in open(sys.argv[1]):
+    m = re.search(r'execve\("([^"]*bwrap)", \[(.*)\], \[', line)
+    if not m:
+        continue
+    args = [a.encode().decode("unicode_escape") for a in re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))]
+    split = args.index("--")
+    inner, args = args[split + 1:], args[1:split]
+    out, i = [], 0
+    while i < len(args):
+        if args[i] == "--info-fd":
+            i += 2
+            continue
+        out.append(args[i]); i += 1
+    tail = inner if sys.argv[2] == "inner" else ["/usr/bin/true"]
+    print(shlex.join([m.group(1)] + out + ["--"] + tail))
+    break
+PY
+}
+
+# Warm the probe caches, then derive the raw command.
+"${helper[@]}"
+raw_system=$(raw_argv)
+with_inner=$(MODE=inner raw_argv)
+[ -n "$raw_system" ] || { echo "bench: the helper did not run a system bwrap; install bubblewrap >= 0.5" >&2; exit 1; }
+raw_vendored="$bin bwrap ${raw_system#* }"
+raw_vendored=${raw_vendored//--argv0 codex-linux-sandbox /}
+
+cmds=(-n "raw bwrap (system)" "$raw_system"
+      -n "bwrap + inner stage" "$with_inner"
+      -n "helper (system bwrap)" "$(printf '%q ' "${helper[@]}")"
+      -n "raw bwrap (vendored)" "$raw_vendored"
+      -n "helper (vendored bwrap)" "env CODEX_LAUNCHER_BWRAP=vendored $(printf '%q ' "${helper[@]}")")
+if [ -n "${CODEX_REFERENCE_BIN:-}" ]; then
+  mkdir -p "$work/ref"
+  ln -s "$CODEX_REFERENCE_BIN" "$work/ref/codex-linux-sandbox"
+  cmds+=(-n "Codex 0.169 helper" "$work/ref/codex-linux-sandbox --sandbox-policy-cwd $ws --permission-profile '$profile' -- /usr/bin/true")
+fi
+
+hyperfine -N --warmup 20 --runs "${BENCH_RUNS:-300}" --export-json "$work/result.json" "$@" "${cmds[@]}" >&2
+python3 - "$work/result.json" <<'PY'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+def ms(n): return r[n]["mean"] * 1000
+def row(name, base):
+    print(f"{name:26} {ms(name):7.2f} ms  {ms(name) / ms(base):5.2f}x {base}")
+print("mean launch time, ratio to the baseline on the right")
+row("helper (system bwrap)", "raw bwrap (system)")
+row("bwrap + inner stage", "raw bwrap (system)")
+row("helper (system bwrap)", "bwrap + inner stage")
+row("helper (vendored bwrap)", "raw bwrap (vendored)")
+row("helper (vendored bwrap)", "raw bwrap (system)")
+if "Codex 0.169 helper" in r:
+    row("helper (system bwrap)", "Codex 0.169 helper")
+    row("Codex 0.169 helper", "raw bwrap (system)")
+PY
