@@ -2,6 +2,7 @@
 # Launch overhead of the codex-linux-sandbox personality, measured in one hyperfine run against
 #   - the raw bubblewrap command our plan produces (same argv, running /usr/bin/true directly),
 #   - the same helper on the vendored bubblewrap, and its raw counterpart,
+#   - the same helper forced onto Landlock + seccomp, against a bare /usr/bin/true,
 #   - real Codex's helper with the same profile, when CODEX_REFERENCE_BIN names a Codex binary.
 # Usage: scripts/bench.sh [hyperfine options...]   (needs hyperfine, strace, python3, bwrap)
 set -euo pipefail
@@ -58,7 +59,9 @@ cmds=(-n "raw bwrap (system)" "$raw_system"
       -n "bwrap + inner stage" "$with_inner"
       -n "helper (system bwrap)" "$(printf '%q ' "${helper[@]}")"
       -n "raw bwrap (vendored)" "$raw_vendored"
-      -n "helper (vendored bwrap)" "env CODEX_LAUNCHER_BWRAP=vendored $(printf '%q ' "${helper[@]}")")
+      -n "helper (vendored bwrap)" "$(printf '%q ' "${helper[0]}" --backend bwrap-vendored "${helper[@]:1}")"
+      -n "bare true" "/usr/bin/true"
+      -n "helper (landlock)" "$(printf '%q ' "${helper[0]}" --backend landlock "${helper[@]:1}")")
 if [ -n "${CODEX_REFERENCE_BIN:-}" ]; then
   mkdir -p "$work/ref"
   ln -s "$CODEX_REFERENCE_BIN" "$work/ref/codex-linux-sandbox"
@@ -78,6 +81,8 @@ row("bwrap + inner stage", "raw bwrap (system)")
 row("helper (system bwrap)", "bwrap + inner stage")
 row("helper (vendored bwrap)", "raw bwrap (vendored)")
 row("helper (vendored bwrap)", "raw bwrap (system)")
+med = lambda n: r[n]["median"] * 1000
+print(f"{'helper (landlock)':26} {ms('helper (landlock)'):7.2f} ms  median +{med('helper (landlock)') - med('bare true'):.2f} ms over bare /usr/bin/true")
 if "Codex 0.169 helper" in r:
     row("helper (system bwrap)", "Codex 0.169 helper")
     row("Codex 0.169 helper", "raw bwrap (system)")

@@ -32,9 +32,9 @@ pub enum LauncherCommand {
     /// Prepare (or refresh) a per-task Codex home and print its path
     PrepareHome(StubArgs),
     /// Print the host probes, backend ladder and exact launch plan without running anything
-    Explain(StubArgs),
+    Explain(ExplainArgs),
     /// Diagnose why a sandbox backend is unavailable and print the remedy
-    Doctor(StubArgs),
+    Doctor(DoctorArgs),
     /// Export or verify an effective config lock
     Lock(StubArgs),
     /// Create the codex-run, codex-linux-sandbox and codex-entrypoint symlinks to this binary
@@ -144,6 +144,16 @@ pub struct LinuxSandboxArgs {
     pub inherit_pid_namespace: bool,
 
     /// Refuse instead of running when the chosen backend cannot enforce every part of the policy
+    /// Which sandbox backend to use (default: the strongest this host allows).
+    #[arg(
+        long,
+        hide = true,
+        value_enum,
+        env = "CODEX_LAUNCHER_BACKEND",
+        default_value = "auto"
+    )]
+    pub backend: crate::select::BackendRequest,
+
     #[arg(long, hide = true, env = "CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION", value_parser = clap::builder::FalseyValueParser::new())]
     pub require_full_isolation: bool,
 
@@ -174,4 +184,67 @@ pub struct BwrapArgs {
         value_name = "ARGS"
     )]
     pub args: Vec<OsString>,
+}
+
+/// How the sandbox for a run is described: a Codex-style sandbox mode plus extras, or a raw
+/// permission profile. Shared by `run`, `explain` and `entrypoint`.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxOptions {
+    /// Sandbox mode for the command.
+    #[arg(long, value_enum, default_value = "workspace-write")]
+    pub sandbox: crate::policy::modes::SandboxMode,
+
+    /// Network access for the command.
+    #[arg(long, value_enum, default_value = "on")]
+    pub network: crate::policy::modes::Network,
+
+    /// Another directory the command may write (repeatable).
+    #[arg(long = "writable-root", value_name = "DIR")]
+    pub writable_roots: Vec<PathBuf>,
+
+    /// The workspace (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// A Codex permission profile (JSON) instead of --sandbox/--network/--writable-root.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["sandbox", "network", "writable_roots"])]
+    pub permission_profile: Option<String>,
+
+    /// Sandbox backend (default: the strongest this host allows).
+    #[arg(
+        long,
+        value_enum,
+        env = "CODEX_LAUNCHER_BACKEND",
+        default_value = "auto"
+    )]
+    pub backend: crate::select::BackendRequest,
+
+    /// Refuse to run when the backend cannot enforce every part of the policy.
+    #[arg(long, env = "CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION", value_parser = clap::builder::FalseyValueParser::new())]
+    pub require_full_isolation: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+
+    /// Print the plan as JSON (keys documented in the README).
+    #[arg(long)]
+    pub json: bool,
+
+    /// The command the plan is for (default: codex).
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also classify this bubblewrap error text (e.g. pasted from a failed Codex run).
+    #[arg(long, value_name = "TEXT")]
+    pub bwrap_stderr: Option<String>,
 }

@@ -2,46 +2,76 @@
 //! request, resolves the policy, and then either execs the command directly (nothing to isolate on the
 //! filesystem), runs the outer bubblewrap stage, or, inside bubblewrap, the inner seccomp stage.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::backend::bwrap::{self, BwrapOptions};
+use crate::backend::landlock;
 use crate::backend::seccomp::{self, SeccompMode};
 use crate::cli::LinuxSandboxArgs;
 use crate::exec;
 use crate::exit::{Failure, Outcome};
-use crate::policy::glob_scan;
-use crate::policy::{FileSystem, PermissionProfile, Policy, ResolveContext};
-use crate::probe::bwrap as bwrap_probe;
-use crate::probe::proc_mount;
+use crate::plan::{self, BackendPlan, LaunchPlan, SandboxRequest};
+use crate::policy::{PermissionProfile, Policy, ResolveContext};
+use crate::probe::host;
+use crate::select::BackendRequest;
 use crate::synthetic;
-
-/// A validated helper request.
-struct Request {
-    profile: PermissionProfile,
-    policy: Policy,
-    policy_cwd: PathBuf,
-    command_cwd: Option<PathBuf>,
-    command: Vec<OsString>,
-}
 
 /// Runs the helper; returns only when it fails before handing over to the command.
 pub fn run(args: LinuxSandboxArgs) -> Outcome {
     let request = validate(&args)?;
     if args.apply_seccomp_then_exec {
-        inner_stage(&request)
-    } else if request.policy.is_full_disk_write() {
-        direct(&request)
-    } else if args.use_legacy_landlock {
-        Err(Failure::refused(
-            "--use-legacy-landlock with a filesystem-restricted profile needs the Landlock backend, which is not built yet (issue 4)",
-        ))
-    } else {
-        outer_stage(&request, &args)
+        return inner_stage(&request);
+    }
+    let (info_read, info_write) =
+        exec::info_pipe().map_err(|e| Failure::refused(format!("cannot create a pipe: {e}")))?;
+    let plan = plan::plan_launch(&request, host::probe(), Some(exec::raw(&info_write)))?;
+    tracing::debug!(backend = plan.backend.name(), ladder = ?plan.ladder, "backend chosen");
+    execute(plan, info_read, info_write)
+}
+
+/// Carries out `plan`: the only place the helper creates files or starts processes.
+pub fn execute(
+    plan: LaunchPlan,
+    info_read: std::os::fd::OwnedFd,
+    info_write: std::os::fd::OwnedFd,
+) -> Outcome {
+    match plan.plan {
+        BackendPlan::Direct => {
+            install_seccomp(plan.seccomp)?;
+            Err(exec::exec_command(&plan.command))
+        }
+        BackendPlan::Landlock(landlock_plan) => {
+            landlock::apply(&landlock_plan).map_err(|e| Failure::refused(e.to_string()))?;
+            install_seccomp(plan.seccomp)?;
+            std::env::set_var(landlock::MARKER_ENV, "landlock");
+            Err(exec::exec_command(&plan.command))
+        }
+        BackendPlan::Bwrap {
+            launcher,
+            bwrap,
+            files,
+        } => {
+            create_private_dir(&files.daemon_dir)?;
+            create_private_dir(&files.registry_dir)?;
+            create_placeholder(&files.denied_file, 0o000)?;
+            create_placeholder(&files.empty_file, 0o444)?;
+            let registration =
+                synthetic::register(&files.registry_dir, &bwrap.synthetic).map_err(|e| {
+                    Failure::refused(format!(
+                        "cannot register mount targets in {}: {e}",
+                        files.registry_dir.display()
+                    ))
+                })?;
+            let ended =
+                exec::supervise_bwrap(&launcher, &bwrap.args, vec![info_write], Some(info_read));
+            if let Err(e) = registration.release() {
+                tracing::debug!(error = %e, "mount target cleanup failed");
+            }
+            exec::exit_like(ended)
+        }
     }
 }
 
-fn validate(args: &LinuxSandboxArgs) -> Result<Request, Failure> {
+fn validate(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
     if args.command.is_empty() {
         return Err(Failure::usage(
             "no command given: put the command after `--`",
@@ -78,12 +108,23 @@ fn validate(args: &LinuxSandboxArgs) -> Result<Request, Failure> {
         tmpdir: std::env::var_os("TMPDIR").map(PathBuf::from),
     };
     let policy = Policy::resolve(&profile, &ctx);
-    Ok(Request {
+    let backend = if args.use_legacy_landlock {
+        BackendRequest::Landlock
+    } else {
+        args.backend
+            .with_bwrap_env(std::env::var("CODEX_LAUNCHER_BWRAP").ok().as_deref())
+            .map_err(Failure::usage)?
+    };
+    Ok(SandboxRequest {
         profile,
         policy,
         policy_cwd,
         command_cwd: args.command_cwd.clone(),
         command: args.command.clone(),
+        backend,
+        require_full_isolation: args.require_full_isolation,
+        no_proc: args.no_proc,
+        inherit_pid_namespace: args.inherit_pid_namespace,
     })
 }
 
@@ -111,14 +152,8 @@ fn install_seccomp(mode: Option<SeccompMode>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Whole disk writable: no bubblewrap; only the network filter, then exec in place (reference §4).
-fn direct(request: &Request) -> Outcome {
-    install_seccomp(seccomp_mode(&request.policy))?;
-    Err(exec::exec_command(&request.command))
-}
-
 /// Inside bubblewrap: no capabilities may remain; filter, then run the command as PID 2.
-fn inner_stage(request: &Request) -> Outcome {
+fn inner_stage(request: &SandboxRequest) -> Outcome {
     if exec::holds_capabilities() {
         return Err(Failure::refused(
             "the inner stage still holds capabilities, so it is not inside the sandbox; --apply-seccomp-then-exec is for the helper's own use",
@@ -126,117 +161,6 @@ fn inner_stage(request: &Request) -> Outcome {
     }
     install_seccomp(seccomp_mode(&request.policy))?;
     exec::run_as_init(&request.command)
-}
-
-/// The system temp dir as Codex's helper sees it: `$TMPDIR` when set, else `/tmp`.
-fn temp_dir() -> Result<PathBuf, Failure> {
-    match std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
-        None => Ok(PathBuf::from("/tmp")),
-        Some(t) => {
-            let path = PathBuf::from(&t);
-            if path.is_absolute() && path.is_dir() {
-                Ok(path)
-            } else {
-                Err(Failure::refused(format!(
-                    "TMPDIR={}: must be an absolute, existing directory",
-                    path.display()
-                )))
-            }
-        }
-    }
-}
-
-/// The program bubblewrap starts inside: this binary, as `codex-linux-sandbox` either by `--argv0`
-/// or, for an old bwrap without it, by the `linux-sandbox` subcommand.
-fn inner_argv(request: &Request, supports_argv0: bool) -> Result<Vec<OsString>, Failure> {
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| Failure::refused(format!("cannot locate this executable: {e}")))?;
-    let mut argv: Vec<OsString> = vec![exe.clone().into()];
-    let named_helper = exe.file_name().is_some_and(|n| n == "codex-linux-sandbox");
-    if !supports_argv0 && !named_helper {
-        argv.push("linux-sandbox".into());
-    }
-    argv.push("--sandbox-policy-cwd".into());
-    argv.push(request.policy_cwd.clone().into());
-    if let Some(cc) = &request.command_cwd {
-        argv.push("--command-cwd".into());
-        argv.push(cc.clone().into());
-    }
-    argv.push("--permission-profile".into());
-    argv.push(request.profile.to_canonical_json().into());
-    argv.push("--apply-seccomp-then-exec".into());
-    argv.push("--".into());
-    argv.extend(request.command.iter().cloned());
-    Ok(argv)
-}
-
-fn outer_stage(request: &Request, args: &LinuxSandboxArgs) -> Outcome {
-    let FileSystem::Restricted(rules) = &request.policy.file_system else {
-        unreachable!("unrestricted filesystems never reach the bubblewrap stage")
-    };
-    let temp = temp_dir()?;
-    let uid = nix::unistd::getuid().as_raw();
-    let daemon_dir = PathBuf::from(format!("/tmp/codex-daemon-{uid}"));
-    let registry_dir = synthetic::registry_dir(&temp, uid);
-
-    let mut deny_matches = Vec::new();
-    for pattern in &rules.deny_globs {
-        deny_matches.extend(
-            glob_scan::expand(pattern, rules.glob_scan_max_depth)
-                .map_err(|e| Failure::refused(e.to_string()))?,
-        );
-    }
-    let writable = bwrap::writable_roots(rules).map_err(|e| Failure::refused(e.to_string()))?;
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let preference = bwrap_probe::Preference::from_env().map_err(Failure::usage)?;
-    let choice = bwrap_probe::choose(preference, &cwd, &writable).map_err(Failure::refused)?;
-    tracing::debug!(launcher = ?choice.launcher, reason = %choice.reason, "bubblewrap chosen");
-    let unshare_net = request.policy.network_restricted();
-    let mount_proc = !args.no_proc
-        && !args.inherit_pid_namespace
-        && proc_mount::proc_mount_allowed(&choice.launcher, unshare_net);
-
-    let (info_read, info_write) =
-        exec::info_pipe().map_err(|e| Failure::refused(format!("cannot create a pipe: {e}")))?;
-    let options = BwrapOptions {
-        policy_cwd: request.policy_cwd.clone(),
-        command_cwd: request.command_cwd.clone(),
-        inherit_pid_namespace: args.inherit_pid_namespace,
-        mount_proc,
-        unshare_net,
-        supports_argv0: choice.launcher.supports_argv0(),
-        daemon_dir: daemon_dir.clone(),
-        registry_dir: registry_dir.clone(),
-        denied_file: registry_dir.join("denied-placeholder"),
-        empty_file: registry_dir.join("empty-placeholder"),
-        info_fd: Some(exec::raw(&info_write)),
-        inner: inner_argv(request, choice.launcher.supports_argv0())?,
-    };
-    let plan = bwrap::plan(rules, writable, &deny_matches, &options)
-        .map_err(|e| Failure::refused(e.to_string()))?;
-
-    // Effects start here, once the request is known to be enforceable.
-    create_private_dir(&daemon_dir)?;
-    create_private_dir(&registry_dir)?;
-    create_placeholder(&options.denied_file, 0o000)?;
-    create_placeholder(&options.empty_file, 0o444)?;
-    let registration = synthetic::register(&registry_dir, &plan.synthetic).map_err(|e| {
-        Failure::refused(format!(
-            "cannot register mount targets in {}: {e}",
-            registry_dir.display()
-        ))
-    })?;
-    let ended = exec::supervise_bwrap(
-        &choice.launcher,
-        &plan.args,
-        vec![info_write],
-        Some(info_read),
-    );
-    if let Err(e) = registration.release() {
-        tracing::debug!(error = %e, "mount target cleanup failed");
-    }
-    exec::exit_like(ended)
 }
 
 /// `mkdir` with mode 0700. An existing one must be a real directory owned by us: these live in the

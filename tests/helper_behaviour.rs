@@ -33,27 +33,6 @@ const BWRAP_040_HELP: &str = "usage: bwrap [OPTIONS...] [--] COMMAND [ARGS...]
     --cap-drop CAP               Drop cap CAP when running as privileged user
 ";
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    base: PathBuf,
-    ws: PathBuf,
-    cache: PathBuf,
-}
-
-fn setup() -> Setup {
-    let dir = shared_tempdir();
-    let base = dir.path().canonicalize().unwrap();
-    let ws = base.join("ws");
-    let cache = base.join("cache");
-    std::fs::create_dir_all(&ws).unwrap();
-    Setup {
-        _dir: dir,
-        base,
-        ws,
-        cache,
-    }
-}
-
 /// An executable `bwrap` in `dir` that counts its calls in `dir/calls` and prints `help`.
 fn fake_bwrap(dir: &Path, help: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
@@ -72,13 +51,6 @@ fn calls(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("calls"))
         .map(|s| s.lines().map(str::to_owned).collect())
         .unwrap_or_default()
-}
-
-fn workspace_write(ws: &Path) -> String {
-    format!(
-        r#"{{"type":"managed","file_system":{{"type":"restricted","entries":[{{"path":{{"type":"special","value":{{"kind":"root"}}}},"access":"read"}},{{"path":{{"type":"path","path":"{}"}},"access":"write"}}]}},"network":"restricted"}}"#,
-        ws.display()
-    )
 }
 
 /// The helper on `s.ws` with the workspace-write profile, running `script` in `/bin/sh`.
@@ -113,7 +85,7 @@ fn assert_sandboxed_by_vendored(s: &Setup, out: &std::process::Output) {
     assert!(stdout(out).contains("outside-denied"), "{}", stdout(out));
     assert!(!s.base.join("outside.txt").exists());
     assert!(
-        err.contains("launcher=Vendored"),
+        err.contains("backend=\"bwrap-vendored\""),
         "vendored bubblewrap not chosen: {err}"
     );
 }
@@ -330,7 +302,7 @@ fn bad_input_names_the_input_and_creates_nothing() {
         );
         assert!(stdout(&out).is_empty());
     }
-    let expected: Vec<PathBuf> = ["codex-linux-sandbox", "tmp", "ws"]
+    let expected: Vec<PathBuf> = ["cache", "codex-linux-sandbox", "tmp", "ws"]
         .iter()
         .map(PathBuf::from)
         .collect();

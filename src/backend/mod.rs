@@ -1,4 +1,5 @@
 //! Pure builders for each sandbox backend: they turn a resolved policy into launch data.
 
 pub mod bwrap;
+pub mod landlock;
 pub mod seccomp;

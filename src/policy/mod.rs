@@ -1,6 +1,7 @@
 //! The permission model: Codex's permission-profile JSON, resolved to concrete paths.
 
 pub mod glob_scan;
+pub mod modes;
 pub mod profile;
 pub mod resolve;
 

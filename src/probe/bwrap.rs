@@ -56,34 +56,6 @@ impl Launcher {
     }
 }
 
-/// `CODEX_LAUNCHER_BWRAP`: which bubblewrap to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preference {
-    Auto,
-    System,
-    Vendored,
-}
-
-impl Preference {
-    pub fn from_env() -> Result<Self, String> {
-        match std::env::var("CODEX_LAUNCHER_BWRAP").as_deref() {
-            Err(_) | Ok("") | Ok("auto") => Ok(Self::Auto),
-            Ok("system") => Ok(Self::System),
-            Ok("vendored") => Ok(Self::Vendored),
-            Ok(other) => Err(format!(
-                "invalid CODEX_LAUNCHER_BWRAP={other:?}: expected system, vendored or auto"
-            )),
-        }
-    }
-}
-
-/// The choice and why it was made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Choice {
-    pub launcher: Launcher,
-    pub reason: String,
-}
-
 /// The first `bwrap` on `path_var` that is not under `cwd` (unless cwd is `/`) or a writable root.
 /// Relative PATH entries count from `cwd`.
 pub fn find_system_candidate(
@@ -167,51 +139,29 @@ fn run_help(path: &Path) -> Option<String> {
     Some(text)
 }
 
-/// Picks the launcher for a run with `writable_roots`.
-pub fn choose(
-    preference: Preference,
-    cwd: &Path,
-    writable_roots: &[PathBuf],
-) -> Result<Choice, String> {
-    if preference == Preference::Vendored {
-        return Ok(Choice {
-            launcher: Launcher::Vendored,
-            reason: "CODEX_LAUNCHER_BWRAP=vendored".into(),
-        });
-    }
+/// The system bubblewrap a run with `writable_roots` could use, or why there is none.
+pub fn system_bwrap(cwd: &Path, writable_roots: &[PathBuf]) -> Result<Launcher, String> {
     let path_var = std::env::var_os("PATH");
-    let candidate = find_system_candidate(path_var.as_deref(), cwd, writable_roots);
-    let verdict = match &candidate {
-        None => Err("no bwrap on PATH outside the cwd and writable roots".to_string()),
-        Some(path) => match features(path) {
-            None => Err(format!("{} --help did not answer", path.display())),
-            Some(f) if !f.usable() => Err(format!(
-                "{} lacks {} (too old)",
-                path.display(),
-                [
-                    (!f.perms).then_some("--perms"),
-                    (!f.as_pid_1).then_some("--as-pid-1")
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" and ")
-            )),
-            Some(f) => Ok(Choice {
-                launcher: Launcher::System {
-                    path: path.clone(),
-                    supports_argv0: f.argv0,
-                },
-                reason: format!("{} supports --perms and --as-pid-1", path.display()),
-            }),
-        },
+    let Some(path) = find_system_candidate(path_var.as_deref(), cwd, writable_roots) else {
+        return Err("no bwrap on PATH outside the cwd and writable roots".into());
     };
-    match (verdict, preference) {
-        (Ok(choice), _) => Ok(choice),
-        (Err(why), Preference::System) => Err(format!("CODEX_LAUNCHER_BWRAP=system, but {why}")),
-        (Err(why), _) => Ok(Choice {
-            launcher: Launcher::Vendored,
-            reason: format!("vendored bubblewrap: {why}"),
+    match features(&path) {
+        None => Err(format!("{} --help did not answer", path.display())),
+        Some(f) if !f.usable() => Err(format!(
+            "{} lacks {} (too old)",
+            path.display(),
+            [
+                (!f.perms).then_some("--perms"),
+                (!f.as_pid_1).then_some("--as-pid-1")
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" and ")
+        )),
+        Some(f) => Ok(Launcher::System {
+            path,
+            supports_argv0: f.argv0,
         }),
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod bwrap;
 pub mod cache;
+pub mod host;
 pub mod proc_mount;

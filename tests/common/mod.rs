@@ -50,17 +50,7 @@ pub fn as_nobody(cmd: &Command) -> Result<Command, String> {
     }
     let mut wrapped = Command::new("setpriv");
     wrapped.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-    wrapped.arg(cmd.get_program()).args(cmd.get_args());
-    if let Some(dir) = cmd.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => wrapped.env(k, v),
-            None => wrapped.env_remove(k),
-        };
-    }
-    Ok(wrapped)
+    Ok(wrap(wrapped, cmd))
 }
 
 /// Runs and captures; panics with the command line if it cannot be spawned at all.
@@ -84,4 +74,79 @@ pub fn skip(reason: &str) {
 
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
+}
+
+/// Wraps `cmd` so it runs where user namespaces cannot be created (DESIGN §8), optionally as `uid`.
+pub fn without_userns(cmd: &Command, uid: Option<u32>) -> Result<Command, String> {
+    if !is_root() {
+        return Err("skipped: the no-userns environment needs root".into());
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/no_userns.py");
+    let mut wrapped = Command::new("/usr/bin/python3");
+    wrapped.arg(script);
+    if let Some(uid) = uid {
+        wrapped.args(["--uid", &uid.to_string()]);
+    }
+    Ok(wrap(wrapped, cmd))
+}
+
+/// `wrapper ... cmd`: the wrapper runs cmd's program and args with cmd's cwd and environment.
+fn wrap(mut wrapper: Command, cmd: &Command) -> Command {
+    wrapper.arg(cmd.get_program()).args(cmd.get_args());
+    copy_context(&mut wrapper, cmd);
+    wrapper
+}
+
+/// A copy of `cmd`: program, args, cwd and environment changes.
+pub fn copy(cmd: &Command) -> Command {
+    let mut c = Command::new(cmd.get_program());
+    c.args(cmd.get_args());
+    copy_context(&mut c, cmd);
+    c
+}
+
+fn copy_context(into: &mut Command, from: &Command) {
+    if let Some(dir) = from.get_current_dir() {
+        into.current_dir(dir);
+    }
+    for (k, v) in from.get_envs() {
+        match v {
+            Some(v) => into.env(k, v),
+            None => into.env_remove(k),
+        };
+    }
+}
+
+/// A fresh test tree usable by uid 65534 too: `base/ws` (the workspace) and `base/cache` (the probe
+/// cache, for `XDG_CACHE_HOME`).
+pub struct Setup {
+    _dir: tempfile::TempDir,
+    pub base: PathBuf,
+    pub ws: PathBuf,
+    pub cache: PathBuf,
+}
+
+pub fn setup() -> Setup {
+    let dir = shared_tempdir();
+    let base = dir.path().canonicalize().unwrap();
+    let ws = base.join("ws");
+    let cache = base.join("cache");
+    for d in [&ws, &cache] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    Setup {
+        _dir: dir,
+        base,
+        ws,
+        cache,
+    }
+}
+
+/// Codex's workspace-write profile for `ws`, network restricted.
+pub fn workspace_write(ws: &Path) -> String {
+    format!(
+        r#"{{"type":"managed","file_system":{{"type":"restricted","entries":[{{"path":{{"type":"special","value":{{"kind":"root"}}}},"access":"read"}},{{"path":{{"type":"path","path":"{}"}},"access":"write"}}]}},"network":"restricted"}}"#,
+        ws.display()
+    )
 }

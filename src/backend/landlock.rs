@@ -1,0 +1,336 @@
+//! The Landlock backend for hosts without user namespaces: a pure plan (which paths get which
+//! rights, what the kernel cannot enforce) and the one call that applies it to this process.
+//!
+//! Landlock only grants; it cannot take back a subpath of a granted tree. So read-only metadata
+//! inside writable roots and `none` carve-outs inside readable roots are listed as not enforced,
+//! and `--require-full-isolation` turns that list into a refusal.
+
+use std::path::{Path, PathBuf};
+
+use landlock::{
+    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+};
+use serde::Serialize;
+
+use crate::backend::bwrap::{resolved_gitdir, PROTECTED_NAMES};
+use crate::policy::resolve::MINIMAL_READ_ROOTS;
+use crate::policy::{Access as PolicyAccess, Rules};
+
+/// Set for the sandboxed command, so a nested launch can tell it runs inside our Landlock domain.
+pub const MARKER_ENV: &str = "CODEX_LAUNCHER_SANDBOX";
+
+/// Character devices any command needs to write (`> /dev/null`, terminals).
+const WRITABLE_DEVICES: [&str; 6] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/tty",
+    "/dev/ptmx",
+    "/dev/pts",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    /// Read files, list directories, execute.
+    Read,
+    /// Every filesystem right the ABI knows.
+    Write,
+    /// Read and write an existing device or file, no creation.
+    Device,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub path: PathBuf,
+    pub grant: Grant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LandlockPlan {
+    pub abi: u32,
+    pub rules: Vec<Rule>,
+    /// TCP bind and connect denied by Landlock itself (ABI ≥ 4, network restricted).
+    pub restrict_tcp: bool,
+    /// Abstract unix sockets and signals confined to the sandbox (ABI ≥ 6).
+    pub scoped: bool,
+    pub not_enforced: Vec<String>,
+}
+
+/// Plans Landlock rules for `rules`; `deny_matches` are the files deny globs expanded to.
+pub fn plan(
+    rules: &Rules,
+    abi: u32,
+    network_restricted: bool,
+    deny_matches: &[PathBuf],
+    daemon_dir: &Path,
+) -> LandlockPlan {
+    let mut out = Vec::new();
+    let writable: Vec<PathBuf> = existing(rules.paths_with(PolicyAccess::Write));
+    if rules.is_full_disk_read() {
+        out.push(Rule {
+            path: "/".into(),
+            grant: Grant::Read,
+        });
+    } else {
+        let mut reads = existing(rules.paths_with(PolicyAccess::Read));
+        if rules.minimal {
+            reads.extend(existing(
+                MINIMAL_READ_ROOTS
+                    .iter()
+                    .chain(&["/proc", "/dev"])
+                    .map(PathBuf::from)
+                    .collect(),
+            ));
+        }
+        reads.sort();
+        reads.dedup();
+        out.extend(reads.into_iter().map(|path| Rule {
+            path,
+            grant: Grant::Read,
+        }));
+    }
+    out.extend(writable.iter().map(|path| Rule {
+        path: path.clone(),
+        grant: Grant::Write,
+    }));
+    out.extend(
+        existing(WRITABLE_DEVICES.iter().map(PathBuf::from).collect())
+            .into_iter()
+            .map(|path| Rule {
+                path,
+                grant: Grant::Device,
+            }),
+    );
+
+    let granted = |p: &Path| {
+        out.iter()
+            .any(|r| r.grant != Grant::Device && p.starts_with(&r.path))
+    };
+    let in_writable = |p: &Path| writable.iter().any(|w| p.starts_with(w) && p != w);
+    let mut gaps = Vec::new();
+    for root in &writable {
+        if root.is_dir() {
+            let mut names: Vec<String> = PROTECTED_NAMES
+                .iter()
+                .map(|n| root.join(n).display().to_string())
+                .collect();
+            if let Some(gitdir) = resolved_gitdir(root) {
+                names.push(gitdir.display().to_string());
+            }
+            gaps.push(format!(
+                "read-only {} (inside writable root {}, stays writable)",
+                names.join(", "),
+                root.display()
+            ));
+        }
+    }
+    for read in rules.paths_with(PolicyAccess::Read) {
+        if in_writable(&read) {
+            gaps.push(format!(
+                "read-only {} (inside a writable root, stays writable)",
+                read.display()
+            ));
+        }
+    }
+    let mut denies = rules.paths_with(PolicyAccess::Deny);
+    denies.extend(deny_matches.iter().cloned());
+    for deny in denies {
+        if granted(&deny) {
+            gaps.push(format!(
+                "deny {} (inside an allowed root, stays accessible)",
+                deny.display()
+            ));
+        }
+    }
+    if granted(daemon_dir) {
+        gaps.push(format!(
+            "mask of the app-server socket dir {}",
+            daemon_dir.display()
+        ));
+    }
+    gaps.push("pid and ipc namespaces (host processes stay visible)".into());
+    if abi < 3 {
+        gaps.push(format!(
+            "truncate(2) outside writable roots (Landlock ABI {abi} < 3)"
+        ));
+    }
+    if abi < 6 {
+        gaps.push(format!(
+            "scoping of abstract unix sockets and signals (Landlock ABI {abi} < 6)"
+        ));
+    }
+    LandlockPlan {
+        abi,
+        rules: out,
+        restrict_tcp: network_restricted && abi >= 4,
+        scoped: abi >= 6,
+        not_enforced: gaps,
+    }
+}
+
+fn existing(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = paths
+        .into_iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+    out.dedup();
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LandlockError {
+    #[error("Landlock: {0}")]
+    Ruleset(#[from] landlock::RulesetError),
+    #[error("Landlock: cannot open {path} for a rule: {source}")]
+    Open {
+        path: PathBuf,
+        source: landlock::PathFdError,
+    },
+    #[error("Landlock: the kernel enforced the ruleset only partially ({0:?})")]
+    Partial(RulesetStatus),
+}
+
+/// Applies `plan` to this process (and everything it execs). Every requested right is a hard
+/// requirement: if the kernel cannot enforce one, this fails instead of running weaker.
+pub fn apply(plan: &LandlockPlan) -> Result<(), LandlockError> {
+    let abi = ABI::from(plan.abi as i32);
+    let all = AccessFs::from_all(abi);
+    let read = AccessFs::from_read(abi);
+    let device = read | AccessFs::WriteFile | (all & (AccessFs::Truncate | AccessFs::IoctlDev));
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(all)?;
+    if plan.restrict_tcp {
+        ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?;
+    }
+    if plan.scoped {
+        ruleset = ruleset.scope(Scope::AbstractUnixSocket | Scope::Signal)?;
+    }
+    let mut created = ruleset.create()?;
+    for rule in &plan.rules {
+        let fd = PathFd::new(&rule.path).map_err(|source| LandlockError::Open {
+            path: rule.path.clone(),
+            source,
+        })?;
+        let mut access: BitFlags<AccessFs> = match rule.grant {
+            Grant::Read => read,
+            Grant::Write => all,
+            Grant::Device => device,
+        };
+        if !rule.path.is_dir() {
+            access &= AccessFs::from_file(abi);
+        }
+        created = created.add_rule(PathBeneath::new(fd, access))?;
+    }
+    let status = created.restrict_self()?;
+    if status.ruleset != RulesetStatus::FullyEnforced {
+        return Err(LandlockError::Partial(status.ruleset));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{FileSystem, PermissionProfile, Policy, ResolveContext};
+
+    fn rules(json: &str, cwd: &Path) -> Rules {
+        let profile = PermissionProfile::parse(json).unwrap();
+        let ctx = ResolveContext {
+            policy_cwd: cwd.into(),
+            tmpdir: None,
+        };
+        match Policy::resolve(&profile, &ctx).file_system {
+            FileSystem::Restricted(r) => r,
+            FileSystem::Unrestricted => panic!("restricted expected"),
+        }
+    }
+
+    #[test]
+    fn workspace_write_grants_read_everywhere_and_lists_metadata_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().canonicalize().unwrap();
+        let json = format!(
+            r#"{{"type":"managed","file_system":{{"type":"restricted","entries":[{{"path":{{"type":"special","value":{{"kind":"root"}}}},"access":"read"}},{{"path":{{"type":"path","path":"{0}"}},"access":"write"}},{{"path":{{"type":"path","path":"{0}/secret"}},"access":"none"}}]}},"network":"restricted"}}"#,
+            ws.display()
+        );
+        let p = plan(
+            &rules(&json, &ws),
+            6,
+            true,
+            &[],
+            Path::new("/tmp/codex-daemon-0"),
+        );
+        assert_eq!(
+            p.rules[0],
+            Rule {
+                path: "/".into(),
+                grant: Grant::Read
+            }
+        );
+        assert_eq!(
+            p.rules[1],
+            Rule {
+                path: ws.clone(),
+                grant: Grant::Write
+            }
+        );
+        assert!(p
+            .rules
+            .iter()
+            .any(|r| r.path == Path::new("/dev/null") && r.grant == Grant::Device));
+        assert!(p.restrict_tcp && p.scoped);
+        let gaps = p.not_enforced.join("\n");
+        assert!(gaps.contains(&format!("{}/.git", ws.display())), "{gaps}");
+        assert!(gaps.contains(&format!("{}/.codex", ws.display())), "{gaps}");
+        assert!(
+            gaps.contains(&format!("deny {}/secret", ws.display())),
+            "{gaps}"
+        );
+        assert!(!gaps.contains("ABI"), "{gaps}");
+    }
+
+    #[test]
+    fn old_abi_reports_what_it_cannot_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = r#"{"type":"managed","file_system":{"type":"restricted","entries":[{"path":{"type":"special","value":{"kind":"root"}},"access":"read"}]},"network":"restricted"}"#;
+        let p = plan(
+            &rules(json, dir.path()),
+            2,
+            true,
+            &[],
+            Path::new("/nonexistent"),
+        );
+        assert!(!p.restrict_tcp && !p.scoped);
+        let gaps = p.not_enforced.join("\n");
+        assert!(
+            gaps.contains("truncate") && gaps.contains("ABI 2 < 6"),
+            "{gaps}"
+        );
+    }
+
+    #[test]
+    fn a_deny_outside_every_granted_root_is_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        let json = format!(
+            r#"{{"type":"managed","file_system":{{"type":"restricted","entries":[{{"path":{{"type":"path","path":"{0}/data"}},"access":"read"}},{{"path":{{"type":"path","path":"{0}/other"}},"access":"none"}}]}},"network":"restricted"}}"#,
+            root.display()
+        );
+        let p = plan(
+            &rules(&json, &root),
+            6,
+            true,
+            &[],
+            Path::new("/nonexistent"),
+        );
+        assert!(
+            !p.not_enforced.iter().any(|g| g.contains("other")),
+            "{:?}",
+            p.not_enforced
+        );
+    }
+}

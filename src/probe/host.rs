@@ -1,0 +1,315 @@
+//! What this host can enforce (DESIGN §3): kernel, user namespaces, Landlock, seccomp state, AppArmor's
+//! userns restriction, container and nesting hints. Only the user-namespace test forks; its verdict is
+//! cached per boot, kernel, namespaces, uid and the sysctls that decide it, so a warm launch forks nothing.
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use nix::unistd::{fork, ForkResult};
+use serde::{Deserialize, Serialize};
+
+use super::cache;
+
+/// How long the forked user-namespace test may take.
+const USERNS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Everything the ladder and `doctor` look at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostFacts {
+    pub os: String,
+    pub kernel: String,
+    pub userns: UsernsVerdict,
+    /// `Ok(abi)`, or why Landlock cannot be used.
+    #[serde(serialize_with = "landlock_json")]
+    pub landlock: Result<u32, String>,
+    /// `Seccomp:` of this process: 0 none, 1 strict, 2 filter.
+    pub seccomp_mode: u32,
+    pub no_new_privs: bool,
+    /// `kernel.apparmor_restrict_unprivileged_userns`, where it exists.
+    pub apparmor_restrict_userns: Option<bool>,
+    /// `user.max_user_namespaces`.
+    pub max_user_namespaces: Option<u64>,
+    /// `kernel.unprivileged_userns_clone` (Debian's older switch), where it exists.
+    pub unprivileged_userns_clone: Option<bool>,
+    pub uid: u32,
+    /// Why we think this is a container, if we do.
+    pub container: Option<String>,
+    /// Signs that we already run inside a sandbox.
+    pub inside_sandbox: Vec<String>,
+}
+
+/// Result of trying to create a user namespace and use it as bubblewrap would.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsernsVerdict {
+    pub available: bool,
+    /// The step that failed: `unshare` or `mount`.
+    pub failed_step: Option<String>,
+    pub errno: Option<i32>,
+    pub error: Option<String>,
+}
+
+impl UsernsVerdict {
+    pub fn reason(&self) -> String {
+        match (&self.failed_step, &self.error) {
+            (Some(step), Some(err)) => format!("creating a user namespace failed at {step}: {err}"),
+            _ if self.available => "user namespaces work".into(),
+            _ => "user namespace test did not answer".into(),
+        }
+    }
+}
+
+pub fn probe() -> HostFacts {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| -> Option<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let uid = nix::unistd::getuid().as_raw();
+    let facts = Sysctls::read();
+    HostFacts {
+        os: std::env::consts::OS.into(),
+        kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
+        userns: userns_cached(uid, &facts, field("Seccomp:").unwrap_or(0)),
+        landlock: landlock_abi(),
+        seccomp_mode: field("Seccomp:").unwrap_or(0),
+        no_new_privs: field("NoNewPrivs:") == Some(1),
+        apparmor_restrict_userns: facts.apparmor_restrict,
+        max_user_namespaces: facts.max_userns,
+        unprivileged_userns_clone: facts.userns_clone,
+        uid,
+        container: container_hint(),
+        inside_sandbox: sandbox_hints(field("Seccomp:").unwrap_or(0)),
+    }
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Sysctls {
+    max_userns: Option<u64>,
+    apparmor_restrict: Option<bool>,
+    userns_clone: Option<bool>,
+}
+
+impl Sysctls {
+    fn read() -> Self {
+        let flag = |p: &str| read_trimmed(p).map(|v| v != "0");
+        Self {
+            max_userns: read_trimmed("/proc/sys/user/max_user_namespaces")
+                .and_then(|v| v.parse().ok()),
+            apparmor_restrict: flag("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+            userns_clone: flag("/proc/sys/kernel/unprivileged_userns_clone"),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct UsernsKey {
+    boot: String,
+    namespaces: String,
+    uid: u32,
+    seccomp_mode: u32,
+    sysctls: Sysctls,
+    launcher_version: String,
+}
+
+fn userns_cached(uid: u32, sysctls: &Sysctls, seccomp_mode: u32) -> UsernsVerdict {
+    let key = UsernsKey {
+        boot: cache::boot_identity(),
+        namespaces: cache::namespace_identity(),
+        uid,
+        seccomp_mode,
+        sysctls: sysctls.clone(),
+        launcher_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let name = "userns-v2.json";
+    if let Some(found) = cache::load::<UsernsKey, UsernsVerdict>(name, &key) {
+        return found;
+    }
+    let verdict = probe_userns();
+    tracing::debug!(?verdict, "probed user namespaces");
+    if verdict.available || verdict.errno.is_some() {
+        cache::store(name, &key, &verdict);
+    }
+    verdict
+}
+
+/// Forks a child that does what bubblewrap does first: a new user and mount namespace, then makes
+/// `/` a slave mount. The child reports the failing step and errno through a pipe.
+fn probe_userns() -> UsernsVerdict {
+    let unknown = |e: String| UsernsVerdict {
+        available: false,
+        failed_step: Some("probe".into()),
+        errno: None,
+        error: Some(e),
+    };
+    let Ok((read_end, write_end)) = nix::unistd::pipe() else {
+        return unknown("cannot create a pipe".into());
+    };
+    // SAFETY: the child only makes raw syscalls and writes to a pipe before _exit.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            drop(read_end);
+            let report = |step: u8| {
+                let errno = nix::errno::Errno::last_raw();
+                let msg = [step, (errno & 0xff) as u8, ((errno >> 8) & 0xff) as u8];
+                let _ = nix::unistd::write(&write_end, &msg);
+                // SAFETY: leaving the forked child without running destructors.
+                unsafe { libc::_exit(1) }
+            };
+            // SAFETY: plain syscalls on this child's own state.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
+                    report(1);
+                }
+                let root = c"/";
+                if libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_SLAVE | libc::MS_REC,
+                    std::ptr::null(),
+                ) != 0
+                {
+                    report(2);
+                }
+                let _ = nix::unistd::write(&write_end, &[0u8]);
+                libc::_exit(0)
+            }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(write_end);
+            let msg = read_with_timeout(read_end, USERNS_TIMEOUT);
+            if msg.is_none() {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = nix::sys::wait::waitpid(child, None);
+            match msg.as_deref() {
+                Some([0]) => UsernsVerdict {
+                    available: true,
+                    failed_step: None,
+                    errno: None,
+                    error: None,
+                },
+                Some([step, lo, hi]) => {
+                    let errno = i32::from(*lo) | (i32::from(*hi) << 8);
+                    let step = if *step == 1 {
+                        "unshare(CLONE_NEWUSER|CLONE_NEWNS)"
+                    } else {
+                        "mount(/, MS_SLAVE)"
+                    };
+                    UsernsVerdict {
+                        available: false,
+                        failed_step: Some(step.into()),
+                        errno: Some(errno),
+                        error: Some(nix::errno::Errno::from_raw(errno).to_string()),
+                    }
+                }
+                _ => unknown("the test process did not answer in time".into()),
+            }
+        }
+        Err(e) => unknown(format!("fork failed: {e}")),
+    }
+}
+
+fn read_with_timeout(fd: std::os::fd::OwnedFd, timeout: Duration) -> Option<Vec<u8>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut file = std::fs::File::from(fd);
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32).ok()?;
+        // SAFETY: the fd stays open for the duration of the poll.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(file.as_raw_fd()) };
+        let mut fds = [PollFd::new(borrowed, PollFlags::POLLIN)];
+        match poll(&mut fds, ms) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+        let mut buf = [0u8; 8];
+        match file.read(&mut buf) {
+            Ok(0) => return Some(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The Landlock ABI from the kernel itself (`landlock_create_ruleset` with the version flag), not
+/// from `/sys/kernel/security/lsm`, which a container may hide or which may list it while a seccomp
+/// profile blocks the syscall.
+pub fn landlock_abi() -> Result<u32, String> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: a query with a null attribute pointer and size 0, as the kernel documents.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if abi > 0 {
+        return Ok(abi as u32);
+    }
+    let err = std::io::Error::last_os_error();
+    Err(match err.raw_os_error() {
+        Some(libc::ENOSYS) => "the kernel has no Landlock support (ENOSYS)".into(),
+        Some(libc::EOPNOTSUPP) => {
+            "Landlock is built in but not enabled at boot (EOPNOTSUPP; add landlock to lsm=)".into()
+        }
+        Some(libc::EPERM) => "a seccomp profile blocks landlock_create_ruleset (EPERM)".into(),
+        _ => format!("landlock_create_ruleset failed: {err}"),
+    })
+}
+
+fn container_hint() -> Option<String> {
+    if std::path::Path::new("/.dockerenv").exists() {
+        return Some("/.dockerenv exists".into());
+    }
+    if std::path::Path::new("/run/.containerenv").exists() {
+        return Some("/run/.containerenv exists (podman)".into());
+    }
+    if let Ok(v) = std::env::var("container") {
+        return Some(format!("container={v}"));
+    }
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return Some("KUBERNETES_SERVICE_HOST is set".into());
+    }
+    None
+}
+
+fn sandbox_hints(seccomp_mode: u32) -> Vec<String> {
+    let mut hints = Vec::new();
+    if let Ok(v) = std::env::var("CODEX_SANDBOX") {
+        hints.push(format!("CODEX_SANDBOX={v}"));
+    }
+    if let Ok(v) = std::env::var(crate::backend::landlock::MARKER_ENV) {
+        hints.push(format!("{}={v}", crate::backend::landlock::MARKER_ENV));
+    }
+    if seccomp_mode == 2 {
+        hints.push("a seccomp filter is installed on this process".into());
+    }
+    hints
+}
+
+/// `{"abi": N}` or `{"error": "..."}`.
+fn landlock_json<S: serde::Serializer>(v: &Result<u32, String>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(1))?;
+    match v {
+        Ok(abi) => map.serialize_entry("abi", abi)?,
+        Err(e) => map.serialize_entry("error", e)?,
+    }
+    map.end()
+}
