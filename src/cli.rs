@@ -24,13 +24,13 @@ pub struct LauncherCli {
 #[derive(Debug, Subcommand)]
 pub enum LauncherCommand {
     /// Prepare the per-task Codex home and run a command (default: codex) sandboxed [= codex-run]
-    Run(StubArgs),
+    Run(RunArgs),
     /// Drop-in for Codex's Linux sandbox helper [= codex-linux-sandbox]
     LinuxSandbox(LinuxSandboxArgs),
     /// Container PID 1: reap, forward signals, run the task sandboxed [= codex-entrypoint]
     Entrypoint(StubArgs),
     /// Prepare (or refresh) a per-task Codex home and print its path
-    PrepareHome(StubArgs),
+    PrepareHome(PrepareHomeArgs),
     /// Print the host probes, backend ladder and exact launch plan without running anything
     Explain(ExplainArgs),
     /// Diagnose why a sandbox backend is unavailable and print the remedy
@@ -65,7 +65,7 @@ pub struct StubArgs {
 )]
 pub struct RunCli {
     #[command(flatten)]
-    pub args: StubArgs,
+    pub args: RunArgs,
 }
 
 /// `codex-entrypoint`: a container's PID 1.
@@ -247,4 +247,79 @@ pub struct DoctorArgs {
     /// Also classify this bubblewrap error text (e.g. pasted from a failed Codex run).
     #[arg(long, value_name = "TEXT")]
     pub bwrap_stderr: Option<String>,
+}
+
+/// Where the shared and per-task Codex homes are, and how the per-task config is made.
+#[derive(Debug, Clone, Args)]
+pub struct HomeOptions {
+    /// The shared Codex home (default: $CODEX_HOME, else ~/.codex).
+    #[arg(long, value_name = "DIR")]
+    pub shared_home: Option<PathBuf>,
+
+    /// The per-task home (default: $XDG_STATE_HOME/codex-launcher/tasks/<task-id>/codex-home).
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Task id (default: a stable hash of the workspace path).
+    #[arg(long, value_name = "ID")]
+    pub task_id: Option<String>,
+
+    /// Platform whose Codex rules apply (default: this host).
+    #[arg(long, value_enum)]
+    pub platform: Option<crate::home::inner_sandbox::Platform>,
+
+    /// Codex version (default: detected from `codex --version` when a decision needs it).
+    #[arg(long, value_name = "V")]
+    pub codex_version: Option<String>,
+
+    /// Override a config.toml key (TOML value), like `codex -c` (repeatable).
+    #[arg(short = 'c', long = "config", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareHomeArgs {
+    #[command(flatten)]
+    pub home: HomeOptions,
+
+    /// The outer sandbox Codex will run in (default: what the ladder selects for a run here).
+    #[arg(long, value_enum)]
+    pub outer_backend: Option<crate::select::BackendRequest>,
+
+    /// The workspace the task id is derived from (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// Network setting of the run, for the managed sandbox block.
+    #[arg(long, value_enum, default_value = "on")]
+    pub network: crate::policy::modes::Network,
+
+    /// Print a JSON report of every action instead of the home path.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub home: HomeOptions,
+
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+
+    /// The Codex binary (default: `codex` on PATH, skipping PATH entries inside the workspace).
+    #[arg(long, value_name = "PATH")]
+    pub codex: Option<PathBuf>,
+
+    /// Print the plan (as `explain` does) and the per-task home, without changing or running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: print JSON.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
+
+    /// The command (default: the Codex binary).
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
 }

@@ -18,10 +18,7 @@ use crate::{helper, install, logging, vendored_bwrap};
 pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
     logging::init();
     let (name, outcome) = match personality {
-        Personality::Run => (
-            "codex-run",
-            not_yet("run", 5, RunCli::parse_from(args).args.command),
-        ),
+        Personality::Run => ("codex-run", crate::run::run(RunCli::parse_from(args).args)),
         Personality::Entrypoint => (
             "codex-entrypoint",
             not_yet(
@@ -49,10 +46,10 @@ fn launcher(cli: LauncherCli) -> Outcome {
     match cli.command {
         LauncherCommand::Install(args) => install_links(args),
         LauncherCommand::Bwrap(args) => vendored_bwrap::passthrough(&args.args),
-        LauncherCommand::Run(a) => not_yet("run", 5, a.command),
+        LauncherCommand::Run(args) => crate::run::run(args),
         LauncherCommand::LinuxSandbox(args) => helper::run(args),
         LauncherCommand::Entrypoint(a) => not_yet("entrypoint", 8, a.command),
-        LauncherCommand::PrepareHome(a) => not_yet("prepare-home", 5, a.command),
+        LauncherCommand::PrepareHome(args) => crate::run::prepare_home(args),
         LauncherCommand::Explain(args) => crate::explain::run(args),
         LauncherCommand::Doctor(args) => crate::doctor::run(args),
         LauncherCommand::Lock(a) => not_yet("lock", 7, a.command),

@@ -125,6 +125,7 @@ fn validate(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
         require_full_isolation: args.require_full_isolation,
         no_proc: args.no_proc,
         inherit_pid_namespace: args.inherit_pid_namespace,
+        outer_layer: false,
     })
 }
 

@@ -34,6 +34,8 @@ pub struct SandboxRequest {
     pub require_full_isolation: bool,
     pub no_proc: bool,
     pub inherit_pid_namespace: bool,
+    /// The sandbox wraps Codex itself (codex-run), not one of Codex's commands.
+    pub outer_layer: bool,
 }
 
 #[derive(Debug)]
@@ -67,6 +69,9 @@ pub struct BwrapFiles {
     pub denied_file: PathBuf,
     pub empty_file: PathBuf,
 }
+
+/// The id root runs as inside an outer bubblewrap layer (so Codex's own bubblewrap can nest).
+pub const OUTER_ROOT_SANDBOX_ID: u32 = 1000;
 
 /// Why no plan could be made.
 #[derive(Debug)]
@@ -138,6 +143,7 @@ impl SandboxRequest {
             require_full_isolation: opts.require_full_isolation,
             no_proc: false,
             inherit_pid_namespace: false,
+            outer_layer: true,
         })
     }
 }
@@ -318,6 +324,8 @@ fn plan_bwrap(
         unshare_net,
         supports_argv0: launcher.supports_argv0(),
         daemon_dir: files.daemon_dir.clone(),
+        daemon_dir_private: req.outer_layer,
+        sandbox_id: (req.outer_layer && uid == 0).then_some(OUTER_ROOT_SANDBOX_ID),
         registry_dir: files.registry_dir.clone(),
         denied_file: files.denied_file.clone(),
         empty_file: files.empty_file.clone(),

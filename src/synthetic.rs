@@ -7,7 +7,6 @@
 //! `REG/<fnv1a64(target)>/<pid>` saying `synthetic` (we created it) or `existing`; the format is the
 //! one Codex's helper uses, so both can run side by side in one workspace.
 
-use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -46,17 +45,9 @@ struct Held {
     preexisting_id: Option<(u64, u64)>,
 }
 
-/// Held while the registry is read or changed; the lock is released when this is dropped.
-struct RegistryLock(#[allow(dead_code)] nix::fcntl::Flock<File>);
-
-fn lock(registry: &Path) -> io::Result<RegistryLock> {
-    let file = File::options()
-        .create(true)
-        .append(true)
-        .open(registry.join("lock"))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map(RegistryLock)
-        .map_err(|(_, e)| io::Error::from(e))
+/// Held while the registry is read or changed; released when dropped.
+fn lock(registry: &Path) -> io::Result<crate::home::atomic::Lock> {
+    crate::home::atomic::lock(&registry.join("lock"))
 }
 
 fn pid_alive(pid: i32) -> bool {

@@ -35,6 +35,13 @@ pub struct BwrapOptions {
     pub supports_argv0: bool,
     /// Codex's app-server socket dir, `/tmp/codex-daemon-<uid>`: always masked.
     pub daemon_dir: PathBuf,
+    /// Mask it (and the synthetic mount-target registry) with an empty private (0700, writable)
+    /// directory instead of an unusable one: for the outer layer around Codex itself, whose
+    /// app-server and helper need their own there.
+    pub daemon_dir_private: bool,
+    /// `--uid N --gid N`: run as this id inside. Used when root launches the outer layer, because
+    /// bubblewrap run as uid 0 without capabilities cannot nest, and Codex inside runs its own.
+    pub sandbox_id: Option<u32>,
     /// The synthetic mount-target registry, kept read-only where a writable root exposes it.
     pub registry_dir: PathBuf,
     /// An empty file with mode 000, bound over files that must not be read.
@@ -238,7 +245,13 @@ impl Planner<'_> {
             }
             let registry = self.opts.registry_dir.clone();
             if is_strictly_under(&registry, root) {
-                self.push_bind("--ro-bind", &registry);
+                if self.opts.daemon_dir_private {
+                    // Codex inside keeps its own registry; ours stays out of its reach.
+                    self.push(["--perms", "0700"]);
+                    self.push_path("--tmpfs", &registry);
+                } else {
+                    self.push_bind("--ro-bind", &registry);
+                }
             }
             let nested: Vec<PathBuf> = denies
                 .iter()
@@ -259,6 +272,14 @@ impl Planner<'_> {
         }
 
         self.push(["--unshare-user"]);
+        if let Some(id) = self.opts.sandbox_id {
+            self.push([
+                "--uid".to_string(),
+                id.to_string(),
+                "--gid".to_string(),
+                id.to_string(),
+            ]);
+        }
         if !self.opts.inherit_pid_namespace {
             self.push(["--unshare-pid"]);
         }
@@ -322,9 +343,14 @@ impl Planner<'_> {
     fn mask_daemon_if_exposed(&mut self, mount: &Path) {
         let daemon = self.opts.daemon_dir.clone();
         if is_strictly_under(&daemon, mount) {
-            self.push(["--perms", "000"]);
-            self.push_path("--tmpfs", &daemon);
-            self.push_path("--remount-ro", &daemon);
+            if self.opts.daemon_dir_private {
+                self.push(["--perms", "0700"]);
+                self.push_path("--tmpfs", &daemon);
+            } else {
+                self.push(["--perms", "000"]);
+                self.push_path("--tmpfs", &daemon);
+                self.push_path("--remount-ro", &daemon);
+            }
         }
     }
 

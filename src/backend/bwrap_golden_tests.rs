@@ -37,6 +37,8 @@ impl Fixture {
             unshare_net: true,
             supports_argv0: true,
             daemon_dir: "/tmp/codex-daemon-0".into(),
+            daemon_dir_private: false,
+            sandbox_id: None,
             registry_dir: "/tmp/codex-bwrap-synthetic-mount-targets-0".into(),
             denied_file: "/tmp/codex-bwrap-synthetic-mount-targets-0/denied-placeholder".into(),
             empty_file: "/tmp/codex-bwrap-synthetic-mount-targets-0/empty-placeholder".into(),

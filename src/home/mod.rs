@@ -1,0 +1,345 @@
+//! The per-task Codex home (DESIGN §5, reference multica-codex-home.md): links to the shared
+//! `sessions/` and `auth.json`, synced copies, referenced files and the managed `config.toml`.
+//!
+//! `prepare` validates everything it can (shared config parses, referenced files are safe) before
+//! it changes anything, so bad input leaves the per-task home as it was. Writes are atomic and a
+//! per-home lock serialises concurrent prepares.
+
+pub mod atomic;
+pub mod inner_sandbox;
+pub mod managed;
+pub mod sync;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use toml_edit::DocumentMut;
+
+use inner_sandbox::{Decision, Platform, WindowsSandbox};
+use managed::ManagedConfig;
+
+use crate::exit::Failure;
+use crate::select::Backend;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl HomeError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl From<HomeError> for Failure {
+    fn from(e: HomeError) -> Self {
+        Failure::refused(e.to_string())
+    }
+}
+
+/// One thing prepare did (or found already right).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    pub path: PathBuf,
+    pub action: &'static str,
+}
+
+impl Action {
+    pub fn new(path: &Path, action: &'static str) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            action,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PrepareOptions {
+    pub shared_home: PathBuf,
+    pub home: PathBuf,
+    pub platform: Platform,
+    /// `codex --version` output, when known.
+    pub codex_version: Option<String>,
+    pub outer: Backend,
+    pub network_on: bool,
+    /// `-c key=value`, in order.
+    pub overrides: Vec<String>,
+    pub multi_agent: bool,
+    pub memory: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub home: PathBuf,
+    pub shared_home: PathBuf,
+    pub sandbox: Decision,
+    pub actions: Vec<Action>,
+}
+
+impl Report {
+    /// Whether prepare changed anything on disk.
+    pub fn changed(&self) -> bool {
+        self.actions.iter().any(|a| a.action != "unchanged")
+    }
+}
+
+/// Everything read and checked before the first write.
+struct Validated {
+    config_text: Option<String>,
+    referenced: Vec<sync::Referenced>,
+    config_json: Option<Vec<u8>>,
+    instructions: Option<Vec<u8>>,
+    auth_present: bool,
+}
+
+/// Refuses per-task homes under the temp dir (Codex refuses helper binaries there) or the shared home.
+pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> {
+    let normal = |p: &Path| {
+        crate::policy::resolve::normalize(&p.canonicalize().unwrap_or_else(|_| p.to_path_buf()))
+    };
+    let (h, s) = (normal(home), normal(shared));
+    let mut temps = vec![
+        PathBuf::from("/tmp"),
+        PathBuf::from("/var/tmp"),
+        std::env::temp_dir(),
+    ];
+    temps.extend(std::env::var_os("TMPDIR").map(PathBuf::from));
+    for t in temps.iter().map(|t| normal(t)) {
+        if h.starts_with(&t) {
+            return Err(HomeError::Refused(format!(
+                "--home {}: a per-task home must not live under the temp dir {} (Codex refuses helpers there); pick another --home",
+                home.display(),
+                t.display()
+            )));
+        }
+    }
+    if h.starts_with(&s) {
+        return Err(HomeError::Refused(format!(
+            "--home {} is the shared home {} or inside it; pick another --home",
+            home.display(),
+            shared.display()
+        )));
+    }
+    Ok(())
+}
+
+fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
+    check_home_location(&opts.home, &opts.shared_home)?;
+    let shared = &opts.shared_home;
+    let config_path = shared.join("config.toml");
+    let config_text = match sync::read_source(&config_path)? {
+        None => None,
+        Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
+            HomeError::Refused(format!("{}: not UTF-8 text", config_path.display()))
+        })?),
+    };
+    let doc: DocumentMut =
+        config_text
+            .as_deref()
+            .unwrap_or("")
+            .parse()
+            .map_err(|e: toml_edit::TomlError| {
+                HomeError::Refused(format!(
+                    "{}: invalid TOML: {}",
+                    config_path.display(),
+                    e.to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ))
+            })?;
+    Ok(Validated {
+        referenced: sync::referenced_files(&doc, shared)?,
+        config_text,
+        config_json: sync::read_source(&shared.join("config.json"))?,
+        instructions: sync::read_source(&shared.join("instructions.md"))?,
+        auth_present: shared.join("auth.json").exists(),
+    })
+}
+
+/// Applies `-c key=value` overrides (TOML values; anything unparseable is a string, like Codex).
+fn apply_overrides(text: &str, overrides: &[String]) -> Result<String, HomeError> {
+    if overrides.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| HomeError::Refused(e.to_string()))?;
+    for o in overrides {
+        let Some((key, raw)) = o.split_once('=') else {
+            return Err(HomeError::Refused(format!("-c {o}: expected key=value")));
+        };
+        let path: Vec<&str> = key.trim().split('.').map(str::trim).collect();
+        if path.iter().any(|p| p.is_empty()) {
+            return Err(HomeError::Refused(format!("-c {o}: empty key segment")));
+        }
+        let managed = [
+            "sandbox_mode",
+            "sandbox_workspace_write",
+            "features.multi_agent",
+            "features.memories",
+            "memories.generate_memories",
+            "memories.use_memories",
+        ];
+        let joined = path.join(".");
+        if managed
+            .iter()
+            .any(|m| joined == *m || joined.starts_with(&format!("{m}.")))
+        {
+            return Err(HomeError::Refused(format!(
+                "-c {joined}: this key is managed by codex-launcher (use --sandbox/--network, CODEX_RUN_MULTI_AGENT or CODEX_RUN_MEMORY)"
+            )));
+        }
+        let value: toml_edit::Value = raw.trim().parse().unwrap_or_else(|_| raw.trim().into());
+        let mut table = doc.as_table_mut() as &mut dyn toml_edit::TableLike;
+        for segment in &path[..path.len() - 1] {
+            if table.get(segment).is_none() {
+                let mut t = toml_edit::Table::new();
+                t.set_implicit(true);
+                table.insert(segment, toml_edit::Item::Table(t));
+            }
+            table = table
+                .get_mut(segment)
+                .and_then(|i| i.as_table_like_mut())
+                .ok_or_else(|| {
+                    HomeError::Refused(format!("-c {o}: {segment} is not a table in config.toml"))
+                })?;
+        }
+        table.insert(path[path.len() - 1], toml_edit::Item::Value(value));
+    }
+    Ok(doc.to_string())
+}
+
+/// The per-task config.toml text, computed without touching the disk.
+fn desired_config(opts: &PrepareOptions, v: &Validated) -> Result<(String, Decision), HomeError> {
+    let user = apply_overrides(v.config_text.as_deref().unwrap_or(""), &opts.overrides)?;
+    let windows = match opts.platform {
+        Platform::Windows => {
+            let doc: DocumentMut = user
+                .parse()
+                .map_err(|e: toml_edit::TomlError| HomeError::Refused(e.to_string()))?;
+            WindowsSandbox::classify(doc.get("windows").and_then(|w| w.get("sandbox")))
+        }
+        _ => WindowsSandbox::Absent,
+    };
+    let decision = inner_sandbox::decide(
+        opts.outer,
+        opts.network_on,
+        opts.platform,
+        opts.codex_version.as_deref(),
+        windows,
+    );
+    let m = ManagedConfig {
+        sandbox: decision.setting.clone(),
+        multi_agent: opts.multi_agent,
+        memory: opts.memory,
+    };
+    let text = managed::apply(&user, &m).map_err(|e| {
+        HomeError::Refused(format!(
+            "{}: {e}",
+            opts.shared_home.join("config.toml").display()
+        ))
+    })?;
+    Ok((text, decision))
+}
+
+/// Creates the per-task home directory (0700) and its parents, and the shared `sessions/`.
+pub fn ensure_dirs(opts: &PrepareOptions) -> Result<(), HomeError> {
+    check_home_location(&opts.home, &opts.shared_home)?;
+    std::fs::create_dir_all(&opts.home).map_err(|e| HomeError::io(&opts.home, e))?;
+    let meta = std::fs::symlink_metadata(&opts.home).map_err(|e| HomeError::io(&opts.home, e))?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(HomeError::Refused(format!(
+            "{} is not a plain directory",
+            opts.home.display()
+        )));
+    }
+    if meta.permissions().mode() & 0o777 != 0o700 {
+        std::fs::set_permissions(&opts.home, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| HomeError::io(&opts.home, e))?;
+    }
+    let sessions = opts.shared_home.join("sessions");
+    std::fs::create_dir_all(&sessions).map_err(|e| HomeError::io(&sessions, e))
+}
+
+/// Checks the options and the shared home without writing anything.
+pub fn check(opts: &PrepareOptions) -> Result<(), HomeError> {
+    let v = validate(opts)?;
+    desired_config(opts, &v).map(|_| ())
+}
+
+/// Brings the per-task home up to date with the shared home. Nothing is written when it already is.
+pub fn prepare(opts: &PrepareOptions) -> Result<Report, HomeError> {
+    let v = validate(opts)?;
+    let (config_text, decision) = desired_config(opts, &v)?;
+    ensure_dirs(opts)?;
+    let home = &opts.home;
+    let shared = &opts.shared_home;
+    let _lock =
+        atomic::lock(&home.join(".codex-launcher.lock")).map_err(|e| HomeError::io(home, e))?;
+    let mut actions = Vec::new();
+
+    sync::ensure_link(
+        &shared.join("sessions"),
+        &home.join("sessions"),
+        &mut actions,
+    )?;
+    if v.auth_present {
+        sync::ensure_link(
+            &shared.join("auth.json"),
+            &home.join("auth.json"),
+            &mut actions,
+        )?;
+    } else {
+        // The shared credentials are gone: so is the per-task link, rather than dangling.
+        sync::remove_if_present(&home.join("auth.json"), &mut actions)?;
+    }
+    sync::sync_copy(
+        v.config_json.as_deref(),
+        &home.join("config.json"),
+        &mut actions,
+    )?;
+    sync::sync_copy(
+        v.instructions.as_deref(),
+        &home.join("instructions.md"),
+        &mut actions,
+    )?;
+    for r in &v.referenced {
+        sync::copy_referenced(home, r, &mut actions)?;
+    }
+    sync::sync_copy(
+        Some(config_text.as_bytes()),
+        &home.join("config.toml"),
+        &mut actions,
+    )?;
+    if decision.setting.mode == "danger-full-access" && opts.outer == Backend::None {
+        tracing::warn!(reason = %decision.reason, hint = ?decision.hint, "codex runs unsandboxed (danger-full-access)");
+    }
+    Ok(Report {
+        home: home.clone(),
+        shared_home: shared.clone(),
+        sandbox: decision,
+        actions,
+    })
+}
+
+/// `CODEX_RUN_MULTI_AGENT=1` / `CODEX_RUN_MEMORY=1` leave Codex's own setting alone.
+pub fn opted_out(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
+}

@@ -1,0 +1,265 @@
+//! `codex-run` and `prepare-home`: resolve the homes, pick the outer sandbox, prepare the per-task
+//! home for it, then exec the command (default: Codex) under that sandbox with `CODEX_HOME` set.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::cli::{HomeOptions, PrepareHomeArgs, RunArgs, SandboxOptions};
+use crate::exit::{Failure, Outcome};
+use crate::home::inner_sandbox::Platform;
+use crate::home::{self, PrepareOptions};
+use crate::plan::{self, SandboxRequest};
+use crate::policy::modes::{Network, SandboxMode};
+use crate::probe::host;
+use crate::select::{Backend, BackendRequest};
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
+fn absolute(flag: &str, path: &Path) -> Result<PathBuf, Failure> {
+    if path.is_absolute() {
+        Ok(crate::policy::resolve::normalize(path))
+    } else {
+        Err(Failure::usage(format!(
+            "{flag} {}: must be an absolute path",
+            path.display()
+        )))
+    }
+}
+
+/// The workspace: `--cwd` (which must exist) or the current directory.
+fn workspace(cwd: Option<&Path>) -> Result<PathBuf, Failure> {
+    let here = std::env::current_dir()
+        .map_err(|e| Failure::refused(format!("cannot read the current directory: {e}")))?;
+    let dir = match cwd {
+        Some(d) => here.join(d),
+        None => here,
+    };
+    dir.canonicalize()
+        .ok()
+        .filter(|d| d.is_dir())
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "--cwd {}: not an existing directory",
+                dir.display()
+            ))
+        })
+}
+
+/// A stable task id for a workspace: its name plus a hash of its path.
+pub fn task_id_for(workspace: &Path) -> String {
+    let digest = Sha256::digest(workspace.as_os_str().as_encoded_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let name: String = workspace
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                .take(32)
+                .collect()
+        })
+        .unwrap_or_default();
+    if name.is_empty() {
+        hex
+    } else {
+        format!("{name}-{hex}")
+    }
+}
+
+fn check_task_id(id: &str) -> Result<(), Failure> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
+            "--task-id {id:?}: use letters, digits, '-', '_' and '.' only"
+        )))
+    }
+}
+
+/// Resolved shared and per-task homes.
+fn homes(opts: &HomeOptions, workspace: &Path) -> Result<(PathBuf, PathBuf, String), Failure> {
+    let shared = match &opts.shared_home {
+        Some(p) => absolute("--shared-home", p)?,
+        None => env_path("CODEX_HOME")
+            .or_else(|| env_path("HOME").map(|h| h.join(".codex")))
+            .ok_or_else(|| Failure::usage("cannot find the shared Codex home: set CODEX_HOME or HOME, or pass --shared-home"))?,
+    };
+    let task_id = opts
+        .task_id
+        .clone()
+        .unwrap_or_else(|| task_id_for(workspace));
+    check_task_id(&task_id)?;
+    let home = match &opts.home {
+        Some(p) => absolute("--home", p)?,
+        None => env_path("XDG_STATE_HOME")
+            .or_else(|| env_path("HOME").map(|h| h.join(".local/state")))
+            .ok_or_else(|| Failure::usage("cannot find a state dir for the per-task home: set XDG_STATE_HOME or HOME, or pass --home"))?
+            .join("codex-launcher/tasks")
+            .join(&task_id)
+            .join("codex-home"),
+    };
+    Ok((shared, home, task_id))
+}
+
+fn prepare_options(
+    opts: &HomeOptions,
+    shared: PathBuf,
+    home: PathBuf,
+    outer: Backend,
+    network_on: bool,
+) -> PrepareOptions {
+    PrepareOptions {
+        shared_home: shared,
+        home,
+        platform: opts.platform.unwrap_or_else(Platform::host),
+        codex_version: opts.codex_version.clone(),
+        outer,
+        network_on,
+        overrides: opts.overrides.clone(),
+        multi_agent: !home::opted_out("CODEX_RUN_MULTI_AGENT"),
+        memory: !home::opted_out("CODEX_RUN_MEMORY"),
+    }
+}
+
+/// `codex` on PATH, skipping entries inside the workspace (a repository could plant one).
+fn find_codex(workspace: &Path) -> Result<PathBuf, Failure> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
+        .filter(|d| {
+            !d.canonicalize()
+                .unwrap_or_else(|_| d.clone())
+                .starts_with(workspace)
+        })
+        .collect();
+    let joined = std::env::join_paths(dirs).unwrap_or_default();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    which::which_in("codex", Some(joined), cwd)
+        .map_err(|_| Failure::not_found("codex not found on PATH outside the workspace; pass --codex PATH or a command after --"))
+}
+
+/// The run's outer policy: the sandbox options plus the per-task home and the shared sessions dir,
+/// which Codex must be able to write.
+fn run_request(
+    sandbox: &SandboxOptions,
+    home: &Path,
+    shared: &Path,
+    command: Vec<OsString>,
+) -> Result<SandboxRequest, Failure> {
+    let mut opts = sandbox.clone();
+    if opts.permission_profile.is_none() && opts.sandbox != SandboxMode::DangerFullAccess {
+        opts.writable_roots.push(home.to_path_buf());
+        opts.writable_roots.push(shared.join("sessions"));
+    }
+    SandboxRequest::from_options(&opts, command)
+}
+
+pub fn run(args: RunArgs) -> Outcome {
+    let ws = workspace(args.sandbox.cwd.as_deref())?;
+    let (shared, home_dir, _task) = homes(&args.home, &ws)?;
+    let command = if args.command.is_empty() {
+        let codex = match &args.codex {
+            Some(p) => p.clone(),
+            None => find_codex(&ws)?,
+        };
+        vec![codex.into_os_string()]
+    } else {
+        args.command.clone()
+    };
+    let mut sandbox = args.sandbox.clone();
+    sandbox.cwd = Some(ws.clone());
+    let network_on = sandbox.network == Network::On;
+    let mut prep = prepare_options(
+        &args.home,
+        shared.clone(),
+        home_dir.clone(),
+        Backend::None,
+        network_on,
+    );
+    // Bad input must leave the home as it was: check before creating anything.
+    home::check(&prep)?;
+    if !args.dry_run {
+        home::ensure_dirs(&prep)?;
+    }
+    let request = run_request(&sandbox, &home_dir, &shared, command)?;
+    let (info_read, info_write) = crate::exec::info_pipe()
+        .map_err(|e| Failure::refused(format!("cannot create a pipe: {e}")))?;
+    let launch = plan::plan_launch(&request, host::probe(), Some(crate::exec::raw(&info_write)))?;
+    prep.outer = launch.backend;
+    if args.dry_run {
+        if args.json {
+            let mut v = launch.to_json();
+            v["codex_home"] = serde_json::json!(home_dir);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).expect("plan serialises")
+            );
+        } else {
+            println!("{}codex home: {}", launch.to_text(), home_dir.display());
+        }
+        return Ok(0);
+    }
+    let report = home::prepare(&prep)?;
+    tracing::debug!(changed = report.changed(), home = %report.home.display(), "per-task home prepared");
+    if report.sandbox.setting.mode == "danger-full-access" && launch.backend != Backend::None {
+        eprintln!("codex-run: the workspace is enforced by the outer {} sandbox; Codex runs its commands without its own sandbox inside it", launch.backend.name());
+    }
+    std::env::set_var("CODEX_HOME", &home_dir);
+    crate::helper::execute(launch, info_read, info_write)
+}
+
+pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
+    let ws = workspace(args.cwd.as_deref())?;
+    let (shared, home_dir, _task) = homes(&args.home, &ws)?;
+    let network_on = args.network == Network::On;
+    let mut prep = prepare_options(
+        &args.home,
+        shared.clone(),
+        home_dir.clone(),
+        Backend::None,
+        network_on,
+    );
+    home::check(&prep)?;
+    prep.outer = match args.outer_backend {
+        Some(BackendRequest::Auto) | None => {
+            let sandbox = SandboxOptions {
+                sandbox: SandboxMode::WorkspaceWrite,
+                network: args.network,
+                writable_roots: vec![],
+                cwd: Some(ws.clone()),
+                permission_profile: None,
+                backend: BackendRequest::Auto,
+                require_full_isolation: false,
+            };
+            let request = run_request(&sandbox, &home_dir, &shared, vec!["codex".into()])?;
+            plan::plan_launch(&request, host::probe(), None)?.backend
+        }
+        Some(BackendRequest::BwrapSystem) | Some(BackendRequest::Bwrap) => Backend::BwrapSystem,
+        Some(BackendRequest::BwrapVendored) => Backend::BwrapVendored,
+        Some(BackendRequest::Landlock) => Backend::Landlock,
+        Some(BackendRequest::Seatbelt) => Backend::Seatbelt,
+        Some(BackendRequest::None) => Backend::None,
+    };
+    let report = home::prepare(&prep)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        println!("{}", report.home.display());
+    }
+    Ok(0)
+}
