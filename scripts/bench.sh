@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 
 cargo build --release --locked --quiet
 bin=$PWD/target/release/codex-launcher
-work=$(mktemp -d "${TMPDIR:-/tmp}/cl-bench.XXXXXX")
+# Not under /tmp: a per-task home must not live in the temp dir.
+work=$(mktemp -d "$PWD/target/cl-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/ws" "$work/cache"
 ln -s "$bin" "$work/codex-linux-sandbox"
@@ -55,7 +56,38 @@ with_inner=$(MODE=inner raw_argv)
 raw_vendored="$bin bwrap ${raw_system#* }"
 raw_vendored=${raw_vendored//--argv0 codex-linux-sandbox /}
 
+# codex-run: a warm run (home already current) against the raw bwrap of its own plan, and a
+# prepare-home on a 10k-line shared config.toml.
+shared=$work/shared; mkdir -p "$shared"
+python3 - "$shared/config.toml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write('model = "o3"\n')
+    for i in range(2500):
+        f.write(f'[mcp_servers.s{i}]\ncommand = "server-{i}"\nargs = ["--port", "{i}"]\n\n')
+PY
+mkdir -p "$work/run-shared" && printf 'model = "o3"\n[features]\nweb_search = true\n' > "$work/run-shared/config.toml"
+run=("$bin" run --shared-home "$work/run-shared" --home "$work/state/run/codex-home" --cwd "$ws" --codex /usr/bin/true)
+"${run[@]}"
+raw_run=$("${run[@]}" --dry-run --json | python3 -c '
+import json, shlex, sys
+plan = json.load(sys.stdin)["plan"]
+argv, out, i = plan["argv"], [], 0
+split = argv.index("--")
+args = argv[:split]
+while i < len(args):
+    if args[i] == "--info-fd":
+        i += 2
+        continue
+    out.append(args[i]); i += 1
+print(shlex.join([plan["program"]] + out + ["--", "/usr/bin/true"]))')
+prepare=("$bin" prepare-home --shared-home "$shared" --home "$work/state/prep/codex-home" --cwd "$ws" --outer-backend bwrap-system)
+"${prepare[@]}" > /dev/null
+
 cmds=(-n "raw bwrap (system)" "$raw_system"
+      -n "raw bwrap (codex-run plan)" "$raw_run"
+      -n "codex-run (warm)" "$(printf '%q ' "${run[@]}")"
+      -n "prepare-home (10k-line config)" "$(printf '%q ' "${prepare[@]}")"
       -n "bwrap + inner stage" "$with_inner"
       -n "helper (system bwrap)" "$(printf '%q ' "${helper[@]}")"
       -n "raw bwrap (vendored)" "$raw_vendored"
@@ -83,6 +115,8 @@ row("helper (vendored bwrap)", "raw bwrap (vendored)")
 row("helper (vendored bwrap)", "raw bwrap (system)")
 med = lambda n: r[n]["median"] * 1000
 print(f"{'helper (landlock)':26} {ms('helper (landlock)'):7.2f} ms  median +{med('helper (landlock)') - med('bare true'):.2f} ms over bare /usr/bin/true")
+row("codex-run (warm)", "raw bwrap (codex-run plan)")
+print(f"{'prepare-home (10k lines)':26} {ms('prepare-home (10k-line config)'):7.2f} ms  median {med('prepare-home (10k-line config)'):.2f} ms")
 if "Codex 0.169 helper" in r:
     row("helper (system bwrap)", "Codex 0.169 helper")
     row("Codex 0.169 helper", "raw bwrap (system)")

@@ -188,15 +188,21 @@ pub fn run(args: RunArgs) -> Outcome {
         Backend::None,
         network_on,
     );
-    // Bad input must leave the home as it was: check before creating anything.
-    home::check(&prep)?;
-    if !args.dry_run {
-        home::ensure_dirs(&prep)?;
-    }
-    let request = run_request(&sandbox, &home_dir, &shared, command)?;
+    home::check_home_location(&home_dir, &shared)?;
+    // The home must exist before planning (bubblewrap binds only existing roots). If this run
+    // created it and then fails before exec, it goes again: bad input leaves nothing behind.
+    let created = !args.dry_run && home::ensure_dirs(&prep)?;
+    let undo = |f: Failure| {
+        if created {
+            let _ = std::fs::remove_dir(&home_dir);
+        }
+        f
+    };
+    let request = run_request(&sandbox, &home_dir, &shared, command).map_err(undo)?;
     let (info_read, info_write) = crate::exec::info_pipe()
-        .map_err(|e| Failure::refused(format!("cannot create a pipe: {e}")))?;
-    let launch = plan::plan_launch(&request, host::probe(), Some(crate::exec::raw(&info_write)))?;
+        .map_err(|e| undo(Failure::refused(format!("cannot create a pipe: {e}"))))?;
+    let launch = plan::plan_launch(&request, host::probe(), Some(crate::exec::raw(&info_write)))
+        .map_err(|e| undo(e.into()))?;
     prep.outer = launch.backend;
     if args.dry_run {
         if args.json {
@@ -211,7 +217,7 @@ pub fn run(args: RunArgs) -> Outcome {
         }
         return Ok(0);
     }
-    let report = home::prepare(&prep)?;
+    let report = home::prepare(&prep).map_err(|e| undo(e.into()))?;
     tracing::debug!(changed = report.changed(), home = %report.home.display(), "per-task home prepared");
     if report.sandbox.setting.mode == "danger-full-access" && launch.backend != Backend::None {
         eprintln!("codex-run: the workspace is enforced by the outer {} sandbox; Codex runs its commands without its own sandbox inside it", launch.backend.name());
@@ -231,7 +237,7 @@ pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
         Backend::None,
         network_on,
     );
-    home::check(&prep)?;
+    home::check_home_location(&home_dir, &shared)?;
     prep.outer = match args.outer_backend {
         Some(BackendRequest::Auto) | None => {
             let sandbox = SandboxOptions {

@@ -2,6 +2,7 @@
 //! and legacy migration.
 
 use super::*;
+use toml_edit::DocumentMut;
 
 const LINUX_DANGER: SandboxSetting = SandboxSetting {
     mode: "danger-full-access",

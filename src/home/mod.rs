@@ -97,6 +97,7 @@ impl Report {
 /// Everything read and checked before the first write.
 struct Validated {
     config_text: Option<String>,
+    parsed: managed::Parsed,
     referenced: Vec<sync::Referenced>,
     config_json: Option<Vec<u8>>,
     instructions: Option<Vec<u8>>,
@@ -144,23 +145,11 @@ fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
             HomeError::Refused(format!("{}: not UTF-8 text", config_path.display()))
         })?),
     };
-    let doc: DocumentMut =
-        config_text
-            .as_deref()
-            .unwrap_or("")
-            .parse()
-            .map_err(|e: toml_edit::TomlError| {
-                HomeError::Refused(format!(
-                    "{}: invalid TOML: {}",
-                    config_path.display(),
-                    e.to_string()
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ))
-            })?;
+    let parsed = managed::parse(config_text.as_deref().unwrap_or(""))
+        .map_err(|e| HomeError::Refused(format!("{}: {e}", config_path.display())))?;
     Ok(Validated {
-        referenced: sync::referenced_files(&doc, shared)?,
+        referenced: sync::referenced_files(parsed.root(), shared)?,
+        parsed,
         config_text,
         config_json: sync::read_source(&shared.join("config.json"))?,
         instructions: sync::read_source(&shared.join("instructions.md"))?,
@@ -223,13 +212,22 @@ fn apply_overrides(text: &str, overrides: &[String]) -> Result<String, HomeError
 
 /// The per-task config.toml text, computed without touching the disk.
 fn desired_config(opts: &PrepareOptions, v: &Validated) -> Result<(String, Decision), HomeError> {
-    let user = apply_overrides(v.config_text.as_deref().unwrap_or(""), &opts.overrides)?;
+    let invalid = |e: managed::ManagedError| {
+        HomeError::Refused(format!(
+            "{}: {e}",
+            opts.shared_home.join("config.toml").display()
+        ))
+    };
+    let overridden = if opts.overrides.is_empty() {
+        None
+    } else {
+        let text = apply_overrides(v.config_text.as_deref().unwrap_or(""), &opts.overrides)?;
+        Some(managed::parse(&text).map_err(invalid)?)
+    };
+    let parsed = overridden.as_ref().unwrap_or(&v.parsed);
     let windows = match opts.platform {
         Platform::Windows => {
-            let doc: DocumentMut = user
-                .parse()
-                .map_err(|e: toml_edit::TomlError| HomeError::Refused(e.to_string()))?;
-            WindowsSandbox::classify(doc.get("windows").and_then(|w| w.get("sandbox")))
+            WindowsSandbox::classify(parsed.root().get("windows").and_then(|w| w.get("sandbox")))
         }
         _ => WindowsSandbox::Absent,
     };
@@ -245,18 +243,15 @@ fn desired_config(opts: &PrepareOptions, v: &Validated) -> Result<(String, Decis
         multi_agent: opts.multi_agent,
         memory: opts.memory,
     };
-    let text = managed::apply(&user, &m).map_err(|e| {
-        HomeError::Refused(format!(
-            "{}: {e}",
-            opts.shared_home.join("config.toml").display()
-        ))
-    })?;
+    let text = managed::apply_parsed(parsed, &m).map_err(invalid)?;
     Ok((text, decision))
 }
 
 /// Creates the per-task home directory (0700) and its parents, and the shared `sessions/`.
-pub fn ensure_dirs(opts: &PrepareOptions) -> Result<(), HomeError> {
+/// Returns whether the home itself was created.
+pub fn ensure_dirs(opts: &PrepareOptions) -> Result<bool, HomeError> {
     check_home_location(&opts.home, &opts.shared_home)?;
+    let created = std::fs::symlink_metadata(&opts.home).is_err();
     std::fs::create_dir_all(&opts.home).map_err(|e| HomeError::io(&opts.home, e))?;
     let meta = std::fs::symlink_metadata(&opts.home).map_err(|e| HomeError::io(&opts.home, e))?;
     if meta.file_type().is_symlink() || !meta.is_dir() {
@@ -270,13 +265,8 @@ pub fn ensure_dirs(opts: &PrepareOptions) -> Result<(), HomeError> {
             .map_err(|e| HomeError::io(&opts.home, e))?;
     }
     let sessions = opts.shared_home.join("sessions");
-    std::fs::create_dir_all(&sessions).map_err(|e| HomeError::io(&sessions, e))
-}
-
-/// Checks the options and the shared home without writing anything.
-pub fn check(opts: &PrepareOptions) -> Result<(), HomeError> {
-    let v = validate(opts)?;
-    desired_config(opts, &v).map(|_| ())
+    std::fs::create_dir_all(&sessions).map_err(|e| HomeError::io(&sessions, e))?;
+    Ok(created)
 }
 
 /// Brings the per-task home up to date with the shared home. Nothing is written when it already is.

@@ -118,7 +118,7 @@ pub const REFERENCE_KEYS: [&str; 3] = [
 
 /// Validates and reads every referenced file before anything is written.
 pub fn referenced_files(
-    doc: &toml_edit::DocumentMut,
+    doc: &toml_edit::Table,
     shared: &Path,
 ) -> Result<Vec<Referenced>, HomeError> {
     let mut out = Vec::new();
