@@ -11,6 +11,7 @@ struct Homes {
     s: Setup,
     shared: PathBuf,
     home: PathBuf,
+    _home_dir: tempfile::TempDir,
 }
 
 fn homes() -> Homes {
@@ -18,8 +19,22 @@ fn homes() -> Homes {
     let shared = s.base.join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let home = s.base.join("state/task/codex-home");
-    Homes { s, shared, home }
+    let home_dir = tempfile::Builder::new()
+        .prefix("cl-home-")
+        .tempdir_in(home_scratch_root())
+        .unwrap();
+    std::fs::set_permissions(
+        home_dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let home = home_dir.path().join("state/task/codex-home");
+    Homes {
+        s,
+        shared,
+        home,
+        _home_dir: home_dir,
+    }
 }
 
 impl Homes {

@@ -150,3 +150,18 @@ pub fn workspace_write(ws: &Path) -> String {
         ws.display()
     )
 }
+
+/// A directory for per-task homes, which must not be under the temp dir: the target dir unless
+/// the checkout itself lives in /tmp, then a shared (1777) dir under /var/lib.
+pub fn home_scratch_root() -> PathBuf {
+    let target = scratch_root();
+    let in_temp = ["/tmp", "/var/tmp"].iter().any(|t| target.starts_with(t))
+        || std::env::var_os("TMPDIR").is_some_and(|t| !t.is_empty() && target.starts_with(t));
+    if !in_temp {
+        return target;
+    }
+    let root = PathBuf::from("/var/lib/codex-launcher-tests");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    root
+}
