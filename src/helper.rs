@@ -10,7 +10,7 @@ use crate::cli::LinuxSandboxArgs;
 use crate::exec;
 use crate::exit::{Failure, Outcome};
 use crate::plan::{self, BackendPlan, LaunchPlan, SandboxRequest};
-use crate::policy::{PermissionProfile, Policy, ResolveContext};
+use crate::policy::{PermissionProfile, Policy};
 use crate::probe::host;
 use crate::select::BackendRequest;
 use crate::synthetic;
@@ -103,17 +103,11 @@ fn validate(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
             args.sandbox_policy_cwd.display()
         )));
     }
-    let ctx = ResolveContext {
-        policy_cwd: policy_cwd.clone(),
-        tmpdir: std::env::var_os("TMPDIR").map(PathBuf::from),
-    };
-    let policy = Policy::resolve(&profile, &ctx);
+    let policy = plan::resolve_here(&profile, &policy_cwd);
     let backend = if args.use_legacy_landlock {
         BackendRequest::Landlock
     } else {
-        args.backend
-            .with_bwrap_env(std::env::var("CODEX_LAUNCHER_BWRAP").ok().as_deref())
-            .map_err(Failure::usage)?
+        args.backend.with_bwrap_env_var().map_err(Failure::usage)?
     };
     Ok(SandboxRequest {
         profile,

@@ -121,16 +121,9 @@ impl SandboxRequest {
             None => modes::profile_for(opts.sandbox, opts.network, &opts.writable_roots)
                 .map_err(Failure::usage)?,
         };
-        let ctx = ResolveContext {
-            policy_cwd: policy_cwd.clone(),
-            tmpdir: std::env::var_os("TMPDIR").map(PathBuf::from),
-        };
-        let backend = opts
-            .backend
-            .with_bwrap_env(std::env::var("CODEX_LAUNCHER_BWRAP").ok().as_deref())
-            .map_err(Failure::usage)?;
+        let backend = opts.backend.with_bwrap_env_var().map_err(Failure::usage)?;
         Ok(Self {
-            policy: Policy::resolve(&profile, &ctx),
+            policy: resolve_here(&profile, &policy_cwd),
             profile,
             policy_cwd,
             command_cwd: None,
@@ -146,6 +139,15 @@ impl SandboxRequest {
             outer_layer: true,
         })
     }
+}
+
+/// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
+pub fn resolve_here(profile: &PermissionProfile, policy_cwd: &Path) -> Policy {
+    let ctx = ResolveContext {
+        policy_cwd: policy_cwd.to_path_buf(),
+        tmpdir: std::env::var_os("TMPDIR").map(PathBuf::from),
+    };
+    Policy::resolve(profile, &ctx)
 }
 
 /// The system temp dir as Codex's helper sees it: `$TMPDIR` when set, else `/tmp`.
@@ -224,8 +226,7 @@ pub fn plan_launch(
         )),
         _ => None,
     };
-    let writable = bwrap::writable_roots(rules);
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let writable = bwrap_reachable.then(|| bwrap::writable_roots(rules));
     let inputs = LadderInputs {
         os: TargetOs::Linux,
         request: req.backend,
@@ -235,11 +236,13 @@ pub fn plan_launch(
             Err(host.userns.reason())
         },
         system_bwrap: match &writable {
-            _ if !bwrap_reachable || !req.backend.allows(Backend::BwrapSystem) => {
-                Err("not probed".into())
+            _ if !req.backend.allows(Backend::BwrapSystem) => Err("not probed".into()),
+            None => Err("not probed".into()),
+            Some(Ok(w)) => {
+                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+                bwrap_probe::system_bwrap(&cwd, w)
             }
-            Ok(w) => bwrap_probe::system_bwrap(&cwd, w),
-            Err(e) => Err(e.to_string()),
+            Some(Err(e)) => Err(e.to_string()),
         },
         landlock: host.landlock.clone(),
         landlock_gaps: landlock_plan
@@ -262,7 +265,9 @@ pub fn plan_launch(
                 .launcher
                 .clone()
                 .expect("bwrap steps carry a launcher");
-            let writable = writable.map_err(refused)?;
+            let writable = writable
+                .expect("bwrap is chosen only when reachable")
+                .map_err(refused)?;
             plan_bwrap(
                 req,
                 rules,
@@ -324,7 +329,7 @@ fn plan_bwrap(
         unshare_net,
         supports_argv0: launcher.supports_argv0(),
         daemon_dir: files.daemon_dir.clone(),
-        daemon_dir_private: req.outer_layer,
+        private_codex_dirs: req.outer_layer,
         sandbox_id: (req.outer_layer && uid == 0).then_some(OUTER_ROOT_SANDBOX_ID),
         registry_dir: files.registry_dir.clone(),
         denied_file: files.denied_file.clone(),

@@ -89,7 +89,13 @@ fn check_task_id(id: &str) -> Result<(), Failure> {
 }
 
 /// Resolved shared and per-task homes.
-fn homes(opts: &HomeOptions, workspace: &Path) -> Result<(PathBuf, PathBuf, String), Failure> {
+/// The shared and per-task homes for a task in `workspace`, checked for location, as prepare
+/// options; the outer layer is filled in once the ladder has chosen it.
+fn task_home(
+    opts: &HomeOptions,
+    workspace: &Path,
+    network_on: bool,
+) -> Result<PrepareOptions, Failure> {
     let shared = match &opts.shared_home {
         Some(p) => absolute("--shared-home", p)?,
         None => env_path("CODEX_HOME")
@@ -110,27 +116,18 @@ fn homes(opts: &HomeOptions, workspace: &Path) -> Result<(PathBuf, PathBuf, Stri
             .join(&task_id)
             .join("codex-home"),
     };
-    Ok((shared, home, task_id))
-}
-
-fn prepare_options(
-    opts: &HomeOptions,
-    shared: PathBuf,
-    home: PathBuf,
-    outer: Backend,
-    network_on: bool,
-) -> PrepareOptions {
-    PrepareOptions {
+    home::check_home_location(&home, &shared)?;
+    Ok(PrepareOptions {
         shared_home: shared,
         home,
         platform: opts.platform.unwrap_or_else(Platform::host),
         codex_version: opts.codex_version.clone(),
-        outer,
+        outer: Backend::None,
         network_on,
         overrides: opts.overrides.clone(),
         multi_agent: !home::opted_out("CODEX_RUN_MULTI_AGENT"),
         memory: !home::opted_out("CODEX_RUN_MEMORY"),
-    }
+    })
 }
 
 /// `codex` on PATH, skipping entries inside the workspace (a repository could plant one).
@@ -168,7 +165,8 @@ fn run_request(
 
 pub fn run(args: RunArgs) -> Outcome {
     let ws = workspace(args.sandbox.cwd.as_deref())?;
-    let (shared, home_dir, _task) = homes(&args.home, &ws)?;
+    let mut prep = task_home(&args.home, &ws, args.sandbox.network == Network::On)?;
+    let (shared, home_dir) = (prep.shared_home.clone(), prep.home.clone());
     let command = if args.command.is_empty() {
         let codex = match &args.codex {
             Some(p) => p.clone(),
@@ -180,15 +178,6 @@ pub fn run(args: RunArgs) -> Outcome {
     };
     let mut sandbox = args.sandbox.clone();
     sandbox.cwd = Some(ws.clone());
-    let network_on = sandbox.network == Network::On;
-    let mut prep = prepare_options(
-        &args.home,
-        shared.clone(),
-        home_dir.clone(),
-        Backend::None,
-        network_on,
-    );
-    home::check_home_location(&home_dir, &shared)?;
     // The home must exist before planning (bubblewrap binds only existing roots). If this run
     // created it and then fails before exec, it goes again: bad input leaves nothing behind.
     let created = !args.dry_run && home::ensure_dirs(&prep)?;
@@ -228,16 +217,8 @@ pub fn run(args: RunArgs) -> Outcome {
 
 pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
     let ws = workspace(args.cwd.as_deref())?;
-    let (shared, home_dir, _task) = homes(&args.home, &ws)?;
-    let network_on = args.network == Network::On;
-    let mut prep = prepare_options(
-        &args.home,
-        shared.clone(),
-        home_dir.clone(),
-        Backend::None,
-        network_on,
-    );
-    home::check_home_location(&home_dir, &shared)?;
+    let mut prep = task_home(&args.home, &ws, args.network == Network::On)?;
+    let (shared, home_dir) = (prep.shared_home.clone(), prep.home.clone());
     prep.outer = match args.outer_backend {
         Some(BackendRequest::Auto) | None => {
             let sandbox = SandboxOptions {

@@ -56,6 +56,11 @@ impl BackendRequest {
         }
     }
 
+    /// [`Self::with_bwrap_env`] with the process's `CODEX_LAUNCHER_BWRAP`.
+    pub fn with_bwrap_env_var(self) -> Result<Self, String> {
+        self.with_bwrap_env(std::env::var("CODEX_LAUNCHER_BWRAP").ok().as_deref())
+    }
+
     pub fn allows(self, backend: Backend) -> bool {
         match self {
             Self::Auto => backend != Backend::None,

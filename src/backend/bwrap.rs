@@ -38,7 +38,7 @@ pub struct BwrapOptions {
     /// Mask it (and the synthetic mount-target registry) with an empty private (0700, writable)
     /// directory instead of an unusable one: for the outer layer around Codex itself, whose
     /// app-server and helper need their own there.
-    pub daemon_dir_private: bool,
+    pub private_codex_dirs: bool,
     /// `--uid N --gid N`: run as this id inside. Used when root launches the outer layer, because
     /// bubblewrap run as uid 0 without capabilities cannot nest, and Codex inside runs its own.
     pub sandbox_id: Option<u32>,
@@ -245,7 +245,7 @@ impl Planner<'_> {
             }
             let registry = self.opts.registry_dir.clone();
             if is_strictly_under(&registry, root) {
-                if self.opts.daemon_dir_private {
+                if self.opts.private_codex_dirs {
                     // Codex inside keeps its own registry; ours stays out of its reach.
                     self.push(["--perms", "0700"]);
                     self.push_path("--tmpfs", &registry);
@@ -343,7 +343,7 @@ impl Planner<'_> {
     fn mask_daemon_if_exposed(&mut self, mount: &Path) {
         let daemon = self.opts.daemon_dir.clone();
         if is_strictly_under(&daemon, mount) {
-            if self.opts.daemon_dir_private {
+            if self.opts.private_codex_dirs {
                 self.push(["--perms", "0700"]);
                 self.push_path("--tmpfs", &daemon);
             } else {

@@ -37,7 +37,7 @@ impl Fixture {
             unshare_net: true,
             supports_argv0: true,
             daemon_dir: "/tmp/codex-daemon-0".into(),
-            daemon_dir_private: false,
+            private_codex_dirs: false,
             sandbox_id: None,
             registry_dir: "/tmp/codex-bwrap-synthetic-mount-targets-0".into(),
             denied_file: "/tmp/codex-bwrap-synthetic-mount-targets-0/denied-placeholder".into(),

@@ -242,6 +242,27 @@ pub fn strip_blocks(text: &str) -> String {
     out
 }
 
+/// Every key (dotted from the root) a managed block always sets; `default_permissions` joins them
+/// only under an outer layer.
+pub const MANAGED_KEYS: [&str; 6] = [
+    "sandbox_mode",
+    "sandbox_workspace_write",
+    "features.multi_agent",
+    "features.memories",
+    "memories.generate_memories",
+    "memories.use_memories",
+];
+
+/// Whether the dotted key `path` is, or lies under, one of [`MANAGED_KEYS`].
+pub fn is_managed_key(path: &str) -> bool {
+    MANAGED_KEYS.iter().any(|m| {
+        path == *m
+            || path
+                .strip_prefix(m)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
 /// Root keys the managed blocks define; the tables whose keys they set come separately.
 fn conflicting_root_keys(m: &ManagedConfig) -> Vec<&'static str> {
     let mut keys = vec!["sandbox_mode", "sandbox_workspace_write"];

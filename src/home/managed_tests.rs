@@ -340,18 +340,7 @@ mod properties {
     }
 
     fn conflicting(path: &str) -> bool {
-        [
-            "sandbox_mode",
-            "sandbox_workspace_write",
-            "features.multi_agent",
-            "features.memories",
-            "memories.generate_memories",
-            "memories.use_memories",
-        ]
-        .iter()
-        .any(|c| path == *c || path.starts_with(&format!("{c}.")))
-            || path == "features"
-            || path == "memories"
+        is_managed_key(path) || path == "features" || path == "memories"
     }
 
     proptest! {

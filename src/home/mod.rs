@@ -173,19 +173,8 @@ fn apply_overrides(text: &str, overrides: &[String]) -> Result<String, HomeError
         if path.iter().any(|p| p.is_empty()) {
             return Err(HomeError::Refused(format!("-c {o}: empty key segment")));
         }
-        let managed = [
-            "sandbox_mode",
-            "sandbox_workspace_write",
-            "features.multi_agent",
-            "features.memories",
-            "memories.generate_memories",
-            "memories.use_memories",
-        ];
         let joined = path.join(".");
-        if managed
-            .iter()
-            .any(|m| joined == *m || joined.starts_with(&format!("{m}.")))
-        {
+        if managed::is_managed_key(&joined) {
             return Err(HomeError::Refused(format!(
                 "-c {joined}: this key is managed by codex-launcher (use --sandbox/--network, CODEX_RUN_MULTI_AGENT or CODEX_RUN_MEMORY)"
             )));

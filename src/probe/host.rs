@@ -69,19 +69,20 @@ pub fn probe() -> HostFacts {
     };
     let uid = nix::unistd::getuid().as_raw();
     let facts = Sysctls::read();
+    let seccomp_mode = field("Seccomp:").unwrap_or(0);
     HostFacts {
         os: std::env::consts::OS.into(),
         kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        userns: userns_cached(uid, &facts, field("Seccomp:").unwrap_or(0)),
+        userns: userns_cached(uid, &facts, seccomp_mode),
         landlock: landlock_abi(),
-        seccomp_mode: field("Seccomp:").unwrap_or(0),
+        seccomp_mode,
         no_new_privs: field("NoNewPrivs:") == Some(1),
         apparmor_restrict_userns: facts.apparmor_restrict,
         max_user_namespaces: facts.max_userns,
         unprivileged_userns_clone: facts.userns_clone,
         uid,
         container: container_hint(),
-        inside_sandbox: sandbox_hints(field("Seccomp:").unwrap_or(0)),
+        inside_sandbox: sandbox_hints(seccomp_mode),
     }
 }
 
