@@ -28,7 +28,7 @@ pub enum LauncherCommand {
     /// Drop-in for Codex's Linux sandbox helper [= codex-linux-sandbox]
     LinuxSandbox(LinuxSandboxArgs),
     /// Container PID 1: reap, forward signals, run the task sandboxed [= codex-entrypoint]
-    Entrypoint(StubArgs),
+    Entrypoint(RunArgs),
     /// Prepare (or refresh) a per-task Codex home and print its path
     PrepareHome(PrepareHomeArgs),
     /// Print the host probes, backend ladder and exact launch plan without running anything
@@ -74,11 +74,12 @@ pub struct RunCli {
     name = "codex-entrypoint",
     bin_name = "codex-entrypoint",
     version,
-    about = "Container PID 1: reap orphans, forward signals, and run the task under the strongest available sandbox"
+    about = "Container PID 1: reap orphans, forward signals, and run the task under the strongest available sandbox",
+    after_help = "Options can also come from CODEX_RUN_* environment variables (see the README); a flag wins over its variable, and an unknown CODEX_RUN_* variable is an error."
 )]
 pub struct EntrypointCli {
     #[command(flatten)]
-    pub args: StubArgs,
+    pub args: RunArgs,
 }
 
 /// `codex-linux-sandbox`: accepts exactly the arguments Codex 0.169 passes to its helper
@@ -319,7 +320,32 @@ pub struct RunArgs {
     #[arg(long, requires = "dry_run")]
     pub json: bool,
 
+    #[command(flatten)]
+    pub lock: LockOptions,
+
     /// The command (default: the Codex binary).
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+/// Effective config lock options of a run (see the README, "Config lock").
+#[derive(Debug, Clone, Default, Args)]
+pub struct LockOptions {
+    /// Write the effective config and sandbox decision to DIR/<task-id>.config.lock.toml, then run.
+    #[arg(long = "lock-export", id = "lock_export", value_name = "DIR")]
+    pub export: Option<PathBuf>,
+
+    /// Use FILE's config instead of the shared config.toml; refuse to run if the regenerated
+    /// config or sandbox decision differs from it.
+    #[arg(
+        long = "lock-replay",
+        id = "lock_replay",
+        value_name = "FILE",
+        conflicts_with = "lock_export"
+    )]
+    pub replay: Option<PathBuf>,
+
+    /// With --lock-replay: accept a lock written for another Codex version.
+    #[arg(long, requires = "lock_replay")]
+    pub allow_codex_version_mismatch: bool,
 }

@@ -4,14 +4,14 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::arg0::Personality;
 use crate::cli::{
     EntrypointCli, InstallArgs, LauncherCli, LauncherCommand, LinuxSandboxCli, RunCli,
 };
 use crate::exit::{Failure, Outcome};
-use crate::{helper, install, logging, vendored_bwrap};
+use crate::{entrypoint, helper, install, logging, vendored_bwrap};
 
 /// Runs `personality` with the full argv (argv[0] included). clap handles `--help` and usage
 /// errors itself (exit 0 and 2).
@@ -19,19 +19,20 @@ pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
     logging::init();
     let (name, outcome) = match personality {
         Personality::Run => ("codex-run", crate::run::run(RunCli::parse_from(args).args)),
-        Personality::Entrypoint => (
-            "codex-entrypoint",
-            not_yet(
-                "entrypoint",
-                8,
-                EntrypointCli::parse_from(args).args.command,
-            ),
-        ),
+        Personality::Entrypoint => {
+            let matches = EntrypointCli::command().get_matches_from(args);
+            let cli = EntrypointCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+            ("codex-entrypoint", entrypoint::start(cli.args, &matches))
+        }
         Personality::LinuxSandbox => {
             let cli = LinuxSandboxCli::parse_from(args);
             ("codex-linux-sandbox", helper::run(cli.args))
         }
-        Personality::Launcher => ("codex-launcher", launcher(LauncherCli::parse_from(args))),
+        Personality::Launcher => {
+            let matches = LauncherCli::command().get_matches_from(args);
+            let cli = LauncherCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+            ("codex-launcher", launcher(cli, &matches))
+        }
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -42,13 +43,18 @@ pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
     }
 }
 
-fn launcher(cli: LauncherCli) -> Outcome {
+fn launcher(cli: LauncherCli, matches: &clap::ArgMatches) -> Outcome {
     match cli.command {
         LauncherCommand::Install(args) => install_links(args),
         LauncherCommand::Bwrap(args) => vendored_bwrap::passthrough(&args.args),
         LauncherCommand::Run(args) => crate::run::run(args),
         LauncherCommand::LinuxSandbox(args) => helper::run(args),
-        LauncherCommand::Entrypoint(a) => not_yet("entrypoint", 8, a.command),
+        LauncherCommand::Entrypoint(args) => {
+            let sub = matches
+                .subcommand_matches("entrypoint")
+                .expect("clap parsed the entrypoint subcommand");
+            entrypoint::start(args, sub)
+        }
         LauncherCommand::PrepareHome(args) => crate::run::prepare_home(args),
         LauncherCommand::Explain(args) => crate::explain::run(args),
         LauncherCommand::Doctor(args) => crate::doctor::run(args),

@@ -15,12 +15,17 @@ use nix::unistd::{fork, ForkResult, Pid};
 use crate::exit::Failure;
 use crate::probe::bwrap::Launcher;
 
-/// Signals a supervisor or init passes on to the process it runs (reference §5.6, §6).
-pub const FORWARDED: [Signal; 4] = [
+/// Signals a supervisor or init passes on to the process it runs: Codex's four (reference §5.6)
+/// plus the ones a container entrypoint must pass on (DESIGN §7), so that every stage between the
+/// entrypoint and the command forwards the same set.
+pub const FORWARDED: [Signal; 7] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,
     Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
 ];
 
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod cli;
 pub mod dispatch;
 pub mod doctor;
+pub mod entrypoint;
 pub mod exec;
 pub mod exit;
 pub mod explain;

@@ -164,6 +164,11 @@ fn run_request(
 }
 
 pub fn run(args: RunArgs) -> Outcome {
+    if args.lock.export.is_some() || args.lock.replay.is_some() {
+        return Err(Failure::usage(
+            "--lock-export/--lock-replay: not implemented yet: see issue 7",
+        ));
+    }
     let ws = workspace(args.sandbox.cwd.as_deref())?;
     let mut prep = task_home(&args.home, &ws, args.sandbox.network == Network::On)?;
     let (shared, home_dir) = (prep.shared_home.clone(), prep.home.clone());

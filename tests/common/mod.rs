@@ -90,6 +90,16 @@ pub fn without_userns(cmd: &Command, uid: Option<u32>) -> Result<Command, String
     Ok(wrap(wrapped, cmd))
 }
 
+/// Wraps `cmd` so it runs as PID 1 of a new PID namespace with its own /proc (DESIGN §8).
+pub fn as_pid1(cmd: &Command) -> Result<Command, String> {
+    if !is_root() {
+        return Err("skipped: a new PID namespace needs root".into());
+    }
+    let mut wrapped = Command::new("unshare");
+    wrapped.args(["--pid", "--fork", "--mount-proc"]);
+    Ok(wrap(wrapped, cmd))
+}
+
 /// `wrapper ... cmd`: the wrapper runs cmd's program and args with cmd's cwd and environment.
 fn wrap(mut wrapper: Command, cmd: &Command) -> Command {
     wrapper.arg(cmd.get_program()).args(cmd.get_args());

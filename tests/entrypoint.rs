@@ -1,0 +1,281 @@
+//! `codex-entrypoint` as a container's PID 1 (DESIGN §7): reaping, signal forwarding, the grace
+//! period, `CODEX_RUN_*` configuration, and Landlock where user namespaces are blocked.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+struct Task {
+    s: Setup,
+    _homes: tempfile::TempDir,
+    homes: std::path::PathBuf,
+}
+
+fn task() -> Task {
+    let s = setup();
+    let homes = tempfile::Builder::new()
+        .prefix("cl-ep-")
+        .tempdir_in(home_scratch_root())
+        .unwrap();
+    std::fs::set_permissions(
+        homes.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let path = homes.path().to_path_buf();
+    Task {
+        s,
+        _homes: homes,
+        homes: path,
+    }
+}
+
+impl Task {
+    /// `codex-entrypoint [flags] -- sh -c script` in the workspace, configured by variables only
+    /// (plus `extra_env`), with debug logs on stderr.
+    fn cmd(&self, flags: &[&str], script: &str, extra_env: &[(&str, &str)]) -> Command {
+        let mut cmd = personality(&self.s.base, "codex-entrypoint");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CODEX_RUN_") || k == "CODEX_LAUNCHER_BACKEND" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.current_dir(&self.s.ws)
+            .env("XDG_CACHE_HOME", &self.s.cache)
+            .env("CODEX_LAUNCHER_LOG", "debug")
+            .env("CODEX_RUN_SHARED_HOME", self.homes.join("shared"))
+            .env("CODEX_RUN_HOME", self.homes.join("task-home"))
+            .envs(extra_env.iter().copied())
+            .args(flags)
+            .args(["--", "/bin/sh", "-c", script]);
+        cmd
+    }
+}
+
+/// Counts zombies in this PID namespace after the orphans had time to exit, and says who our parent is.
+const ORPHANS: &str = "for i in $(seq 50); do (sleep 0.1 &) ; done; sleep 1; \
+    echo zombies=$(cat /proc/[0-9]*/stat 2>/dev/null | awk '$3==\"Z\"' | wc -l); echo ppid=$PPID";
+
+fn reaped(out: &Output) -> usize {
+    let err = stderr(out);
+    let line = err
+        .lines()
+        .find(|l| l.contains("entrypoint done"))
+        .unwrap_or_else(|| panic!("no summary line in {err}"));
+    let n = line.split("reaped=").nth(1).unwrap();
+    n.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn as_pid1_it_reaps_every_orphan() {
+    let t = task();
+    for backend in ["landlock", "auto"] {
+        let cmd = t.cmd(&[], ORPHANS, &[("CODEX_RUN_BACKEND", backend)]);
+        let mut cmd = match as_pid1(&cmd) {
+            Ok(c) => c,
+            Err(why) => return skip(&why),
+        };
+        let out = output(&mut cmd);
+        let o = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{backend}: {o}{}", stderr(&out));
+        assert!(o.contains("zombies=0\n"), "{backend}: {o}");
+        assert!(
+            stderr(&out).contains("pid=1 "),
+            "{backend}: {}",
+            stderr(&out)
+        );
+        if backend == "landlock" {
+            // The orphans were ours: the command's parent is us, PID 1, and we reaped them all.
+            assert!(o.contains("ppid=1\n"), "{o}");
+            assert!(reaped(&out) >= 51, "{}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn as_a_subreaper_it_reaps_orphans_too() {
+    let t = task();
+    let cmd = t.cmd(&["--backend", "landlock"], ORPHANS, &[]);
+    let mut runs = vec![("caller", copy(&cmd))];
+    let mut nobody = copy(&cmd);
+    nobody.env("CODEX_RUN_HOME", t.homes.join("nobody-home"));
+    match as_nobody(&nobody) {
+        Ok(c) => runs.push(("uid 65534", c)),
+        Err(why) => skip(&why),
+    }
+    for (who, mut cmd) in runs {
+        let out = output(&mut cmd);
+        assert_eq!(out.status.code(), Some(0), "{who}: {}", stderr(&out));
+        assert!(reaped(&out) >= 51, "{who}: {}", stderr(&out));
+    }
+}
+
+/// Starts the entrypoint as PID 1, waits until the task says `ready`, sends `sig` to PID 1, and
+/// returns the exit code.
+fn signal_pid1(
+    t: &Task,
+    backend: &str,
+    script: &str,
+    sig: libc::c_int,
+    grace: &str,
+) -> Option<i32> {
+    let cmd = t.cmd(
+        &[],
+        script,
+        &[
+            ("CODEX_RUN_BACKEND", backend),
+            ("CODEX_RUN_GRACE_SECONDS", grace),
+        ],
+    );
+    let mut cmd = as_pid1(&cmd).ok()?;
+    let ready = t.s.ws.join("ready");
+    let _ = std::fs::remove_file(&ready);
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let unshare = child.id();
+    for _ in 0..200 {
+        if ready.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ready.exists(), "the task never started");
+    let children =
+        std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).unwrap();
+    let pid1: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    // SAFETY: plain kill(2) on the entrypoint's host pid.
+    assert_eq!(unsafe { libc::kill(pid1, sig) }, 0);
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn term_to_pid1_reaches_the_task_and_its_code_comes_back() {
+    let t = task();
+    if !is_root() {
+        return skip("a new PID namespace needs root");
+    }
+    let trap = "trap 'exit 42' TERM; touch ready; sleep 100 & wait";
+    for backend in ["landlock", "auto"] {
+        assert_eq!(
+            signal_pid1(&t, backend, trap, libc::SIGTERM, "10"),
+            Some(42),
+            "{backend}"
+        );
+    }
+    // USR1 is forwarded too.
+    let usr1 = "trap 'exit 43' USR1; touch ready; sleep 100 & wait";
+    assert_eq!(signal_pid1(&t, "auto", usr1, libc::SIGUSR1, "10"), Some(43));
+}
+
+#[test]
+fn a_task_that_ignores_term_is_killed_after_the_grace_period() {
+    let t = task();
+    if !is_root() {
+        return skip("a new PID namespace needs root");
+    }
+    let stubborn = "trap '' TERM; touch ready; sleep 100 & wait; sleep 100";
+    for backend in ["landlock", "auto"] {
+        assert_eq!(
+            signal_pid1(&t, backend, stubborn, libc::SIGTERM, "1"),
+            Some(137),
+            "{backend}"
+        );
+    }
+}
+
+#[test]
+fn a_killed_task_gives_128_plus_the_signal() {
+    let t = task();
+    let cmd = t.cmd(&["--backend", "landlock"], "kill -KILL $$", &[]);
+    let Ok(mut cmd) = as_pid1(&cmd) else {
+        return skip("a new PID namespace needs root");
+    };
+    assert_eq!(output(&mut cmd).status.code(), Some(137));
+    assert_eq!(
+        output(&mut t.cmd(&[], "exit 7", &[])).status.code(),
+        Some(7)
+    );
+}
+
+#[test]
+fn without_user_namespaces_it_picks_landlock_and_enforces() {
+    let t = task();
+    let outside = t.s.base.join("outside");
+    let dry = t.cmd(&["--dry-run", "--json"], "true", &[]);
+    let Ok(mut dry) = without_userns(&dry, None) else {
+        return skip("the no-userns environment needs root");
+    };
+    let out = output(&mut dry);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan["backend"], "landlock", "{plan}");
+
+    let script = format!(
+        "touch inside && echo wrote-inside; touch {} 2>&1 || echo outside-denied",
+        outside.display()
+    );
+    let run = t.cmd(&[], &script, &[]);
+    let mut run = as_pid1(&without_userns(&run, None).unwrap()).unwrap();
+    let out = output(&mut run);
+    let o = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}{}", stderr(&out));
+    assert!(
+        o.contains("wrote-inside")
+            && o.contains("Permission denied")
+            && o.contains("outside-denied"),
+        "{o}"
+    );
+    assert!(!outside.exists());
+}
+
+#[test]
+fn network_off_by_variable_blocks_tcp() {
+    let t = task();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!("/usr/bin/python3 -c 'import socket; s=socket.create_connection((\"127.0.0.1\", {port}), 2); print(\"connected\")' 2>/dev/null || echo blocked");
+    for (network, expected) in [("off", "blocked"), ("on", "connected")] {
+        for backend in ["landlock", "auto"] {
+            let env = [
+                ("CODEX_RUN_NETWORK", network),
+                ("CODEX_RUN_BACKEND", backend),
+            ];
+            let out = output(&mut t.cmd(&[], &script, &env));
+            assert_eq!(
+                stdout(&out).trim(),
+                expected,
+                "{network} {backend}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    // A flag wins over its variable.
+    let out = output(&mut t.cmd(
+        &["--network", "on"],
+        &script,
+        &[("CODEX_RUN_NETWORK", "off")],
+    ));
+    assert_eq!(stdout(&out).trim(), "connected", "{}", stderr(&out));
+}
+
+#[test]
+fn a_misspelled_variable_is_refused_before_anything_runs() {
+    let t = task();
+    let marker = t.s.ws.join("ran");
+    let script = format!("touch {}", marker.display());
+    let out = output(&mut t.cmd(&[], &script, &[("CODEX_RUN_NETWROK", "off")]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("codex-entrypoint: error: CODEX_RUN_NETWROK: unknown CODEX_RUN_* variable; did you mean CODEX_RUN_NETWORK?"),
+        "{err}"
+    );
+    assert!(!marker.exists());
+    assert!(!t.homes.join("task-home").exists(), "nothing is written");
+}
