@@ -36,7 +36,7 @@ pub enum LauncherCommand {
     /// Diagnose why a sandbox backend is unavailable and print the remedy
     Doctor(DoctorArgs),
     /// Export or verify an effective config lock
-    Lock(StubArgs),
+    Lock(LockArgs),
     /// Create the codex-run, codex-linux-sandbox and codex-entrypoint symlinks to this binary
     Install(InstallArgs),
     /// Run the bubblewrap built into this binary with the given arguments (diagnosis, tests)
@@ -348,4 +348,67 @@ pub struct LockOptions {
     /// With --lock-replay: accept a lock written for another Codex version.
     #[arg(long, requires = "lock_replay")]
     pub allow_codex_version_mismatch: bool,
+}
+
+/// `codex-launcher lock`.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(subcommand)]
+    pub action: LockAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockAction {
+    /// Prepare the per-task home as `codex-run` would and write DIR/<task-id>.config.lock.toml; run nothing
+    Export {
+        /// Directory for the lock file
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        run: LockRunArgs,
+    },
+    /// Regenerate the effective config and sandbox decision from FILE and compare; change and run nothing
+    Verify {
+        /// The lock file
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Accept a lock written for another Codex version
+        #[arg(long)]
+        allow_codex_version_mismatch: bool,
+        #[command(flatten)]
+        run: LockRunArgs,
+    },
+}
+
+/// The `codex-run` options a lock depends on.
+#[derive(Debug, Args)]
+pub struct LockRunArgs {
+    #[command(flatten)]
+    pub home: HomeOptions,
+
+    #[command(flatten)]
+    pub sandbox: SandboxOptions,
+
+    /// The Codex binary whose version goes into the lock (default: `codex` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub codex: Option<PathBuf>,
+
+    /// The command the run would start (default: the Codex binary).
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+impl LockRunArgs {
+    /// The run these options describe, with `lock` as its lock options.
+    pub fn into_run(self, lock: LockOptions) -> RunArgs {
+        RunArgs {
+            home: self.home,
+            sandbox: self.sandbox,
+            codex: self.codex,
+            dry_run: false,
+            json: false,
+            lock,
+            command: self.command,
+        }
+    }
 }

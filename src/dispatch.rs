@@ -58,9 +58,35 @@ fn launcher(cli: LauncherCli, matches: &clap::ArgMatches) -> Outcome {
         LauncherCommand::PrepareHome(args) => crate::run::prepare_home(args),
         LauncherCommand::Explain(args) => crate::explain::run(args),
         LauncherCommand::Doctor(args) => crate::doctor::run(args),
-        LauncherCommand::Lock(a) => not_yet("lock", 7, a.command),
+        LauncherCommand::Lock(args) => lock(args),
         LauncherCommand::Completions(a) => not_yet("completions", 2, a.command),
         LauncherCommand::Man(a) => not_yet("man", 2, a.command),
+    }
+}
+
+fn lock(args: crate::cli::LockArgs) -> Outcome {
+    use crate::cli::{LockAction, LockOptions};
+    use crate::run::{run_until, Finish};
+    match args.action {
+        LockAction::Export { dir, run } => {
+            let lock = LockOptions {
+                export: Some(dir),
+                ..LockOptions::default()
+            };
+            run_until(run.into_run(lock), Finish::ExportOnly)
+        }
+        LockAction::Verify {
+            file,
+            allow_codex_version_mismatch,
+            run,
+        } => {
+            let lock = LockOptions {
+                replay: Some(file),
+                allow_codex_version_mismatch,
+                ..LockOptions::default()
+            };
+            run_until(run.into_run(lock), Finish::VerifyOnly)
+        }
     }
 }
 

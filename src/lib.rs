@@ -13,6 +13,7 @@ pub mod explain;
 pub mod helper;
 pub mod home;
 pub mod install;
+pub mod lock;
 pub mod logging;
 pub mod plan;
 pub mod policy;

@@ -10,6 +10,7 @@ use crate::cli::{HomeOptions, PrepareHomeArgs, RunArgs, SandboxOptions};
 use crate::exit::{Failure, Outcome};
 use crate::home::inner_sandbox::Platform;
 use crate::home::{self, PrepareOptions};
+use crate::lock::{self, Lock};
 use crate::plan::{self, SandboxRequest};
 use crate::policy::modes::{Network, SandboxMode};
 use crate::probe::host;
@@ -95,7 +96,7 @@ fn task_home(
     opts: &HomeOptions,
     workspace: &Path,
     network_on: bool,
-) -> Result<PrepareOptions, Failure> {
+) -> Result<(PrepareOptions, String), Failure> {
     let shared = match &opts.shared_home {
         Some(p) => absolute("--shared-home", p)?,
         None => env_path("CODEX_HOME")
@@ -117,7 +118,7 @@ fn task_home(
             .join("codex-home"),
     };
     home::check_home_location(&home, &shared)?;
-    Ok(PrepareOptions {
+    let prep = PrepareOptions {
         shared_home: shared,
         home,
         platform: opts.platform.unwrap_or_else(Platform::host),
@@ -127,7 +128,9 @@ fn task_home(
         overrides: opts.overrides.clone(),
         multi_agent: !home::opted_out("CODEX_RUN_MULTI_AGENT"),
         memory: !home::opted_out("CODEX_RUN_MEMORY"),
-    })
+        config_source: None,
+    };
+    Ok((prep, task_id))
 }
 
 /// `codex` on PATH, skipping entries inside the workspace (a repository could plant one).
@@ -163,14 +166,23 @@ fn run_request(
     SandboxRequest::from_options(&opts, command)
 }
 
+/// How far a run goes: all the way (exec), or only to the lock (`lock export` / `lock verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Exec,
+    /// Prepare the home and write the lock; run nothing.
+    ExportOnly,
+    /// Compare with the lock; write and run nothing.
+    VerifyOnly,
+}
+
 pub fn run(args: RunArgs) -> Outcome {
-    if args.lock.export.is_some() || args.lock.replay.is_some() {
-        return Err(Failure::usage(
-            "--lock-export/--lock-replay: not implemented yet: see issue 7",
-        ));
-    }
+    run_until(args, Finish::Exec)
+}
+
+pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     let ws = workspace(args.sandbox.cwd.as_deref())?;
-    let mut prep = task_home(&args.home, &ws, args.sandbox.network == Network::On)?;
+    let (mut prep, task_id) = task_home(&args.home, &ws, args.sandbox.network == Network::On)?;
     let (shared, home_dir) = (prep.shared_home.clone(), prep.home.clone());
     let command = if args.command.is_empty() {
         let codex = match &args.codex {
@@ -181,11 +193,33 @@ pub fn run(args: RunArgs) -> Outcome {
     } else {
         args.command.clone()
     };
+    let replay = match &args.lock.replay {
+        Some(file) => {
+            let lock = read_lock(file)?;
+            // The lock, not the shared config.toml, is what the per-task config starts from.
+            prep.config_source = Some((file.clone(), lock.config_text()));
+            Some((file.clone(), lock))
+        }
+        None => None,
+    };
+    let codex_version = if replay.is_some() || args.lock.export.is_some() {
+        let v = prep
+            .codex_version
+            .clone()
+            .unwrap_or_else(|| detect_codex_version(args.codex.as_deref(), &command, &ws));
+        if v != lock::UNKNOWN {
+            prep.codex_version = Some(v.clone());
+        }
+        v
+    } else {
+        lock::UNKNOWN.to_string()
+    };
     let mut sandbox = args.sandbox.clone();
     sandbox.cwd = Some(ws.clone());
     // The home must exist before planning (bubblewrap binds only existing roots). If this run
     // created it and then fails before exec, it goes again: bad input leaves nothing behind.
-    let created = !args.dry_run && home::ensure_dirs(&prep)?;
+    let writes = !args.dry_run && finish != Finish::VerifyOnly;
+    let created = writes && home::ensure_dirs(&prep)?;
     let undo = |f: Failure| {
         if created {
             let _ = std::fs::remove_dir(&home_dir);
@@ -211,8 +245,37 @@ pub fn run(args: RunArgs) -> Outcome {
         }
         return Ok(0);
     }
+    let lock_of = |config: &str| {
+        let sandbox =
+            lock::sandbox_table(launch.backend.name(), &request.policy, &launch.not_enforced);
+        Lock::new(&codex_version, config, sandbox)
+            .map_err(|e| Failure::refused(format!("the effective config does not parse: {e}")))
+    };
+    if let Some((file, expected)) = &replay {
+        let (config, _) = home::effective_config(&prep).map_err(|e| undo(e.into()))?;
+        let actual = lock_of(&config).map_err(undo)?;
+        lock::verify(
+            expected,
+            &actual,
+            file,
+            args.lock.allow_codex_version_mismatch,
+        )
+        .map_err(|e| undo(Failure::refused(e.to_string())))?;
+        if finish == Finish::VerifyOnly {
+            println!("config lock {} matches", file.display());
+            return Ok(0);
+        }
+    }
     let report = home::prepare(&prep).map_err(|e| undo(e.into()))?;
     tracing::debug!(changed = report.changed(), home = %report.home.display(), "per-task home prepared");
+    if let Some(dir) = &args.lock.export {
+        let written = write_lock(dir, &task_id, &lock_of(&report.config)?)?;
+        tracing::debug!(lock = %written.display(), "config lock written");
+        if finish == Finish::ExportOnly {
+            println!("{}", written.display());
+            return Ok(0);
+        }
+    }
     if report.sandbox.setting.mode == "danger-full-access" && launch.backend != Backend::None {
         eprintln!("codex-run: the workspace is enforced by the outer {} sandbox; Codex runs its commands without its own sandbox inside it", launch.backend.name());
     }
@@ -220,9 +283,65 @@ pub fn run(args: RunArgs) -> Outcome {
     crate::helper::execute(launch, info_read, info_write)
 }
 
+fn read_lock(file: &Path) -> Result<Lock, Failure> {
+    let text = std::fs::read(file)
+        .map_err(|e| e.to_string())
+        .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+        .map_err(|reason| {
+            lock::LockError::Read {
+                path: file.to_path_buf(),
+                reason,
+            }
+            .to_string()
+        })
+        .map_err(Failure::refused)?;
+    Lock::parse(&text, file).map_err(|e| Failure::refused(e.to_string()))
+}
+
+/// Writes `DIR/<task-id>.config.lock.toml` atomically (0600: config values can be sensitive).
+fn write_lock(dir: &Path, task_id: &str, lock: &Lock) -> Result<PathBuf, Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Failure::refused(format!(
+            "failed to create config lock export directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let path = dir.join(format!("{task_id}.config.lock.toml"));
+    crate::home::atomic::write(&path, lock.render().as_bytes(), 0o600).map_err(|e| {
+        Failure::refused(format!(
+            "failed to write config lock to {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(path)
+}
+
+/// Codex's version as `codex --version` prints it: of `--codex`, of the command when it is Codex,
+/// else of `codex` on PATH; `unknown` when none answers.
+fn detect_codex_version(codex: Option<&Path>, command: &[OsString], ws: &Path) -> String {
+    let program = codex.map(Path::to_path_buf).or_else(|| {
+        let first = Path::new(command.first()?);
+        if first.file_name()? == "codex" {
+            which::which(first).ok()
+        } else {
+            find_codex(ws).ok()
+        }
+    });
+    let version = program.and_then(|p| {
+        let out = std::process::Command::new(&p)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        crate::home::inner_sandbox::parse_version(&String::from_utf8_lossy(&out.stdout))
+    });
+    version.map_or_else(|| lock::UNKNOWN.to_string(), |v| v.to_string())
+}
+
 pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
     let ws = workspace(args.cwd.as_deref())?;
-    let mut prep = task_home(&args.home, &ws, args.network == Network::On)?;
+    let (mut prep, _) = task_home(&args.home, &ws, args.network == Network::On)?;
     let (shared, home_dir) = (prep.shared_home.clone(), prep.home.clone());
     prep.outer = match args.outer_backend {
         Some(BackendRequest::Auto) | None => {

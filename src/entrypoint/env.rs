@@ -11,7 +11,7 @@ use crate::exit::Failure;
 
 /// Every variable the entrypoint (or the run it starts) reads, with the option it sets (the clap
 /// argument id, or `None` for variables read elsewhere).
-pub const KNOWN: [(&str, Option<&str>); 17] = [
+pub const KNOWN: [(&str, Option<&str>); 18] = [
     ("CODEX_RUN_SANDBOX", Some("sandbox")),
     ("CODEX_RUN_NETWORK", Some("network")),
     ("CODEX_RUN_WRITABLE_ROOTS", Some("writable_roots")),
@@ -29,6 +29,10 @@ pub const KNOWN: [(&str, Option<&str>); 17] = [
     ("CODEX_RUN_CODEX_VERSION", Some("codex_version")),
     ("CODEX_RUN_LOCK_EXPORT", Some("lock_export")),
     ("CODEX_RUN_LOCK_REPLAY", Some("lock_replay")),
+    (
+        "CODEX_RUN_ALLOW_CODEX_VERSION_MISMATCH",
+        Some("allow_codex_version_mismatch"),
+    ),
     ("CODEX_RUN_GRACE_SECONDS", None),
     ("CODEX_RUN_MULTI_AGENT", None),
     ("CODEX_RUN_MEMORY", None),
@@ -85,6 +89,9 @@ pub fn apply(
             "CODEX_RUN_CODEX_VERSION" => h.codex_version = Some(value.clone()),
             "CODEX_RUN_LOCK_EXPORT" => args.lock.export = Some(path()),
             "CODEX_RUN_LOCK_REPLAY" => args.lock.replay = Some(path()),
+            "CODEX_RUN_ALLOW_CODEX_VERSION_MISMATCH" => {
+                args.lock.allow_codex_version_mismatch = boolean(value).map_err(bad)?
+            }
             "CODEX_RUN_GRACE_SECONDS" => {
                 grace = value
                     .parse::<u64>()

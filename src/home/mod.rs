@@ -77,6 +77,9 @@ pub struct PrepareOptions {
     pub overrides: Vec<String>,
     pub multi_agent: bool,
     pub memory: bool,
+    /// A config to start from instead of the shared `config.toml` (a config lock being replayed):
+    /// where it came from (for errors) and its text.
+    pub config_source: Option<(PathBuf, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +88,9 @@ pub struct Report {
     pub shared_home: PathBuf,
     pub sandbox: Decision,
     pub actions: Vec<Action>,
+    /// The per-task config.toml as written.
+    #[serde(skip)]
+    pub config: String,
 }
 
 impl Report {
@@ -138,12 +144,18 @@ pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> 
 fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
     check_home_location(&opts.home, &opts.shared_home)?;
     let shared = &opts.shared_home;
-    let config_path = shared.join("config.toml");
-    let config_text = match sync::read_source(&config_path)? {
-        None => None,
-        Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
-            HomeError::Refused(format!("{}: not UTF-8 text", config_path.display()))
-        })?),
+    let (config_path, config_text) = match &opts.config_source {
+        Some((path, text)) => (path.clone(), Some(text.clone())),
+        None => {
+            let path = shared.join("config.toml");
+            let text = match sync::read_source(&path)? {
+                None => None,
+                Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
+                    HomeError::Refused(format!("{}: not UTF-8 text", path.display()))
+                })?),
+            };
+            (path, text)
+        }
     };
     let parsed = managed::parse(config_text.as_deref().unwrap_or(""))
         .map_err(|e| HomeError::Refused(format!("{}: {e}", config_path.display())))?;
@@ -200,13 +212,18 @@ fn apply_overrides(text: &str, overrides: &[String]) -> Result<String, HomeError
 }
 
 /// The per-task config.toml text, computed without touching the disk.
+/// The per-task config.toml `prepare` would write, and the sandbox decision in it; writes nothing.
+pub fn effective_config(opts: &PrepareOptions) -> Result<(String, Decision), HomeError> {
+    desired_config(opts, &validate(opts)?)
+}
+
 fn desired_config(opts: &PrepareOptions, v: &Validated) -> Result<(String, Decision), HomeError> {
-    let invalid = |e: managed::ManagedError| {
-        HomeError::Refused(format!(
-            "{}: {e}",
-            opts.shared_home.join("config.toml").display()
-        ))
+    let source = match &opts.config_source {
+        Some((path, _)) => path.clone(),
+        None => opts.shared_home.join("config.toml"),
     };
+    let invalid =
+        |e: managed::ManagedError| HomeError::Refused(format!("{}: {e}", source.display()));
     let overridden = if opts.overrides.is_empty() {
         None
     } else {
@@ -310,6 +327,7 @@ pub fn prepare(opts: &PrepareOptions) -> Result<Report, HomeError> {
         shared_home: shared.clone(),
         sandbox: decision,
         actions,
+        config: config_text,
     })
 }
 
