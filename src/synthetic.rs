@@ -138,10 +138,13 @@ impl Registration {
             let _ = std::fs::remove_file(&held.marker);
             let dir = held.marker.parent().expect("marker has a parent");
             let (live, _, any_synthetic) = scan_markers(dir, &held.marker);
-            if live || !(held.synthetic || any_synthetic) {
+            if live {
                 continue;
             }
-            remove_placeholder(held);
+            if held.synthetic || any_synthetic {
+                remove_placeholder(held);
+            }
+            // The target's registry entry goes with its last user, so the registry stays small.
             let _ = std::fs::remove_dir(dir);
         }
         Ok(())
@@ -204,5 +207,12 @@ mod tests {
         registration.release().unwrap();
         assert!(!created.exists());
         assert!(kept.exists());
+        let left: Vec<_> = std::fs::read_dir(&registry)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != "lock")
+            .collect();
+        assert!(left.is_empty(), "registry entries left: {left:?}");
     }
 }
