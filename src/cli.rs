@@ -234,6 +234,10 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Plan for this system instead of the one we run on (`macos` prints the Seatbelt plan on Linux).
+    #[arg(long, value_enum)]
+    pub platform: Option<crate::select::TargetOs>,
+
     /// The command the plan is for (default: codex).
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,

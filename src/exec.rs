@@ -299,3 +299,27 @@ pub fn info_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
 pub fn raw(fd: &OwnedFd) -> RawFd {
     fd.as_raw_fd()
 }
+
+/// Replaces this process with `sandbox-exec` running the plan's command; returns only on failure.
+/// The one piece of macOS-only code: everything it runs was planned (and tested) elsewhere.
+#[cfg(target_os = "macos")]
+pub fn exec_seatbelt(plan: &crate::backend::seatbelt::SeatbeltPlan) -> Failure {
+    for key in &plan.env_remove {
+        std::env::remove_var(key);
+    }
+    for (key, value) in &plan.env_set {
+        std::env::set_var(key, value);
+    }
+    let args: Vec<OsString> = plan.argv.iter().map(OsString::from).collect();
+    let program = CString::new(crate::backend::seatbelt::SANDBOX_EXEC).expect("no NUL");
+    match cstrings(&args) {
+        Ok(argv) => exec_failure(&args[0], nix::unistd::execv(&program, &argv).unwrap_err()),
+        Err(f) => f,
+    }
+}
+
+/// Seatbelt exists only on macOS; a plan for it can be printed here but never run.
+#[cfg(not(target_os = "macos"))]
+pub fn exec_seatbelt(_plan: &crate::backend::seatbelt::SeatbeltPlan) -> Failure {
+    Failure::refused("seatbelt sandbox is only available on macOS")
+}

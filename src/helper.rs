@@ -39,6 +39,7 @@ pub fn execute(
             install_seccomp(plan.seccomp)?;
             Err(exec::exec_command(&plan.command))
         }
+        BackendPlan::Seatbelt(seatbelt_plan) => Err(exec::exec_seatbelt(&seatbelt_plan)),
         BackendPlan::Landlock(landlock_plan) => {
             landlock::apply(&landlock_plan).map_err(|e| Failure::refused(e.to_string()))?;
             install_seccomp(plan.seccomp)?;
@@ -120,6 +121,8 @@ fn validate(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
         no_proc: args.no_proc,
         inherit_pid_namespace: args.inherit_pid_namespace,
         outer_layer: false,
+        target: crate::select::TargetOs::Linux,
+        proxy_only: false,
     })
 }
 

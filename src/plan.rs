@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::backend::bwrap::{self, BwrapOptions, BwrapPlan};
 use crate::backend::landlock::{self, LandlockPlan};
+use crate::backend::seatbelt::{self, SeatbeltPlan};
 use crate::backend::seccomp::SeccompMode;
 use crate::cli::SandboxOptions;
 use crate::exit::Failure;
@@ -36,6 +37,10 @@ pub struct SandboxRequest {
     pub inherit_pid_namespace: bool,
     /// The sandbox wraps Codex itself (codex-run), not one of Codex's commands.
     pub outer_layer: bool,
+    /// The system the plan is for (explain can plan for macOS on Linux).
+    pub target: TargetOs,
+    /// Network only through the loopback proxy in the proxy variables (`--network proxy`).
+    pub proxy_only: bool,
 }
 
 #[derive(Debug)]
@@ -59,6 +64,7 @@ pub enum BackendPlan {
         files: BwrapFiles,
     },
     Landlock(LandlockPlan),
+    Seatbelt(SeatbeltPlan),
 }
 
 /// Host files the bwrap plan refers to, created just before launch.
@@ -137,6 +143,8 @@ impl SandboxRequest {
             no_proc: false,
             inherit_pid_namespace: false,
             outer_layer: true,
+            target: TargetOs::host(),
+            proxy_only: opts.network == modes::Network::Proxy,
         })
     }
 }
@@ -194,6 +202,15 @@ pub fn plan_launch(
     };
     if req.backend == BackendRequest::None {
         return Ok(direct("--backend none: no sandbox, as asked", None));
+    }
+    if req.target == TargetOs::Macos {
+        return plan_macos(req, host);
+    }
+    if req.proxy_only {
+        return Err(Failure::usage(
+            "--network proxy: only Seatbelt (macOS) can limit traffic to a loopback proxy; use --network on or off here",
+        )
+        .into());
     }
     let network_restricted = req.policy.network_restricted();
     let seccomp = SeccompMode::for_policy(network_restricted, req.policy.is_full_disk_write());
@@ -289,6 +306,74 @@ pub fn plan_launch(
         not_enforced,
         seccomp,
         plan,
+        host,
+        command: req.command.clone(),
+    })
+}
+
+/// macOS: Seatbelt, or nothing when the policy restricts nothing (there is no seccomp to fall
+/// back on, so a network restriction alone still needs Seatbelt).
+fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanError> {
+    let rules = match &req.policy.file_system {
+        FileSystem::Restricted(rules) if !rules.is_full_disk_write() => Some(rules),
+        _ => None,
+    };
+    let network_restricted = req.policy.network_restricted() || req.proxy_only;
+    if rules.is_none() && !network_restricted {
+        return Ok(LaunchPlan {
+            backend: Backend::None,
+            ladder: vec![Step {
+                backend: Backend::None,
+                verdict: Verdict::Chosen,
+                reason: "the policy restricts neither the filesystem nor the network".into(),
+            }],
+            not_enforced: Vec::new(),
+            seccomp: None,
+            plan: BackendPlan::Direct,
+            host,
+            command: req.command.clone(),
+        });
+    }
+    let inputs = LadderInputs {
+        os: TargetOs::Macos,
+        request: req.backend,
+        userns: Err("not Linux".into()),
+        system_bwrap: Err("not Linux".into()),
+        landlock: Err("not Linux".into()),
+        landlock_gaps: Vec::new(),
+        require_full_isolation: req.require_full_isolation,
+        inside_seatbelt: std::env::var_os(seatbelt::SANDBOX_ENV).is_some_and(|v| v == "seatbelt"),
+    };
+    let selection =
+        select::select(&inputs).map_err(|r| PlanError::Refused(Box::new((r, host.clone()))))?;
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let (proxy_ports, has_proxy_config) = if req.proxy_only {
+        seatbelt::proxy_ports(&env)
+    } else {
+        Default::default()
+    };
+    let network = seatbelt::NetworkInputs {
+        enabled: !req.policy.network_restricted(),
+        proxy_only: req.proxy_only,
+        proxy_ports,
+        has_proxy_config,
+        ..Default::default()
+    };
+    let plan = seatbelt::plan(&seatbelt::SeatbeltInputs {
+        rules,
+        policy_cwd: &req.policy_cwd,
+        network,
+        command: &req.command,
+    })
+    .map_err(refused)?;
+    Ok(LaunchPlan {
+        backend: selection.backend,
+        ladder: selection.ladder,
+        not_enforced: Vec::new(),
+        seccomp: None,
+        plan: BackendPlan::Seatbelt(plan),
         host,
         command: req.command.clone(),
     })
@@ -410,6 +495,15 @@ impl LaunchPlan {
                 "no_new_privs": true,
                 "seccomp": self.seccomp,
             }),
+            BackendPlan::Seatbelt(p) => json!({
+                "kind": "seatbelt",
+                "program": seatbelt::SANDBOX_EXEC,
+                "profile": p.profile,
+                "params": p.params.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+                "argv": p.argv,
+                "env_remove": p.env_remove,
+                "env_set": p.env_set.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+            }),
         };
         json!({
             "backend": self.backend.name(),
@@ -450,6 +544,17 @@ impl LaunchPlan {
                 for r in &p.rules {
                     out.push_str(&format!("  {:?} {}\n", r.grant, r.path.display()));
                 }
+            }
+            BackendPlan::Seatbelt(p) => {
+                out.push_str(&format!(
+                    "plan: {} -p <profile, {} lines>",
+                    seatbelt::SANDBOX_EXEC,
+                    p.profile.lines().count()
+                ));
+                for (k, v) in &p.params {
+                    out.push_str(&format!(" -D{k}={v}"));
+                }
+                out.push('\n');
             }
         }
         out.push_str(&format!(

@@ -182,7 +182,7 @@ pub fn run(args: RunArgs) -> Outcome {
 
 pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     let ws = workspace(args.sandbox.cwd.as_deref())?;
-    let (mut prep, task_id) = task_home(&args.home, &ws, args.sandbox.network == Network::On)?;
+    let (mut prep, task_id) = task_home(&args.home, &ws, args.sandbox.network != Network::Off)?;
     let (shared, home_dir) = (prep.shared_home.clone(), prep.home.clone());
     let command = if args.command.is_empty() {
         let codex = match &args.codex {
@@ -341,7 +341,7 @@ fn detect_codex_version(codex: Option<&Path>, command: &[OsString], ws: &Path) -
 
 pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
     let ws = workspace(args.cwd.as_deref())?;
-    let (mut prep, _) = task_home(&args.home, &ws, args.network == Network::On)?;
+    let (mut prep, _) = task_home(&args.home, &ws, args.network != Network::Off)?;
     let (shared, home_dir) = (prep.shared_home.clone(), prep.home.clone());
     prep.outer = match args.outer_backend {
         Some(BackendRequest::Auto) | None => {

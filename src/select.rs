@@ -74,11 +74,22 @@ impl BackendRequest {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetOs {
     Linux,
     Macos,
+}
+
+impl TargetOs {
+    /// The system this binary runs on.
+    pub fn host() -> Self {
+        if cfg!(target_os = "macos") {
+            Self::Macos
+        } else {
+            Self::Linux
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -296,7 +307,7 @@ fn landlock_step(inputs: &LadderInputs) -> Result<(), String> {
 fn seatbelt_step(inputs: &LadderInputs) -> Result<Option<Launcher>, String> {
     if inputs.inside_seatbelt {
         return Err(
-            "already inside a Seatbelt sandbox (CODEX_SANDBOX=seatbelt), which cannot nest".into(),
+            "already inside a Seatbelt sandbox (CODEX_SANDBOX=seatbelt), and Seatbelt cannot nest; the outer sandbox still applies, so run with --sandbox danger-full-access (or --backend none) to rely on it alone".into(),
         );
     }
     Ok(None)

@@ -2,4 +2,5 @@
 
 pub mod bwrap;
 pub mod landlock;
+pub mod seatbelt;
 pub mod seccomp;

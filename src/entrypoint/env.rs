@@ -239,7 +239,7 @@ mod tests {
         let e = apply_env(&[], &[("CODEX_RUN_NETWORK", "maybe")]).unwrap_err();
         assert_eq!(
             e.message,
-            "CODEX_RUN_NETWORK=maybe: expected one of on, off"
+            "CODEX_RUN_NETWORK=maybe: expected one of on, off, proxy"
         );
         let e = apply_env(&[], &[("CODEX_RUN_GRACE_SECONDS", "-1")]).unwrap_err();
         assert!(e.message.starts_with("CODEX_RUN_GRACE_SECONDS=-1:"), "{e}");

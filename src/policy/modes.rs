@@ -18,6 +18,8 @@ pub enum SandboxMode {
 pub enum Network {
     On,
     Off,
+    /// Only to the loopback proxy named by HTTP(S)_PROXY/ALL_PROXY (Seatbelt only).
+    Proxy,
 }
 
 /// The profile for `mode`: read-only reads everything; workspace-write also writes the workspace,
@@ -36,7 +38,7 @@ pub fn profile_for(
         }
     }
     let net = match network {
-        Network::On => "enabled",
+        Network::On | Network::Proxy => "enabled",
         Network::Off => "restricted",
     };
     let special = |kind: &str, access: &str| {

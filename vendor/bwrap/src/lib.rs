@@ -4,20 +4,42 @@
 //! exec'd a `bwrap` binary with the same arguments: it never returns. This lets the launcher use a
 //! known-good bubblewrap without any file on disk (nothing to find, verify or keep in sync).
 
-use std::ffi::{CString, OsString};
+#[cfg(target_os = "linux")]
+use std::ffi::CString;
+use std::ffi::OsString;
+#[cfg(target_os = "linux")]
 use std::os::unix::ffi::OsStrExt;
 
 /// The upstream bubblewrap release that is linked in.
+#[cfg(target_os = "linux")]
 pub const VERSION: &str = env!("CODEX_LAUNCHER_BWRAP_VERSION");
 /// Where the sources came from (registry package and version).
+#[cfg(target_os = "linux")]
 pub const SOURCE: &str = env!("CODEX_LAUNCHER_BWRAP_SOURCE");
 /// bubblewrap's license, LGPL-2.1-or-later, as shipped with its sources.
+#[cfg(target_os = "linux")]
 pub const LICENSE_TEXT: &str = include_str!(concat!(env!("OUT_DIR"), "/COPYING"));
 
+#[cfg(not(target_os = "linux"))]
+pub const VERSION: &str = "none (bubblewrap is Linux only)";
+#[cfg(not(target_os = "linux"))]
+pub const SOURCE: &str = "not built on this system";
+#[cfg(not(target_os = "linux"))]
+pub const LICENSE_TEXT: &str = "";
+
+/// bubblewrap is Linux only; elsewhere entering it is an error.
+#[cfg(not(target_os = "linux"))]
+pub fn enter(_args: &[OsString]) -> ! {
+    eprintln!("bwrap: bubblewrap is Linux only");
+    std::process::exit(1)
+}
+
+#[cfg(target_os = "linux")]
 extern "C" {
     fn codex_launcher_bwrap_main(argc: libc_int, argv: *mut *mut std::ffi::c_char) -> libc_int;
 }
 
+#[cfg(target_os = "linux")]
 #[allow(non_camel_case_types)]
 type libc_int = std::ffi::c_int;
 
@@ -25,6 +47,7 @@ type libc_int = std::ffi::c_int;
 ///
 /// The caller must be single-threaded, as for any exec: bubblewrap forks and unshares namespaces.
 /// bubblewrap ends the process itself; if its `main` ever returns, we exit with its return value.
+#[cfg(target_os = "linux")]
 pub fn enter(args: &[OsString]) -> ! {
     let mut owned: Vec<CString> = Vec::with_capacity(args.len() + 1);
     owned.push(CString::new("bwrap").expect("no NUL"));
