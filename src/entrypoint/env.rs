@@ -151,11 +151,12 @@ fn unknown(name: &str) -> Failure {
         .filter(|(d, _)| *d <= 3);
     let hint = match closest {
         Some((_, known)) => format!("; did you mean {known}?"),
-        None => String::new(),
+        None => {
+            let names: Vec<&str> = KNOWN.iter().map(|(n, _)| *n).collect();
+            format!("; the known ones are {}", names.join(", "))
+        }
     };
-    Failure::usage(format!(
-        "{name}: unknown CODEX_RUN_* variable{hint} (codex-entrypoint --help lists them)"
-    ))
+    Failure::usage(format!("{name}: unknown CODEX_RUN_* variable{hint}"))
 }
 
 /// Levenshtein distance, for the typo hint.
@@ -245,6 +246,10 @@ mod tests {
         assert!(e.message.starts_with("CODEX_RUN_GRACE_SECONDS=-1:"), "{e}");
         let e = apply_env(&[], &[("CODEX_RUN_ZZZZZZZZZZZZ", "1")]).unwrap_err();
         assert!(!e.message.contains("did you mean"), "{e}");
+        assert!(
+            e.message.contains("the known ones are CODEX_RUN_SANDBOX, "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -260,5 +265,9 @@ mod tests {
             }
         }
         let _ = crate::cli::EntrypointCli::try_parse_from(["codex-entrypoint"]).unwrap();
+        let help = cmd.get_after_help().unwrap().to_string();
+        for (name, _) in KNOWN {
+            assert!(help.contains(name), "--help does not list {name}");
+        }
     }
 }
