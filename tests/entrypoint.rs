@@ -205,7 +205,8 @@ fn a_killed_task_gives_128_plus_the_signal() {
 #[test]
 fn without_user_namespaces_it_picks_landlock_and_enforces() {
     let t = task();
-    let outside = t.s.base.join("outside");
+    // Not under the test tree, which may itself be under /tmp (a writable root).
+    let outside = t.homes.join("outside");
     let dry = t.cmd(&["--dry-run", "--json"], "true", &[]);
     let Ok(mut dry) = without_userns(&dry, None) else {
         return skip("the no-userns environment needs root");
