@@ -38,27 +38,32 @@ extern "C" fn forward_signal(sig: libc::c_int) {
     }
 }
 
-/// Blocks the forwarded signals (so none arrives between fork and handler set-up) and returns the
-/// previous mask for [`restore_mask`].
-fn block_forwarded() -> SigSet {
-    let blocked: SigSet = FORWARDED.iter().copied().collect();
+/// Blocks `signals` (so none arrives between fork and handler set-up) and returns the previous
+/// mask for [`restore_mask`].
+pub fn block(signals: &SigSet) -> nix::Result<SigSet> {
     let mut previous = SigSet::empty();
-    let _ = signal::sigprocmask(
+    signal::sigprocmask(
         signal::SigmaskHow::SIG_BLOCK,
-        Some(&blocked),
+        Some(signals),
         Some(&mut previous),
-    );
-    previous
+    )?;
+    Ok(previous)
 }
 
-fn restore_mask(previous: &SigSet) {
+fn block_forwarded() -> SigSet {
+    block(&FORWARDED.iter().copied().collect()).unwrap_or_else(|_| SigSet::empty())
+}
+
+pub fn restore_mask(previous: &SigSet) {
     let _ = signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(previous), None);
 }
 
-fn set_handlers(handler: SigHandler) {
+/// Installs `handler` for each of `signals`. Handlers given here only do async-signal-safe work
+/// (kill(2) and an atomic read, or nothing).
+pub fn set_handlers(signals: impl IntoIterator<Item = Signal>, handler: SigHandler) {
     let action = SigAction::new(handler, SaFlags::SA_RESTART, SigSet::empty());
-    for sig in FORWARDED {
-        // SAFETY: the handler only calls kill(2) and reads an atomic.
+    for sig in signals {
+        // SAFETY: see above; the handlers are async-signal-safe.
         let _ = unsafe { signal::sigaction(sig, &action) };
     }
 }
@@ -134,7 +139,7 @@ pub fn supervise_bwrap(
         }
         Ok(ForkResult::Parent { child }) => {
             FORWARD_TO.store(child.as_raw(), Ordering::Relaxed);
-            set_handlers(SigHandler::Handler(forward_signal));
+            set_handlers(FORWARDED, SigHandler::Handler(forward_signal));
             restore_mask(&previous);
             // Our copy of the info pipe's write end must close, or reading it never ends.
             drop(inherit);
@@ -231,7 +236,7 @@ pub fn run_as_init(command: &[OsString]) -> ! {
         }
         Ok(ForkResult::Parent { child }) => {
             FORWARD_TO.store(child.as_raw(), Ordering::Relaxed);
-            set_handlers(SigHandler::Handler(forward_signal));
+            set_handlers(FORWARDED, SigHandler::Handler(forward_signal));
             restore_mask(&previous);
             loop {
                 match waitpid(Pid::from_raw(-1), None) {

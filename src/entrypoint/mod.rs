@@ -12,18 +12,10 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::cli::RunArgs;
-use crate::exec::FORWARDED;
+use crate::exec::{self, FORWARDED};
 use crate::exit::{Failure, Outcome};
 
 extern "C" fn ignore(_: libc::c_int) {}
-
-fn set_handlers(handler: SigHandler) {
-    let action = SigAction::new(handler, SaFlags::SA_RESTART, SigSet::empty());
-    for sig in FORWARDED.iter().chain([&Signal::SIGCHLD]) {
-        // SAFETY: the handlers do nothing, or are the defaults.
-        let _ = unsafe { signal::sigaction(*sig, &action) };
-    }
-}
 
 /// `codex-entrypoint`: applies the `CODEX_RUN_*` variables to the options not given as flags in
 /// `matches`, then runs as init.
@@ -41,13 +33,8 @@ pub fn start(mut args: RunArgs, matches: &clap::ArgMatches) -> Outcome {
 /// what the run returns (an error before the command started).
 pub fn run(args: RunArgs, grace: Duration) -> Outcome {
     let watched: SigSet = FORWARDED.iter().copied().chain([Signal::SIGCHLD]).collect();
-    let mut previous = SigSet::empty();
-    signal::sigprocmask(
-        signal::SigmaskHow::SIG_BLOCK,
-        Some(&watched),
-        Some(&mut previous),
-    )
-    .map_err(|e| Failure::refused(format!("cannot block signals: {e}")))?;
+    let previous = exec::block(&watched)
+        .map_err(|e| Failure::refused(format!("cannot block signals: {e}")))?;
     let me = nix::unistd::getpid();
     if me.as_raw() != 1 {
         // Orphans of the task come to us instead of the real init, so we can reap them.
@@ -60,13 +47,13 @@ pub fn run(args: RunArgs, grace: Duration) -> Outcome {
         Ok(ForkResult::Child) => {
             let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
             take_terminal();
-            let _ = signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&previous), None);
+            exec::restore_mask(&previous);
             crate::run::run(args)
         }
         Ok(ForkResult::Parent { child }) => {
             // Blocked signals reach PID 1 even without handlers; handlers make sure a signal
             // that is somehow unblocked is never fatal to init.
-            set_handlers(SigHandler::Handler(ignore));
+            exec::set_handlers(watched.iter(), SigHandler::Handler(ignore));
             let code = Supervisor::new(child, grace, me.as_raw() == 1).run(&watched);
             Ok(code)
         }
