@@ -187,19 +187,7 @@ pub fn plan_launch(
     host: HostFacts,
     info_fd: Option<i32>,
 ) -> Result<LaunchPlan, PlanError> {
-    let direct = |reason: &str, seccomp| LaunchPlan {
-        backend: Backend::None,
-        ladder: vec![Step {
-            backend: Backend::None,
-            verdict: Verdict::Chosen,
-            reason: reason.into(),
-        }],
-        not_enforced: Vec::new(),
-        seccomp,
-        plan: BackendPlan::Direct,
-        host: host.clone(),
-        command: req.command.clone(),
-    };
+    let direct = |reason: &str, seccomp| LaunchPlan::direct(req, host.clone(), reason, seccomp);
     if req.backend == BackendRequest::None {
         return Ok(direct("--backend none: no sandbox, as asked", None));
     }
@@ -320,19 +308,12 @@ fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanE
     };
     let network_restricted = req.policy.network_restricted() || req.proxy_only;
     if rules.is_none() && !network_restricted {
-        return Ok(LaunchPlan {
-            backend: Backend::None,
-            ladder: vec![Step {
-                backend: Backend::None,
-                verdict: Verdict::Chosen,
-                reason: "the policy restricts neither the filesystem nor the network".into(),
-            }],
-            not_enforced: Vec::new(),
-            seccomp: None,
-            plan: BackendPlan::Direct,
+        return Ok(LaunchPlan::direct(
+            req,
             host,
-            command: req.command.clone(),
-        });
+            "the policy restricts neither the filesystem nor the network",
+            None,
+        ));
     }
     let inputs = LadderInputs {
         os: TargetOs::Macos,
@@ -470,6 +451,28 @@ fn path_str(p: &Path) -> String {
 }
 
 impl LaunchPlan {
+    /// Exec `req`'s command in place, without a sandbox backend (seccomp at most), for `reason`.
+    fn direct(
+        req: &SandboxRequest,
+        host: HostFacts,
+        reason: &str,
+        seccomp: Option<SeccompMode>,
+    ) -> Self {
+        LaunchPlan {
+            backend: Backend::None,
+            ladder: vec![Step {
+                backend: Backend::None,
+                verdict: Verdict::Chosen,
+                reason: reason.into(),
+            }],
+            not_enforced: Vec::new(),
+            seccomp,
+            plan: BackendPlan::Direct,
+            host,
+            command: req.command.clone(),
+        }
+    }
+
     /// The stable JSON shape `explain --json` prints (keys documented in the README).
     pub fn to_json(&self) -> Value {
         let plan = match &self.plan {
