@@ -87,7 +87,7 @@ pub fn sandbox_table(backend: &str, policy: &Policy, not_enforced: &[String]) ->
         gaps.push(g.as_str());
     }
     t.insert("not_enforced", toml_edit::value(gaps));
-    canonical_table(&t)
+    canonical_table_like(&t)
 }
 
 impl Lock {
@@ -97,8 +97,8 @@ impl Lock {
         Ok(Self {
             codex_version: codex_version.to_string(),
             launcher_version: LAUNCHER_VERSION.to_string(),
-            config: canonical_table(doc.as_table()),
-            sandbox: canonical_table(&sandbox),
+            config: canonical_table_like(doc.as_table()),
+            sandbox: canonical_table_like(&sandbox),
         })
     }
 
@@ -210,10 +210,6 @@ pub fn verify(
         path: path.to_path_buf(),
         diff,
     })
-}
-
-fn canonical_table(t: &Table) -> Table {
-    canonical_table_like(t)
 }
 
 /// Keys sorted, every table a `[section]`, values respelled; an empty table keeps its header.
