@@ -251,9 +251,9 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         Lock::new(&codex_version, config, sandbox)
             .map_err(|e| Failure::refused(format!("the effective config does not parse: {e}")))
     };
+    let planned = home::plan(&prep).map_err(|e| undo(e.into()))?;
     if let Some((file, expected)) = &replay {
-        let (config, _) = home::effective_config(&prep).map_err(|e| undo(e.into()))?;
-        let actual = lock_of(&config).map_err(undo)?;
+        let actual = lock_of(&planned.config).map_err(undo)?;
         lock::verify(
             expected,
             &actual,
@@ -266,7 +266,7 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
             return Ok(0);
         }
     }
-    let report = home::prepare(&prep).map_err(|e| undo(e.into()))?;
+    let report = home::write(&prep, planned).map_err(|e| undo(e.into()))?;
     tracing::debug!(changed = report.changed(), home = %report.home.display(), "per-task home prepared");
     if let Some(dir) = &args.lock.export {
         let written = write_lock(dir, &task_id, &lock_of(&report.config)?)?;

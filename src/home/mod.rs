@@ -213,8 +213,23 @@ fn apply_overrides(text: &str, overrides: &[String]) -> Result<String, HomeError
 
 /// The per-task config.toml text, computed without touching the disk.
 /// The per-task config.toml `prepare` would write, and the sandbox decision in it; writes nothing.
-pub fn effective_config(opts: &PrepareOptions) -> Result<(String, Decision), HomeError> {
-    desired_config(opts, &validate(opts)?)
+/// Everything `prepare` will write, read and decided but not yet written.
+pub struct Planned {
+    validated: Validated,
+    /// The per-task config.toml to write.
+    pub config: String,
+    pub decision: Decision,
+}
+
+/// Reads and validates the sources and decides the per-task config; writes nothing.
+pub fn plan(opts: &PrepareOptions) -> Result<Planned, HomeError> {
+    let validated = validate(opts)?;
+    let (config, decision) = desired_config(opts, &validated)?;
+    Ok(Planned {
+        validated,
+        config,
+        decision,
+    })
 }
 
 fn desired_config(opts: &PrepareOptions, v: &Validated) -> Result<(String, Decision), HomeError> {
@@ -277,8 +292,16 @@ pub fn ensure_dirs(opts: &PrepareOptions) -> Result<bool, HomeError> {
 
 /// Brings the per-task home up to date with the shared home. Nothing is written when it already is.
 pub fn prepare(opts: &PrepareOptions) -> Result<Report, HomeError> {
-    let v = validate(opts)?;
-    let (config_text, decision) = desired_config(opts, &v)?;
+    write(opts, plan(opts)?)
+}
+
+/// Carries out `planned` (from [`plan`] with the same options).
+pub fn write(opts: &PrepareOptions, planned: Planned) -> Result<Report, HomeError> {
+    let Planned {
+        validated: v,
+        config: config_text,
+        decision,
+    } = planned;
     ensure_dirs(opts)?;
     let home = &opts.home;
     let shared = &opts.shared_home;
