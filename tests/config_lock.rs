@@ -19,10 +19,7 @@ struct Env {
 
 fn env() -> Env {
     let s = setup();
-    let homes = tempfile::Builder::new()
-        .prefix("cl-lock-")
-        .tempdir_in(home_scratch_root())
-        .unwrap();
+    let homes = home_tempdir("cl-lock-");
     let shared = homes.path().join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::write(

@@ -15,15 +15,7 @@ struct Task {
 
 fn task() -> Task {
     let s = setup();
-    let homes = tempfile::Builder::new()
-        .prefix("cl-ep-")
-        .tempdir_in(home_scratch_root())
-        .unwrap();
-    std::fs::set_permissions(
-        homes.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    let homes = home_tempdir("cl-ep-");
     let path = homes.path().to_path_buf();
     Task {
         s,

@@ -19,15 +19,7 @@ fn homes() -> Homes {
     let shared = s.base.join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let home_dir = tempfile::Builder::new()
-        .prefix("cl-home-")
-        .tempdir_in(home_scratch_root())
-        .unwrap();
-    std::fs::set_permissions(
-        home_dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .unwrap();
+    let home_dir = home_tempdir("cl-home-");
     let home = home_dir.path().join("state/task/codex-home");
     Homes {
         s,

@@ -23,9 +23,18 @@ pub fn personality(dir: &Path, name: &str) -> Command {
 
 /// A temp dir that uid 65534 can use too (tempfile makes 0700 dirs owned by the caller).
 pub fn shared_tempdir() -> tempfile::TempDir {
+    shared_tempdir_in(&scratch_root(), "cl-test-")
+}
+
+/// A temp dir (mode 0777) for per-task homes, which must not be under the temp dir.
+pub fn home_tempdir(prefix: &str) -> tempfile::TempDir {
+    shared_tempdir_in(&home_scratch_root(), prefix)
+}
+
+fn shared_tempdir_in(root: &Path, prefix: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
-        .prefix("cl-test-")
-        .tempdir_in(scratch_root())
+        .prefix(prefix)
+        .tempdir_in(root)
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     dir
