@@ -21,6 +21,16 @@ pub enum Personality {
 
 impl Personality {
     /// Maps argv[0] to a personality; only the file name counts, so `/x/y/codex-run` is `Run`.
+    /// The name errors are reported under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Run => "codex-run",
+            Self::LinuxSandbox => "codex-linux-sandbox",
+            Self::Entrypoint => "codex-entrypoint",
+            Self::Launcher => "codex-launcher",
+        }
+    }
+
     pub fn from_argv0(argv0: Option<&OsStr>) -> Self {
         let name = argv0.and_then(|a| Path::new(a).file_name());
         match name.and_then(|n| n.to_str()) {

@@ -225,18 +225,23 @@ pub struct SandboxOptions {
     pub require_full_isolation: bool,
 }
 
+/// `explain`: the options of `codex-run`, planned and printed (`--platform macos` prints the
+/// Seatbelt plan on Linux).
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     #[command(flatten)]
+    pub home: HomeOptions,
+
+    #[command(flatten)]
     pub sandbox: SandboxOptions,
+
+    /// The Codex binary (default: `codex` on PATH, skipping PATH entries inside the workspace).
+    #[arg(long, value_name = "PATH")]
+    pub codex: Option<PathBuf>,
 
     /// Print the plan as JSON (keys documented in the README).
     #[arg(long)]
     pub json: bool,
-
-    /// Plan for this system instead of the one we run on (`macos` prints the Seatbelt plan on Linux).
-    #[arg(long, value_enum)]
-    pub platform: Option<crate::select::TargetOs>,
 
     /// The command the plan is for (default: codex).
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

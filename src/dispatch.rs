@@ -17,6 +17,7 @@ use crate::{entrypoint, helper, install, logging, vendored_bwrap};
 /// errors itself (exit 0 and 2).
 pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
     logging::init();
+    crate::exit::set_program_name(personality.name());
     let (name, outcome) = match personality {
         Personality::Run => ("codex-run", crate::run::run(RunCli::parse_from(args).args)),
         Personality::Entrypoint => {

@@ -70,3 +70,15 @@ impl std::error::Error for Failure {}
 
 /// What a command returns: the exit code to leave with, or why it stopped.
 pub type Outcome = Result<u8, Failure>;
+
+static PROGRAM_NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Sets the personality name that prefixes error lines (`codex-run`, `codex-linux-sandbox`, …).
+pub fn set_program_name(name: &'static str) {
+    let _ = PROGRAM_NAME.set(name);
+}
+
+/// The personality name for error lines; `codex-launcher` until one is set.
+pub fn program_name() -> &'static str {
+    PROGRAM_NAME.get().copied().unwrap_or("codex-launcher")
+}

@@ -1,40 +1,44 @@
-//! `codex-launcher explain`: probes the host, walks the ladder and prints the plan a run with the
-//! same options would execute, without executing anything.
+//! `codex-launcher explain` and `codex-run --dry-run`: build the run exactly as `codex-run` would
+//! (same request builder, same probes, same plan) and print it instead of executing it.
 
-use crate::cli::ExplainArgs;
+use crate::cli::{ExplainArgs, LockOptions, RunArgs};
 use crate::exit::{Failure, Outcome};
 use crate::home::inner_sandbox::{self, Platform, WindowsSandbox};
 use crate::home::managed::{self, ManagedConfig};
 use crate::home::{self};
-use crate::plan::{self, PlanError, SandboxRequest};
-use crate::policy::modes::Network;
-use crate::probe::host;
+use crate::plan::{LaunchPlan, PlanError};
 use crate::select::TargetOs;
 
 pub fn run(args: ExplainArgs) -> Outcome {
-    let mut request = SandboxRequest::from_options(&args.sandbox, args.command)?;
-    if let Some(target) = args.platform {
-        request.target = target;
-    }
-    match plan::plan_launch(&request, host::probe(), None) {
-        Ok(plan) => {
-            let inner = inner_layer(&plan, &args.sandbox, request.target);
-            if args.json {
-                let mut v = plan.to_json();
-                v["platform"] = serde_json::json!(request.target);
-                v["inner"] = inner;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&v).expect("plan serialises")
-                );
-            } else {
-                print!("{}", plan.to_text());
-                println!(
-                    "inner (Codex): {} ({})",
-                    inner["sandbox"]["mode"].as_str().unwrap_or("?"),
-                    inner["reason"].as_str().unwrap_or("")
-                );
-            }
+    let target = match args.home.platform {
+        None => TargetOs::host(),
+        Some(Platform::Linux) => TargetOs::Linux,
+        Some(Platform::Macos) => TargetOs::Macos,
+        Some(Platform::Windows) => {
+            return Err(Failure::usage(
+                "--platform windows: there is no outer sandbox plan for Windows",
+            ))
+        }
+    };
+    let codex = match args.codex {
+        Some(c) => Some(c),
+        None if args.command.is_empty() => Some(crate::run::codex_or_placeholder(
+            args.sandbox.cwd.as_deref(),
+        )),
+        None => None,
+    };
+    let run = RunArgs {
+        home: args.home,
+        sandbox: args.sandbox,
+        codex,
+        dry_run: true,
+        json: args.json,
+        lock: LockOptions::default(),
+        command: args.command,
+    };
+    match crate::run::plan_run(&run, target, false) {
+        Ok((planned, _)) => {
+            print(&planned.launch, args.json);
             Ok(0)
         }
         Err(PlanError::Refused(boxed)) => {
@@ -59,20 +63,41 @@ pub fn run(args: ExplainArgs) -> Outcome {
     }
 }
 
+/// Prints `plan` as `explain` shows it: JSON (the keys the README documents) or a few lines.
+pub fn print(plan: &LaunchPlan, json: bool) {
+    let inner = inner_layer(plan);
+    if json {
+        let mut v = plan.to_json();
+        v["platform"] = serde_json::json!(plan.target);
+        v["codex_home"] = serde_json::json!(plan.codex_home);
+        v["inner"] = inner;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("plan serialises")
+        );
+    } else {
+        print!("{}", plan.to_text());
+        if let Some(home) = &plan.codex_home {
+            println!("codex home: {}", home.display());
+        }
+        println!(
+            "inner (Codex): {} ({})",
+            inner["sandbox"]["mode"].as_str().unwrap_or("?"),
+            inner["reason"].as_str().unwrap_or("")
+        );
+    }
+}
+
 /// The second layer (DESIGN §4): what the per-task config tells Codex inside this outer sandbox,
 /// and the managed blocks `codex-run` would write for it.
-fn inner_layer(
-    plan: &crate::plan::LaunchPlan,
-    opts: &crate::cli::SandboxOptions,
-    target: TargetOs,
-) -> serde_json::Value {
-    let platform = match target {
+fn inner_layer(plan: &LaunchPlan) -> serde_json::Value {
+    let platform = match plan.target {
         TargetOs::Linux => Platform::Linux,
         TargetOs::Macos => Platform::Macos,
     };
     let decision = inner_sandbox::decide(
         plan.backend,
-        opts.network != Network::Off,
+        plan.network_on,
         platform,
         None,
         WindowsSandbox::Absent,

@@ -4,16 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::landlock;
-use crate::backend::seccomp::{self, SeccompMode};
+use crate::backend::seccomp::SeccompMode;
 use crate::cli::LinuxSandboxArgs;
 use crate::exec;
 use crate::exit::{Failure, Outcome};
-use crate::plan::{self, BackendPlan, LaunchPlan, SandboxRequest};
-use crate::policy::{PermissionProfile, Policy};
+use crate::plan::{self, SandboxRequest};
+use crate::policy::PermissionProfile;
 use crate::probe::host;
 use crate::select::BackendRequest;
-use crate::synthetic;
 
 /// Runs the helper; returns only when it fails before handing over to the command.
 pub fn run(args: LinuxSandboxArgs) -> Outcome {
@@ -21,55 +19,9 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
     if args.apply_seccomp_then_exec {
         return inner_stage(&request);
     }
-    let (info_read, info_write) =
-        exec::info_pipe().map_err(|e| Failure::refused(format!("cannot create a pipe: {e}")))?;
-    let plan = plan::plan_launch(&request, host::probe(), Some(exec::raw(&info_write)))?;
+    let plan = plan::plan_launch(&request, host::probe())?;
     tracing::debug!(backend = plan.backend.name(), ladder = ?plan.ladder, "backend chosen");
-    execute(plan, info_read, info_write)
-}
-
-/// Carries out `plan`: the only place the helper creates files or starts processes.
-pub fn execute(
-    plan: LaunchPlan,
-    info_read: std::os::fd::OwnedFd,
-    info_write: std::os::fd::OwnedFd,
-) -> Outcome {
-    match plan.plan {
-        BackendPlan::Direct => {
-            install_seccomp(plan.seccomp)?;
-            Err(exec::exec_command(&plan.command))
-        }
-        BackendPlan::Seatbelt(seatbelt_plan) => Err(exec::exec_seatbelt(&seatbelt_plan)),
-        BackendPlan::Landlock(landlock_plan) => {
-            landlock::apply(&landlock_plan).map_err(|e| Failure::refused(e.to_string()))?;
-            install_seccomp(plan.seccomp)?;
-            std::env::set_var(landlock::MARKER_ENV, "landlock");
-            Err(exec::exec_command(&plan.command))
-        }
-        BackendPlan::Bwrap {
-            launcher,
-            bwrap,
-            files,
-        } => {
-            create_private_dir(&files.daemon_dir)?;
-            create_private_dir(&files.registry_dir)?;
-            create_placeholder(&files.denied_file, 0o000)?;
-            create_placeholder(&files.empty_file, 0o444)?;
-            let registration =
-                synthetic::register(&files.registry_dir, &bwrap.synthetic).map_err(|e| {
-                    Failure::refused(format!(
-                        "cannot register mount targets in {}: {e}",
-                        files.registry_dir.display()
-                    ))
-                })?;
-            let ended =
-                exec::supervise_bwrap(&launcher, &bwrap.args, vec![info_write], Some(info_read));
-            if let Err(e) = registration.release() {
-                tracing::debug!(error = %e, "mount target cleanup failed");
-            }
-            exec::exit_like(ended)
-        }
-    }
+    exec::exec_plan(&plan)
 }
 
 fn validate(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
@@ -110,6 +62,7 @@ fn validate(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
     } else {
         args.backend.with_bwrap_env_var().map_err(Failure::usage)?
     };
+    refuse_weakening_env(backend)?;
     Ok(SandboxRequest {
         profile,
         policy,
@@ -123,7 +76,32 @@ fn validate(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
         outer_layer: false,
         target: crate::select::TargetOs::Linux,
         proxy_only: false,
+        env_set: Vec::new(),
+        chdir: None,
     })
+}
+
+/// Codex runs this helper for every command; an inherited variable must not switch its sandbox
+/// off. `--backend none` on the command line is honoured, loudly.
+fn refuse_weakening_env(backend: BackendRequest) -> Result<(), Failure> {
+    if backend != BackendRequest::None {
+        return Ok(());
+    }
+    if std::env::var_os("CODEX_LAUNCHER_BACKEND").is_some_and(|v| v == "none") {
+        return Err(Failure::refused(
+            "CODEX_LAUNCHER_BACKEND=none in the environment would run the command with no sandbox; unset it (pass --backend none to mean it)",
+        ));
+    }
+    warn_unsandboxed();
+    Ok(())
+}
+
+/// Said on stderr whenever a launch runs with no sandbox at all because it was asked to.
+pub fn warn_unsandboxed() {
+    eprintln!(
+        "{}: warning: --backend none: the command runs with no sandbox",
+        crate::exit::program_name()
+    );
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, Failure> {
@@ -138,18 +116,6 @@ fn absolute(path: &Path) -> Result<PathBuf, Failure> {
     Ok(crate::policy::resolve::normalize(&cwd.join(path)))
 }
 
-fn seccomp_mode(policy: &Policy) -> Option<SeccompMode> {
-    SeccompMode::for_policy(policy.network_restricted(), policy.is_full_disk_write())
-}
-
-fn install_seccomp(mode: Option<SeccompMode>) -> Result<(), Failure> {
-    if let Some(mode) = mode {
-        let program = seccomp::build(mode).map_err(|e| Failure::refused(e.to_string()))?;
-        seccomp::install(&program).map_err(|e| Failure::refused(e.to_string()))?;
-    }
-    Ok(())
-}
-
 /// Inside bubblewrap: no capabilities may remain; filter, then run the command as PID 2.
 fn inner_stage(request: &SandboxRequest) -> Outcome {
     if exec::holds_capabilities() {
@@ -157,53 +123,11 @@ fn inner_stage(request: &SandboxRequest) -> Outcome {
             "the inner stage still holds capabilities, so it is not inside the sandbox; --apply-seccomp-then-exec is for the helper's own use",
         ));
     }
-    install_seccomp(seccomp_mode(&request.policy))?;
-    exec::run_as_init(&request.command)
-}
-
-/// `mkdir` with mode 0700. An existing one must be a real directory owned by us: these live in the
-/// shared `/tmp`, where another user could have planted one.
-fn create_private_dir(path: &Path) -> Result<(), Failure> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    match std::fs::DirBuilder::new().mode(0o700).create(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let meta = std::fs::symlink_metadata(path)
-                .map_err(|e| Failure::refused(format!("cannot inspect {}: {e}", path.display())))?;
-            if meta.is_dir() && meta.uid() == nix::unistd::getuid().as_raw() {
-                Ok(())
-            } else {
-                Err(Failure::refused(format!(
-                    "{} exists but is not a directory owned by this user; remove it and retry",
-                    path.display()
-                )))
-            }
-        }
-        Err(e) => Err(Failure::refused(format!(
-            "cannot create {}: {e}",
-            path.display()
-        ))),
-    }
-}
-
-/// An empty placeholder file with exactly `mode`, in our private registry dir.
-fn create_placeholder(path: &Path, mode: u32) -> Result<(), Failure> {
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-    let fail =
-        |e: std::io::Error| Failure::refused(format!("cannot prepare {}: {e}", path.display()));
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() && meta.len() == 0 && meta.mode() & 0o7777 == mode => {
-            return Ok(())
-        }
-        Ok(_) => std::fs::remove_file(path).map_err(fail)?,
-        Err(_) => {}
-    }
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(fail)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(fail)
+    let policy = &request.policy;
+    let mode = SeccompMode::for_policy(policy.network_restricted(), policy.is_full_disk_write());
+    let spec = plan::inner_stage_exec(&request.command, mode);
+    exec::exec_spec(&spec).map(|ended| match ended {
+        exec::Ended::Exited(code) => code as u8,
+        exec::Ended::Signaled(sig) => 128 + sig as u8,
+    })
 }

@@ -12,6 +12,9 @@ use crate::backend::seatbelt::{self, SeatbeltPlan};
 use crate::backend::seccomp::SeccompMode;
 use crate::cli::SandboxOptions;
 use crate::exit::Failure;
+use crate::launch::{
+    EnvSpec, ExecSpec, FdPass, FdSource, Program, Step as PreExec, Supervision, INFO_FD,
+};
 use crate::policy::glob_scan;
 use crate::policy::{modes, FileSystem, PermissionProfile, Policy, ResolveContext, Rules};
 use crate::probe::bwrap::{self as bwrap_probe, Launcher};
@@ -41,6 +44,10 @@ pub struct SandboxRequest {
     pub target: TargetOs,
     /// Network only through the loopback proxy in the proxy variables (`--network proxy`).
     pub proxy_only: bool,
+    /// Variables the command gets on top of the launcher's environment (`CODEX_HOME` for a run).
+    pub env_set: Vec<(OsString, OsString)>,
+    /// Where the command starts (the workspace for a run); `None` keeps the caller's directory.
+    pub chdir: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -52,6 +59,14 @@ pub struct LaunchPlan {
     pub plan: BackendPlan,
     pub host: HostFacts,
     pub command: Vec<OsString>,
+    /// What the executor does: program, argv, environment, descriptors, pre-exec steps.
+    pub exec: ExecSpec,
+    /// The system planned for.
+    pub target: TargetOs,
+    /// Whether the command may use the network (decides Codex's own setting inside).
+    pub network_on: bool,
+    /// The per-task Codex home a run prepares, when this plan is a run's.
+    pub codex_home: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -145,10 +160,13 @@ impl SandboxRequest {
             outer_layer: true,
             target: TargetOs::host(),
             proxy_only: opts.network == modes::Network::Proxy,
+            env_set: Vec::new(),
+            chdir: None,
         })
     }
 }
 
+/// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
 /// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
 pub fn resolve_here(profile: &PermissionProfile, policy_cwd: &Path) -> Policy {
     let ctx = ResolveContext {
@@ -156,6 +174,32 @@ pub fn resolve_here(profile: &PermissionProfile, policy_cwd: &Path) -> Policy {
         tmpdir: std::env::var_os("TMPDIR").map(PathBuf::from),
     };
     Policy::resolve(profile, &ctx)
+}
+
+/// Directories no temp dir may be, or contain: `$TMPDIR` becomes a writable root, and `TMPDIR=/`
+/// would make the whole disk writable without anyone asking for it.
+const SYSTEM_DIRS: [&str; 11] = [
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin", "/sys", "/usr", "/var",
+];
+
+/// Refuses a `$TMPDIR` that is `/`, a system directory or a parent of one.
+pub fn check_temp_dir(tmpdir: Option<&std::ffi::OsStr>) -> Result<(), Failure> {
+    let Some(t) = tmpdir.filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let path = crate::policy::resolve::normalize(Path::new(t));
+    let system = SYSTEM_DIRS
+        .iter()
+        .map(Path::new)
+        .find(|sys| sys.starts_with(&path));
+    if path == Path::new("/") || system.is_some() {
+        return Err(Failure::refused(format!(
+            "TMPDIR={}: the temp dir becomes a writable root, and this one is (or contains) {}; set TMPDIR to a dedicated directory such as /tmp",
+            Path::new(t).display(),
+            system.map_or("/".into(), |s| s.display().to_string())
+        )));
+    }
+    Ok(())
 }
 
 /// The system temp dir as Codex's helper sees it: `$TMPDIR` when set, else `/tmp`.
@@ -181,12 +225,21 @@ fn refused(e: impl std::fmt::Display) -> Failure {
 }
 
 /// Decides backend and plan for `req` on `host`. Reads the filesystem and the probe caches; creates
-/// nothing. `info_fd` is the descriptor bwrap will report its sandbox pid on, if any.
-pub fn plan_launch(
-    req: &SandboxRequest,
-    host: HostFacts,
-    info_fd: Option<i32>,
-) -> Result<LaunchPlan, PlanError> {
+/// nothing.
+pub fn plan_launch(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanError> {
+    let plan = plan_backend(req, host)?;
+    if req.require_full_isolation && !plan.not_enforced.is_empty() {
+        return Err(Failure::refused(format!(
+            "--require-full-isolation: the {} backend cannot enforce: {}",
+            plan.backend.name(),
+            plan.not_enforced.join("; ")
+        ))
+        .into());
+    }
+    Ok(plan)
+}
+
+fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanError> {
     let direct = |reason: &str, seccomp| LaunchPlan::direct(req, host.clone(), reason, seccomp);
     if req.backend == BackendRequest::None {
         return Ok(direct("--backend none: no sandbox, as asked", None));
@@ -200,6 +253,7 @@ pub fn plan_launch(
         )
         .into());
     }
+    check_temp_dir(std::env::var_os("TMPDIR").as_deref())?;
     let network_restricted = req.policy.network_restricted();
     let seccomp = SeccompMode::for_policy(network_restricted, req.policy.is_full_disk_write());
     let rules = match &req.policy.file_system {
@@ -259,11 +313,12 @@ pub fn plan_launch(
     };
     let selection =
         select::select(&inputs).map_err(|r| PlanError::Refused(Box::new((r, host.clone()))))?;
-    let (plan, not_enforced) = match selection.backend {
+    let (plan, not_enforced, exec) = match selection.backend {
         Backend::Landlock => {
             let plan = landlock_plan.expect("landlock chosen only with an ABI");
             let gaps = plan.not_enforced.clone();
-            (BackendPlan::Landlock(plan), gaps)
+            let exec = landlock_exec(req, &plan, seccomp);
+            (BackendPlan::Landlock(plan), gaps, exec)
         }
         Backend::BwrapSystem | Backend::BwrapVendored => {
             let launcher = selection
@@ -281,7 +336,6 @@ pub fn plan_launch(
                 launcher,
                 daemon_dir,
                 uid,
-                info_fd,
             )?
         }
         other => {
@@ -296,7 +350,49 @@ pub fn plan_launch(
         plan,
         host,
         command: req.command.clone(),
+        exec,
+        target: req.target,
+        network_on: !req.policy.network_restricted(),
+        codex_home: None,
     })
+}
+
+/// The command's own environment additions, as an [`EnvSpec`].
+fn command_env(req: &SandboxRequest) -> EnvSpec {
+    EnvSpec {
+        set: req.env_set.clone(),
+        remove: Vec::new(),
+    }
+}
+
+/// Landlock has no namespaces to hide behind, so the process itself is hardened: a supervisor
+/// stays in the caller's session, and the child leaves it, sheds every capability and privilege
+/// gain, and only then restricts itself.
+fn landlock_exec(
+    req: &SandboxRequest,
+    plan: &LandlockPlan,
+    seccomp: Option<SeccompMode>,
+) -> ExecSpec {
+    let mut steps = vec![
+        PreExec::CloseInheritedFds,
+        PreExec::NewSession,
+        PreExec::DropCapabilities,
+        PreExec::NoNewPrivs,
+    ];
+    steps.extend(req.chdir.clone().map(PreExec::Chdir));
+    steps.push(PreExec::Landlock(plan.clone()));
+    steps.extend(seccomp.map(PreExec::Seccomp));
+    let mut env = command_env(req);
+    env.set
+        .push((landlock::MARKER_ENV.into(), "landlock".into()));
+    ExecSpec {
+        program: Program::Command,
+        argv: req.command.clone(),
+        env,
+        fds: Vec::new(),
+        steps,
+        supervision: Supervision::Supervise,
+    }
 }
 
 /// macOS: Seatbelt, or nothing when the policy restricts nothing (there is no seccomp to fall
@@ -349,6 +445,24 @@ fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanE
         command: &req.command,
     })
     .map_err(refused)?;
+    let mut env = command_env(req);
+    env.remove
+        .extend(plan.env_remove.iter().map(OsString::from));
+    env.set.extend(
+        plan.env_set
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+    );
+    let mut steps = vec![PreExec::CloseInheritedFds];
+    steps.extend(req.chdir.clone().map(PreExec::Chdir));
+    let exec = ExecSpec {
+        program: Program::Path(seatbelt::SANDBOX_EXEC.into()),
+        argv: plan.argv.iter().map(OsString::from).collect(),
+        env,
+        fds: Vec::new(),
+        steps,
+        supervision: Supervision::Replace,
+    };
     Ok(LaunchPlan {
         backend: selection.backend,
         ladder: selection.ladder,
@@ -357,10 +471,13 @@ fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanE
         plan: BackendPlan::Seatbelt(plan),
         host,
         command: req.command.clone(),
+        exec,
+        target: req.target,
+        network_on: !req.policy.network_restricted(),
+        codex_home: None,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn plan_bwrap(
     req: &SandboxRequest,
     rules: &Rules,
@@ -369,8 +486,7 @@ fn plan_bwrap(
     launcher: Launcher,
     daemon_dir: PathBuf,
     uid: u32,
-    info_fd: Option<i32>,
-) -> Result<(BackendPlan, Vec<String>), Failure> {
+) -> Result<(BackendPlan, Vec<String>, ExecSpec), Failure> {
     let registry_dir = synthetic::registry_dir(&temp_dir()?, uid);
     let unshare_net = req.policy.network_restricted();
     let proc_allowed = proc_mount::proc_mount_allowed(&launcher, unshare_net);
@@ -387,6 +503,7 @@ fn plan_bwrap(
         daemon_dir,
         registry_dir,
     };
+    let sandbox_id = (req.outer_layer && uid == 0).then_some(OUTER_ROOT_SANDBOX_ID);
     let options = BwrapOptions {
         policy_cwd: req.policy_cwd.clone(),
         command_cwd: req.command_cwd.clone(),
@@ -396,14 +513,27 @@ fn plan_bwrap(
         supports_argv0: launcher.supports_argv0(),
         daemon_dir: files.daemon_dir.clone(),
         private_codex_dirs: req.outer_layer,
-        sandbox_id: (req.outer_layer && uid == 0).then_some(OUTER_ROOT_SANDBOX_ID),
+        sandbox_id,
         registry_dir: files.registry_dir.clone(),
         denied_file: files.denied_file.clone(),
         empty_file: files.empty_file.clone(),
-        info_fd,
+        info_fd: Some(INFO_FD),
         inner: inner_argv(req, launcher.supports_argv0())?,
     };
     let bwrap = bwrap::plan(rules, writable, deny_matches, &options).map_err(refused)?;
+    let mut steps = vec![PreExec::CloseInheritedFds];
+    steps.extend(req.chdir.clone().map(PreExec::Chdir));
+    let exec = ExecSpec {
+        program: Program::Bwrap(launcher.clone()),
+        argv: bwrap.args.clone(),
+        env: command_env(req),
+        fds: vec![FdPass {
+            fd: INFO_FD,
+            source: FdSource::BwrapInfo,
+        }],
+        steps,
+        supervision: Supervision::Supervise,
+    };
     Ok((
         BackendPlan::Bwrap {
             launcher,
@@ -411,7 +541,23 @@ fn plan_bwrap(
             files,
         },
         not_enforced,
+        exec,
     ))
+}
+
+/// The inner stage's own launch, inside bubblewrap: nothing inherited, the seccomp filter, then
+/// the command as the child of an init that forwards signals and reaps.
+pub fn inner_stage_exec(command: &[OsString], seccomp: Option<SeccompMode>) -> ExecSpec {
+    let mut steps = vec![PreExec::CloseInheritedFds];
+    steps.extend(seccomp.map(PreExec::Seccomp));
+    ExecSpec {
+        program: Program::Command,
+        argv: command.to_vec(),
+        env: EnvSpec::default(),
+        fds: Vec::new(),
+        steps,
+        supervision: Supervision::Init,
+    }
 }
 
 /// The program bubblewrap starts inside: this binary, as `codex-linux-sandbox` either by `--argv0`
@@ -450,6 +596,16 @@ fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
 
+impl BwrapFiles {
+    /// Creates the private directories and placeholder files the bubblewrap argv refers to.
+    pub fn create(&self) -> Result<(), Failure> {
+        crate::hostfiles::create_private_dir(&self.daemon_dir)?;
+        crate::hostfiles::create_private_dir(&self.registry_dir)?;
+        crate::hostfiles::create_placeholder(&self.denied_file, 0o000)?;
+        crate::hostfiles::create_placeholder(&self.empty_file, 0o444)
+    }
+}
+
 impl LaunchPlan {
     /// Exec `req`'s command in place, without a sandbox backend (seccomp at most), for `reason`.
     fn direct(
@@ -458,6 +614,15 @@ impl LaunchPlan {
         reason: &str,
         seccomp: Option<SeccompMode>,
     ) -> Self {
+        let mut steps = Vec::new();
+        if let Some(mode) = seccomp {
+            steps.push(PreExec::CloseInheritedFds);
+            steps.push(PreExec::NoNewPrivs);
+            steps.extend(req.chdir.clone().map(PreExec::Chdir));
+            steps.push(PreExec::Seccomp(mode));
+        } else {
+            steps.extend(req.chdir.clone().map(PreExec::Chdir));
+        }
         LaunchPlan {
             backend: Backend::None,
             ladder: vec![Step {
@@ -470,10 +635,20 @@ impl LaunchPlan {
             plan: BackendPlan::Direct,
             host,
             command: req.command.clone(),
+            exec: ExecSpec {
+                program: Program::Command,
+                argv: req.command.clone(),
+                env: command_env(req),
+                fds: Vec::new(),
+                steps,
+                supervision: Supervision::Replace,
+            },
+            target: req.target,
+            network_on: !req.policy.network_restricted(),
+            codex_home: None,
         }
     }
 
-    /// The stable JSON shape `explain --json` prints (keys documented in the README).
     pub fn to_json(&self) -> Value {
         let plan = match &self.plan {
             BackendPlan::Direct => json!({ "kind": "direct", "seccomp": self.seccomp }),
@@ -511,6 +686,7 @@ impl LaunchPlan {
         json!({
             "backend": self.backend.name(),
             "ladder": self.ladder,
+            "launch": self.exec.to_json(),
             "plan": plan,
             "not_enforced": self.not_enforced,
             "command": lossy(&self.command),

@@ -11,10 +11,10 @@ use crate::exit::{Failure, Outcome};
 use crate::home::inner_sandbox::Platform;
 use crate::home::{self, PrepareOptions};
 use crate::lock::{self, Lock};
-use crate::plan::{self, SandboxRequest};
+use crate::plan::{self, LaunchPlan, PlanError, SandboxRequest};
 use crate::policy::modes::{Network, SandboxMode};
 use crate::probe::host;
-use crate::select::{Backend, BackendRequest};
+use crate::select::{Backend, BackendRequest, TargetOs};
 
 fn env_path(var: &str) -> Option<PathBuf> {
     std::env::var_os(var)
@@ -150,8 +150,16 @@ fn find_codex(workspace: &Path) -> Result<PathBuf, Failure> {
         .map_err(|_| Failure::not_found("codex not found on PATH outside the workspace; pass --codex PATH or a command after --"))
 }
 
+/// `codex` as a run would find it, or plain `codex` when none is on PATH (for `explain`, which
+/// shows the plan even where the run itself would stop at "codex not found").
+pub fn codex_or_placeholder(cwd: Option<&Path>) -> PathBuf {
+    workspace(cwd)
+        .and_then(|ws| find_codex(&ws))
+        .unwrap_or_else(|_| PathBuf::from("codex"))
+}
+
 /// The run's outer policy: the sandbox options plus the per-task home and the shared sessions dir,
-/// which Codex must be able to write.
+/// which Codex must be able to write; the command starts in the workspace with `CODEX_HOME` set.
 fn run_request(
     sandbox: &SandboxOptions,
     home: &Path,
@@ -163,7 +171,10 @@ fn run_request(
         opts.writable_roots.push(home.to_path_buf());
         opts.writable_roots.push(shared.join("sessions"));
     }
-    SandboxRequest::from_options(&opts, command)
+    let mut request = SandboxRequest::from_options(&opts, command)?;
+    request.env_set = vec![("CODEX_HOME".into(), home.as_os_str().to_owned())];
+    request.chdir = Some(request.policy_cwd.clone());
+    Ok(request)
 }
 
 /// How far a run goes: all the way (exec), or only to the lock (`lock export` / `lock verify`).
@@ -180,10 +191,26 @@ pub fn run(args: RunArgs) -> Outcome {
     run_until(args, Finish::Exec)
 }
 
-pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
+/// A run decided but not started: the one request builder behind `codex-run`, its `--dry-run`,
+/// `explain` and the entrypoint, so all of them print or execute the same plan.
+pub struct RunPlan {
+    pub workspace: PathBuf,
+    pub task_id: String,
+    pub prep: PrepareOptions,
+    pub request: SandboxRequest,
+    pub launch: LaunchPlan,
+}
+
+/// Resolves the homes, the command and the outer sandbox for `args`; `create_home` makes the
+/// per-task home first (bubblewrap binds only existing roots). Returns the plan and whether the
+/// home was created by this call.
+pub fn plan_run(
+    args: &RunArgs,
+    target: TargetOs,
+    create_home: bool,
+) -> Result<(RunPlan, bool), PlanError> {
     let ws = workspace(args.sandbox.cwd.as_deref())?;
-    let (mut prep, task_id) = task_home(&args.home, &ws, args.sandbox.network != Network::Off)?;
-    let (shared, home_dir) = (prep.shared_home.clone(), prep.home.clone());
+    let (prep, task_id) = task_home(&args.home, &ws, args.sandbox.network != Network::Off)?;
     let command = if args.command.is_empty() {
         let codex = match &args.codex {
             Some(p) => p.clone(),
@@ -193,9 +220,63 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     } else {
         args.command.clone()
     };
+    if args.sandbox.backend == BackendRequest::None {
+        crate::helper::warn_unsandboxed();
+    }
+    let mut sandbox = args.sandbox.clone();
+    sandbox.cwd = Some(ws.clone());
+    let created = create_home && home::ensure_dirs(&prep).map_err(Failure::from)?;
+    let undo = |e: PlanError| {
+        if created {
+            let _ = std::fs::remove_dir(&prep.home);
+        }
+        e
+    };
+    let mut request = run_request(&sandbox, &prep.home, &prep.shared_home, command)
+        .map_err(|f| undo(f.into()))?;
+    request.target = target;
+    let mut launch = plan::plan_launch(&request, host::probe()).map_err(undo)?;
+    launch.codex_home = Some(prep.home.clone());
+    let mut prep = prep;
+    prep.outer = launch.backend;
+    Ok((
+        RunPlan {
+            workspace: ws,
+            task_id,
+            prep,
+            request,
+            launch,
+        },
+        created,
+    ))
+}
+
+pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
+    // The home must exist before planning (bubblewrap binds only existing roots). If this run
+    // created it and then fails before exec, it goes again: bad input leaves nothing behind.
+    let writes = !args.dry_run && finish != Finish::VerifyOnly;
+    let (run, created) = plan_run(&args, TargetOs::host(), writes).map_err(Failure::from)?;
+    let RunPlan {
+        workspace: ws,
+        task_id,
+        mut prep,
+        request,
+        launch,
+    } = run;
+    let home_dir = prep.home.clone();
+    let undo = |f: Failure| {
+        if created {
+            let _ = std::fs::remove_dir(&home_dir);
+        }
+        f
+    };
+    if args.dry_run {
+        crate::explain::print(&launch, args.json);
+        return Ok(0);
+    }
     let replay = match &args.lock.replay {
         Some(file) => {
-            let lock = read_lock(file)?;
+            let lock = read_lock(file).map_err(undo)?;
             // The lock, not the shared config.toml, is what the per-task config starts from.
             prep.config_source = Some((file.clone(), lock.config_text()));
             Some((file.clone(), lock))
@@ -206,7 +287,7 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         let v = prep
             .codex_version
             .clone()
-            .unwrap_or_else(|| detect_codex_version(args.codex.as_deref(), &command, &ws));
+            .unwrap_or_else(|| detect_codex_version(args.codex.as_deref(), &request.command, &ws));
         if v != lock::UNKNOWN {
             prep.codex_version = Some(v.clone());
         }
@@ -214,37 +295,6 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     } else {
         lock::UNKNOWN.to_string()
     };
-    let mut sandbox = args.sandbox.clone();
-    sandbox.cwd = Some(ws.clone());
-    // The home must exist before planning (bubblewrap binds only existing roots). If this run
-    // created it and then fails before exec, it goes again: bad input leaves nothing behind.
-    let writes = !args.dry_run && finish != Finish::VerifyOnly;
-    let created = writes && home::ensure_dirs(&prep)?;
-    let undo = |f: Failure| {
-        if created {
-            let _ = std::fs::remove_dir(&home_dir);
-        }
-        f
-    };
-    let request = run_request(&sandbox, &home_dir, &shared, command).map_err(undo)?;
-    let (info_read, info_write) = crate::exec::info_pipe()
-        .map_err(|e| undo(Failure::refused(format!("cannot create a pipe: {e}"))))?;
-    let launch = plan::plan_launch(&request, host::probe(), Some(crate::exec::raw(&info_write)))
-        .map_err(|e| undo(e.into()))?;
-    prep.outer = launch.backend;
-    if args.dry_run {
-        if args.json {
-            let mut v = launch.to_json();
-            v["codex_home"] = serde_json::json!(home_dir);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&v).expect("plan serialises")
-            );
-        } else {
-            println!("{}codex home: {}", launch.to_text(), home_dir.display());
-        }
-        return Ok(0);
-    }
     let lock_of = |config: &str| {
         let sandbox =
             lock::sandbox_table(launch.backend.name(), &request.policy, &launch.not_enforced);
@@ -279,8 +329,7 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     if report.sandbox.setting.mode == "danger-full-access" && launch.backend != Backend::None {
         eprintln!("codex-run: the workspace is enforced by the outer {} sandbox; Codex runs its commands without its own sandbox inside it", launch.backend.name());
     }
-    std::env::set_var("CODEX_HOME", &home_dir);
-    crate::helper::execute(launch, info_read, info_write)
+    crate::exec::exec_plan(&launch)
 }
 
 fn read_lock(file: &Path) -> Result<Lock, Failure> {
@@ -355,7 +404,7 @@ pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
                 require_full_isolation: false,
             };
             let request = run_request(&sandbox, &home_dir, &shared, vec!["codex".into()])?;
-            plan::plan_launch(&request, host::probe(), None)?.backend
+            plan::plan_launch(&request, host::probe())?.backend
         }
         Some(BackendRequest::BwrapSystem) | Some(BackendRequest::Bwrap) => Backend::BwrapSystem,
         Some(BackendRequest::BwrapVendored) => Backend::BwrapVendored,

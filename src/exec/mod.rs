@@ -1,0 +1,60 @@
+//! The one executor (DESIGN §2): interprets a [`LaunchPlan`] for every backend and stage. It
+//! creates the host files a bubblewrap plan names, registers the mount points bubblewrap will
+//! create, then replaces itself with the program, supervises it, or becomes the sandbox's init, as
+//! the plan's [`Supervision`] says. Everything it does was decided, and can be printed, beforehand.
+
+mod process;
+pub mod steps;
+
+pub use process::{
+    block, exec_bwrap, exec_failure, exit_like, restore_mask, set_handlers, Ended, FORWARDED,
+};
+pub use steps::holds_capabilities;
+
+use crate::exit::{Failure, Outcome};
+use crate::launch::{ExecSpec, Supervision};
+use crate::plan::{BackendPlan, LaunchPlan};
+use crate::synthetic;
+
+/// Carries out `plan`; returns only when it fails before the command starts.
+pub fn exec_plan(plan: &LaunchPlan) -> Outcome {
+    if matches!(plan.plan, BackendPlan::Seatbelt(_)) && !cfg!(target_os = "macos") {
+        return Err(Failure::refused(
+            "seatbelt sandbox is only available on macOS",
+        ));
+    }
+    let registration = match &plan.plan {
+        BackendPlan::Bwrap { files, bwrap, .. } => {
+            files.create()?;
+            let registration =
+                synthetic::register(&files.registry_dir, &bwrap.synthetic).map_err(|e| {
+                    Failure::refused(format!(
+                        "cannot register mount targets in {}: {e}",
+                        files.registry_dir.display()
+                    ))
+                })?;
+            Some(registration)
+        }
+        _ => None,
+    };
+    let ended = exec_spec(&plan.exec)?;
+    if let Some(registration) = registration {
+        if let Err(e) = registration.release() {
+            tracing::debug!(error = %e, "mount target cleanup failed");
+        }
+    }
+    exit_like(ended)
+}
+
+/// Runs one stage's spec. Returns how a supervised child ended; a replaced or init process never
+/// returns on success.
+pub fn exec_spec(spec: &ExecSpec) -> Result<Ended, Failure> {
+    match spec.supervision {
+        Supervision::Replace => {
+            steps::apply(&spec.steps, &spec.fds, &[])?;
+            Err(process::exec_program(spec))
+        }
+        Supervision::Supervise => process::supervise(spec),
+        Supervision::Init => process::run_as_init(spec),
+    }
+}

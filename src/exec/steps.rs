@@ -1,0 +1,255 @@
+//! The pre-exec steps of a [`crate::launch::ExecSpec`], each applied to the current process in the
+//! order the plan lists them. Every step fails closed: an error stops the launch.
+
+use std::os::fd::{BorrowedFd, RawFd};
+
+use crate::backend::{landlock, seccomp};
+use crate::exit::Failure;
+use crate::launch::{FdPass, Step};
+
+/// Applies `steps` in order; `fds` are installed by the `CloseInheritedFds` step, `sources` maps
+/// each [`FdPass`] to the descriptor that currently holds it.
+pub fn apply(steps: &[Step], fds: &[FdPass], sources: &[RawFd]) -> Result<(), Failure> {
+    for step in steps {
+        match step {
+            Step::CloseInheritedFds => close_inherited_fds(fds, sources)?,
+            Step::NewSession => {
+                nix::unistd::setsid().map_err(|e| refused("start a new session", e))?;
+            }
+            Step::DropCapabilities => drop_capabilities()?,
+            Step::NoNewPrivs => {
+                nix::sys::prctl::set_no_new_privs().map_err(|e| refused("set no_new_privs", e))?
+            }
+            Step::Landlock(plan) => {
+                landlock::apply(plan).map_err(|e| Failure::refused(e.to_string()))?
+            }
+            Step::Seccomp(mode) => {
+                let program = seccomp::build(*mode).map_err(|e| Failure::refused(e.to_string()))?;
+                seccomp::install(&program).map_err(|e| Failure::refused(e.to_string()))?;
+            }
+            Step::Chdir(dir) => std::env::set_current_dir(dir).map_err(|e| {
+                Failure::refused(format!("cannot change to {}: {e}", dir.display()))
+            })?,
+        }
+    }
+    Ok(())
+}
+
+fn refused(what: &str, e: impl std::fmt::Display) -> Failure {
+    Failure::refused(format!("cannot {what}: {e}"))
+}
+
+/// Marks every descriptor from 3 up close-on-exec (so nothing a caller leaked crosses exec), then
+/// puts each passed descriptor at its fixed number, inheritable.
+fn close_inherited_fds(fds: &[FdPass], sources: &[RawFd]) -> Result<(), Failure> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags; no memory is passed.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if rc != 0 {
+        // Kernels before 5.11: walk our descriptors instead.
+        mark_cloexec_by_listing()?;
+    }
+    for (pass, &source) in fds.iter().zip(sources) {
+        if source == pass.fd {
+            set_inheritable(pass.fd)?;
+        } else {
+            // SAFETY: dup2 onto a number we own in this process; the old one (if any) is ours.
+            if unsafe { libc::dup2(source, pass.fd) } < 0 {
+                return Err(refused(
+                    &format!("pass descriptor {}", pass.fd),
+                    std::io::Error::last_os_error(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_inheritable(fd: RawFd) -> Result<(), Failure> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    // SAFETY: the descriptor is open in this process (it is the one we pass on).
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::empty()))
+        .map(drop)
+        .map_err(|e| refused(&format!("pass descriptor {fd}"), e))
+}
+
+fn mark_cloexec_by_listing() -> Result<(), Failure> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let entries = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| refused("list open descriptors in /proc/self/fd", e))?;
+    let fds: Vec<RawFd> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: an fd listed for this process; one that closed meanwhile just fails (EBADF).
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let _ = fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    }
+    Ok(())
+}
+
+const SECBIT_NOROOT: libc::c_ulong = 1 << 0;
+const SECBIT_NOROOT_LOCKED: libc::c_ulong = 1 << 1;
+const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
+const SECBIT_NO_SETUID_FIXUP_LOCKED: libc::c_ulong = 1 << 3;
+const SECBIT_KEEP_CAPS_LOCKED: libc::c_ulong = 1 << 5;
+const SECBIT_NO_CAP_AMBIENT_RAISE: libc::c_ulong = 1 << 6;
+const SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED: libc::c_ulong = 1 << 7;
+const CAP_SETPCAP: u32 = 8;
+
+/// Empties every capability set. Root is locked out of regaining them: the securebits stop exec
+/// from granting uid 0 a full set, and the bounding set is emptied. An unprivileged caller cannot
+/// shrink its bounding set (that needs CAP_SETPCAP), but it holds nothing to lose, and
+/// no_new_privs keeps setuid and file capabilities from adding any at exec.
+fn drop_capabilities() -> Result<(), Failure> {
+    let privileged = capability_sets()?.effective & (1 << CAP_SETPCAP) != 0;
+    if privileged {
+        let bits = SECBIT_NOROOT
+            | SECBIT_NOROOT_LOCKED
+            | SECBIT_NO_SETUID_FIXUP
+            | SECBIT_NO_SETUID_FIXUP_LOCKED
+            | SECBIT_KEEP_CAPS_LOCKED
+            | SECBIT_NO_CAP_AMBIENT_RAISE
+            | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+        prctl(
+            libc::PR_SET_SECUREBITS,
+            bits,
+            "lock root's capabilities away",
+        )?;
+        for cap in 0..=last_capability() {
+            prctl(
+                libc::PR_CAPBSET_DROP,
+                cap as libc::c_ulong,
+                "empty the bounding set",
+            )?;
+        }
+    }
+    prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+        "clear the ambient set",
+    )?;
+    set_capabilities_to_zero()?;
+    let left = capability_sets()?;
+    if left.effective != 0 || left.permitted != 0 || left.inheritable != 0 || left.ambient != 0 {
+        return Err(Failure::refused(format!(
+            "capabilities remain after dropping them: {left:?}"
+        )));
+    }
+    if privileged && left.bounding != 0 {
+        return Err(Failure::refused(format!(
+            "the capability bounding set is not empty after dropping it: {:#x}",
+            left.bounding
+        )));
+    }
+    Ok(())
+}
+
+fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<(), Failure> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe {
+        libc::prctl(
+            option,
+            arg,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    } != 0
+    {
+        return Err(refused(what, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn last_capability() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(63)
+}
+
+fn set_capabilities_to_zero() -> Result<(), Failure> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let data = [Data::default(); 2];
+    // SAFETY: capset reads a v3 header and two data structs, which we pass.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    if rc != 0 {
+        return Err(refused(
+            "drop capabilities",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// The capability sets of this process, from `/proc/self/status`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CapabilitySets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub bounding: u64,
+    pub ambient: u64,
+}
+
+pub fn capability_sets() -> Result<CapabilitySets, Failure> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| refused("read /proc/self/status", e))?;
+    Ok(parse_capability_sets(&status))
+}
+
+/// Parses the `Cap*` lines; a missing or garbled line counts as every capability held.
+pub fn parse_capability_sets(status: &str) -> CapabilitySets {
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(u64::MAX)
+    };
+    CapabilitySets {
+        effective: field("CapEff:"),
+        permitted: field("CapPrm:"),
+        inheritable: field("CapInh:"),
+        bounding: field("CapBnd:"),
+        ambient: field("CapAmb:"),
+    }
+}
+
+/// Whether this process still holds any effective or permitted capability.
+pub fn holds_capabilities() -> bool {
+    capability_sets().map_or(true, |c| c.effective != 0 || c.permitted != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbled_status_counts_as_privileged() {
+        let sets = parse_capability_sets("CapEff:\tzz\nCapPrm:\t0000000000000000\n");
+        assert_eq!(sets.effective, u64::MAX);
+        assert_eq!(sets.permitted, 0);
+        assert_eq!(sets.ambient, u64::MAX);
+    }
+}
