@@ -7,12 +7,12 @@ use crate::backend::{landlock, seccomp};
 use crate::exit::Failure;
 use crate::launch::{FdPass, Step};
 
-/// Applies `steps` in order; `fds` are installed by the `CloseInheritedFds` step, `sources` maps
-/// each [`FdPass`] to the descriptor that currently holds it.
+/// Applies `steps` in order, then puts each passed descriptor at its number (`sources` holds
+/// each [`FdPass`]'s current descriptor), inheritable.
 pub fn apply(steps: &[Step], fds: &[FdPass], sources: &[RawFd]) -> Result<(), Failure> {
     for step in steps {
         match step {
-            Step::CloseInheritedFds => close_inherited_fds(fds, sources)?,
+            Step::CloseInheritedFds => close_inherited_fds()?,
             Step::NewSession => {
                 nix::unistd::setsid().map_err(|e| refused("start a new session", e))?;
             }
@@ -32,16 +32,15 @@ pub fn apply(steps: &[Step], fds: &[FdPass], sources: &[RawFd]) -> Result<(), Fa
             })?,
         }
     }
-    Ok(())
+    install_fds(fds, sources)
 }
 
 fn refused(what: &str, e: impl std::fmt::Display) -> Failure {
     Failure::refused(format!("cannot {what}: {e}"))
 }
 
-/// Marks every descriptor from 3 up close-on-exec (so nothing a caller leaked crosses exec), then
-/// puts each passed descriptor at its fixed number, inheritable.
-fn close_inherited_fds(fds: &[FdPass], sources: &[RawFd]) -> Result<(), Failure> {
+/// Marks every descriptor from 3 up close-on-exec, so nothing a caller leaked crosses exec.
+fn close_inherited_fds() -> Result<(), Failure> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes descriptor flags; no memory is passed.
     let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
@@ -49,6 +48,10 @@ fn close_inherited_fds(fds: &[FdPass], sources: &[RawFd]) -> Result<(), Failure>
         // Kernels before 5.11: walk our descriptors instead.
         mark_cloexec_by_listing()?;
     }
+    Ok(())
+}
+
+fn install_fds(fds: &[FdPass], sources: &[RawFd]) -> Result<(), Failure> {
     for (pass, &source) in fds.iter().zip(sources) {
         if source == pass.fd {
             set_inheritable(pass.fd)?;

@@ -184,3 +184,4 @@ pub fn home_scratch_root() -> PathBuf {
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o1777)).unwrap();
     root
 }
+pub mod matrix;
