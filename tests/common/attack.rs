@@ -79,6 +79,25 @@ pub fn installed(program: &str) -> Result<(), String> {
         .map_err(|_| format!("{program} is not installed"))
 }
 
+/// The kernel's Landlock ABI is at least `abi`.
+pub fn landlock_abi_at_least(abi: i64) -> Result<(), String> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_long = 1;
+    // SAFETY: with the version flag the kernel reads no pointer and returns the ABI or an error.
+    let found = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if found >= abi {
+        Ok(())
+    } else {
+        Err(format!("needs Landlock ABI {abi}, the kernel has {found}"))
+    }
+}
+
 /// Codex's workspace-write profile for `ws` with `network`.
 pub fn profile(ws: &Path, network: Network) -> String {
     let restricted = workspace_write(ws);
