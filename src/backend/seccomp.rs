@@ -129,9 +129,9 @@ fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompEr
         .collect::<Result<_, _>>()?;
     rules.insert(libc::SYS_ioctl as i64, ioctl);
     if mode == SeccompMode::Restricted {
-        // `send()` is `sendto` with no destination; it can only reach the peer of a socket that is
-        // already connected (a socketpair, since `connect` is denied), so it stays allowed. Any
-        // destination is refused. The pointer is compared in full (Qword): a mappable address such
+        // `send()` is `sendto` with no destination: it only reaches the peer of an already
+        // connected socket (with `connect` denied, a socketpair or an inherited socket, whose peer
+        // `write` reaches anyway), so it stays allowed. Any destination is refused. The pointer is compared in full (Qword): a mappable address such
         // as 0x1_0000_0000 has a zero low half.
         rules.insert(
             libc::SYS_sendto as i64,
