@@ -30,12 +30,25 @@ const WRITABLE_DEVICES: [&str; 6] = [
     "/dev/pts",
 ];
 
+/// What Landlock leaves shared with the host whatever the policy (each checked on a 6.18 kernel):
+/// it controls paths, not metadata, and there are no namespaces on this backend.
+const HOST_SHARED: [&str; 4] = [
+    "metadata changes outside the writable roots: Landlock does not control chmod, chown, utime or extended attributes, so any file the task's user owns outside them (the shared auth.json, say) can be made 0666, retimed or given new xattrs",
+    "a private /proc: the host's /proc stays visible, so the task sees every host process and its command line",
+    "SysV IPC (no IPC namespace): the task can attach to the host's shared memory segments, semaphores and message queues its user may use",
+    "processes that outlive the launcher (no pid namespace): a task can daemonize and keep running, still confined, after the launcher exits",
+];
+
+/// Terminals must stay usable, and Landlock cannot tell the caller's pty from any other in
+/// `/dev/pts`.
+const PTS_GAP: &str = "/dev/pts: the shared pty devices are writable, so the task can open other terminals of its user and write to or read from them";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grant {
     /// Read files, list directories, execute.
     Read,
-    /// Every filesystem right the ABI knows.
+    /// Every filesystem right the ABI knows except creating device nodes.
     Write,
     /// Read and write an existing device or file, no creation.
     Device,
@@ -150,7 +163,13 @@ pub fn plan(
             daemon_dir.display()
         ));
     }
-    gaps.push("pid and ipc namespaces (host processes stay visible)".into());
+    gaps.extend(HOST_SHARED.iter().map(|g| g.to_string()));
+    if out
+        .iter()
+        .any(|r| r.grant == Grant::Device && r.path.starts_with("/dev/pts"))
+    {
+        gaps.push(PTS_GAP.into());
+    }
     if abi < 3 {
         gaps.push(format!(
             "truncate(2) outside writable roots (Landlock ABI {abi} < 3)"
@@ -192,16 +211,43 @@ pub enum LandlockError {
     Partial(RulesetStatus),
 }
 
+/// Rights the ruleset handles: every filesystem right of the ABI, so anything not granted below is
+/// denied everywhere.
+pub fn handled_fs(abi: u32) -> BitFlags<AccessFs> {
+    AccessFs::from_all(ABI::from(abi as i32))
+}
+
+/// Creating device nodes is never granted, not even in writable roots: a node for the host's disk
+/// is raw access to it. Landlock refuses `mknod` (EACCES) before the kernel checks CAP_MKNOD, so
+/// this holds for a task that kept its capabilities too.
+const MAKE_DEVICE: [AccessFs; 2] = [AccessFs::MakeChar, AccessFs::MakeBlock];
+
+/// The rights `grant` gives beneath a path (a directory, or a single file when `dir` is false).
+pub fn granted_fs(grant: Grant, abi: u32, dir: bool) -> BitFlags<AccessFs> {
+    let all = handled_fs(abi);
+    let read = AccessFs::from_read(ABI::from(abi as i32));
+    let mut access = match grant {
+        Grant::Read => read,
+        Grant::Write => all,
+        Grant::Device => {
+            read | AccessFs::WriteFile | (all & (AccessFs::Truncate | AccessFs::IoctlDev))
+        }
+    };
+    for right in MAKE_DEVICE {
+        access.remove(right);
+    }
+    if !dir {
+        access &= AccessFs::from_file(ABI::from(abi as i32));
+    }
+    access
+}
+
 /// Applies `plan` to this process (and everything it execs). Every requested right is a hard
 /// requirement: if the kernel cannot enforce one, this fails instead of running weaker.
 pub fn apply(plan: &LandlockPlan) -> Result<(), LandlockError> {
-    let abi = ABI::from(plan.abi as i32);
-    let all = AccessFs::from_all(abi);
-    let read = AccessFs::from_read(abi);
-    let device = read | AccessFs::WriteFile | (all & (AccessFs::Truncate | AccessFs::IoctlDev));
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
-        .handle_access(all)?;
+        .handle_access(handled_fs(plan.abi))?;
     if plan.restrict_tcp {
         ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?;
     }
@@ -214,14 +260,7 @@ pub fn apply(plan: &LandlockPlan) -> Result<(), LandlockError> {
             path: rule.path.clone(),
             source,
         })?;
-        let mut access: BitFlags<AccessFs> = match rule.grant {
-            Grant::Read => read,
-            Grant::Write => all,
-            Grant::Device => device,
-        };
-        if !rule.path.is_dir() {
-            access &= AccessFs::from_file(abi);
-        }
+        let access = granted_fs(rule.grant, plan.abi, rule.path.is_dir());
         created = created.add_rule(PathBeneath::new(fd, access))?;
     }
     let status = created.restrict_self()?;
@@ -293,6 +332,74 @@ mod tests {
     }
 
     #[test]
+    fn device_creation_is_handled_but_never_granted() {
+        let make_device = AccessFs::MakeChar | AccessFs::MakeBlock;
+        for abi in 1..=7 {
+            let handled = handled_fs(abi);
+            assert!(handled.contains(make_device), "ABI {abi}: {handled:?}");
+            for grant in [Grant::Read, Grant::Write, Grant::Device] {
+                for dir in [true, false] {
+                    let granted = granted_fs(grant, abi, dir);
+                    assert!(handled.contains(granted), "ABI {abi} {grant:?}");
+                    assert!(
+                        !granted.intersects(make_device),
+                        "ABI {abi} {grant:?} dir={dir}: {granted:?}"
+                    );
+                }
+            }
+            // Everything else a workspace needs stays granted in writable roots.
+            let write = granted_fs(Grant::Write, abi, true);
+            assert_eq!(write, handled & !make_device, "ABI {abi}");
+            assert!(write.contains(
+                AccessFs::MakeReg | AccessFs::MakeDir | AccessFs::MakeFifo | AccessFs::MakeSock
+            ));
+        }
+    }
+
+    #[test]
+    fn devices_are_opened_for_reading_and_writing_only() {
+        let device = granted_fs(Grant::Device, 6, false);
+        assert!(device.contains(AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev));
+        assert!(!device.intersects(AccessFs::MakeReg | AccessFs::RemoveFile | AccessFs::RemoveDir));
+        let read = granted_fs(Grant::Read, 6, true);
+        assert!(!read.intersects(AccessFs::WriteFile | AccessFs::MakeReg | AccessFs::Truncate));
+    }
+
+    #[test]
+    fn host_shared_state_is_always_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().canonicalize().unwrap();
+        let json = format!(
+            r#"{{"type":"managed","file_system":{{"type":"restricted","entries":[{{"path":{{"type":"special","value":{{"kind":"root"}}}},"access":"read"}},{{"path":{{"type":"path","path":"{0}"}},"access":"write"}}]}},"network":"restricted"}}"#,
+            ws.display()
+        );
+        for abi in [4, 6, 7] {
+            let p = plan(
+                &rules(&json, &ws),
+                abi,
+                true,
+                &[],
+                Path::new("/nonexistent"),
+            );
+            let gaps = p.not_enforced.join("\n");
+            for needle in [
+                "chmod, chown, utime or extended attributes",
+                "a private /proc",
+                "SysV IPC",
+                "outlive the launcher",
+            ] {
+                assert!(
+                    gaps.contains(needle),
+                    "ABI {abi}: {needle} missing from {gaps}"
+                );
+            }
+            if Path::new("/dev/pts").is_dir() {
+                assert!(gaps.contains("/dev/pts: the shared pty devices"), "{gaps}");
+            }
+        }
+    }
+
+    #[test]
     fn old_abi_reports_what_it_cannot_do() {
         let dir = tempfile::tempdir().unwrap();
         let json = r#"{"type":"managed","file_system":{"type":"restricted","entries":[{"path":{"type":"special","value":{"kind":"root"}},"access":"read"}]},"network":"restricted"}"#;
@@ -328,7 +435,9 @@ mod tests {
             Path::new("/nonexistent"),
         );
         assert!(
-            !p.not_enforced.iter().any(|g| g.contains("other")),
+            !p.not_enforced
+                .iter()
+                .any(|g| g.contains(&format!("{}/other", root.display()))),
             "{:?}",
             p.not_enforced
         );

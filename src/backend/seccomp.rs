@@ -3,6 +3,12 @@
 //! Deny-lists: a matching syscall fails with EPERM, everything else is allowed. seccompiler does not
 //! handle the x86-64 x32 ABI (rust-vmm/seccompiler#74): an x32 call (`nr | 0x4000_0000`) has the same
 //! audit arch and would slip past a deny-list, so we splice in a check that refuses every x32 call.
+//! Calls of any other architecture (i386 through `int 0x80`) fail seccompiler's arch check, which
+//! kills the process.
+//!
+//! Beyond Codex 0.169, every filter also denies the keyring syscalls and the terminal ioctls that
+//! push input, and the network-restricted one closes `sendmsg` while letting a plain `send()` on an
+//! already connected socket through.
 
 use std::collections::BTreeMap;
 
@@ -15,10 +21,12 @@ use seccompiler::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SeccompMode {
-    /// Network restricted: no sockets but AF_UNIX, no connect/bind/listen/accept/sendto/..., no
-    /// ptrace, process_vm_*, io_uring.
+    /// Network restricted: no sockets but AF_UNIX, no connect/bind/listen/accept/sendmsg/...,
+    /// `sendto` only without a destination, no ptrace, process_vm_*; plus everything denied in
+    /// every mode.
     Restricted,
-    /// Network enabled inside a filesystem sandbox: no AF_VSOCK sockets, no io_uring.
+    /// Network enabled inside a filesystem sandbox: no AF_VSOCK sockets; plus everything denied
+    /// in every mode.
     VmSocketRestricted,
 }
 
@@ -40,59 +48,111 @@ impl SeccompMode {
 pub struct SeccompError(String);
 
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-const IO_URING: [libc::c_long; 3] = [
+
+/// Denied in every mode, unconditionally.
+/// - io_uring: its socket and connect operations would bypass the socket rules (reference §7).
+/// - The keyrings: the caller's session and user keyrings survive exec, setsid and every namespace
+///   bwrap creates, so a task could read the caller's secrets and plant keys that the caller's next
+///   tools trust; `request_key` can even make the kernel start `/sbin/request-key` on the host.
+///   EPERM, as Docker's default profile answers, is what keyring users already cope with (a
+///   Kerberos KEYRING cache falls back to files); nothing Codex runs needs them.
+const ALWAYS_DENIED: [libc::c_long; 6] = [
     libc::SYS_io_uring_setup,
     libc::SYS_io_uring_enter,
     libc::SYS_io_uring_register,
+    libc::SYS_add_key,
+    libc::SYS_keyctl,
+    libc::SYS_request_key,
+];
+
+/// `ioctl` requests that push bytes into a terminal's input queue: whatever a task injects there is
+/// read by the caller's shell once the launcher exits, outside every sandbox. The new session the
+/// executor starts already makes the kernel refuse TIOCSTI on the caller's terminal; this holds even
+/// without it, and on kernels where CAP_SYS_ADMIN would override it.
+const INJECTING_IOCTLS: [libc::c_ulong; 2] = [libc::TIOCSTI as _, libc::TIOCLINUX as _];
+
+/// Network restricted: denied unconditionally (reference §7.2, plus `sendmsg`). Seccomp cannot read
+/// the `msghdr` behind `sendmsg`'s pointer, so it cannot tell whether `msg_name` names a host socket
+/// (an AF_UNIX datagram reached a host pathname socket that way): both message calls go.
+const NETWORK_DENIED: [libc::c_long; 16] = [
+    libc::SYS_connect,
+    libc::SYS_accept,
+    libc::SYS_accept4,
+    libc::SYS_sendmsg,
+    libc::SYS_sendmmsg,
+    libc::SYS_recvmmsg,
+    libc::SYS_shutdown,
+    libc::SYS_bind,
+    libc::SYS_listen,
+    libc::SYS_getsockname,
+    libc::SYS_getpeername,
+    libc::SYS_setsockopt,
+    libc::SYS_getsockopt,
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
 ];
 
 fn target_arch() -> Result<TargetArch, SeccompError> {
     TargetArch::try_from(std::env::consts::ARCH).map_err(|e| SeccompError(format!("{e:?}")))
 }
 
-fn deny_unless_arg0(op: SeccompCmpOp, family: i32) -> Result<Vec<SeccompRule>, SeccompError> {
-    let condition = SeccompCondition::new(0, SeccompCmpArgLen::Dword, op, family as u64)
-        .map_err(|e| SeccompError(e.to_string()))?;
-    Ok(vec![
-        SeccompRule::new(vec![condition]).map_err(|e| SeccompError(e.to_string()))?
-    ])
+fn condition(
+    arg: u8,
+    len: SeccompCmpArgLen,
+    op: SeccompCmpOp,
+    value: u64,
+) -> Result<SeccompRule, SeccompError> {
+    let condition =
+        SeccompCondition::new(arg, len, op, value).map_err(|e| SeccompError(e.to_string()))?;
+    SeccompRule::new(vec![condition]).map_err(|e| SeccompError(e.to_string()))
 }
 
 // `c_long` is i64 only on 64-bit targets, so the casts below are not redundant everywhere.
 #[allow(clippy::unnecessary_cast)]
 fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    let unconditional: Vec<libc::c_long> = match mode {
-        SeccompMode::Restricted => vec![
-            libc::SYS_connect,
-            libc::SYS_accept,
-            libc::SYS_accept4,
-            libc::SYS_sendto,
-            libc::SYS_sendmmsg,
-            libc::SYS_recvmmsg,
-            libc::SYS_shutdown,
-            libc::SYS_bind,
-            libc::SYS_listen,
-            libc::SYS_getsockname,
-            libc::SYS_getpeername,
-            libc::SYS_setsockopt,
-            libc::SYS_getsockopt,
-            libc::SYS_ptrace,
-            libc::SYS_process_vm_readv,
-            libc::SYS_process_vm_writev,
-        ],
-        SeccompMode::VmSocketRestricted => vec![],
+    let unconditional: &[libc::c_long] = match mode {
+        SeccompMode::Restricted => &NETWORK_DENIED,
+        SeccompMode::VmSocketRestricted => &[],
     };
-    for nr in unconditional.into_iter().chain(IO_URING) {
+    for &nr in unconditional.iter().chain(&ALWAYS_DENIED) {
         // An empty rule list matches the syscall unconditionally.
         rules.insert(nr as i64, vec![]);
     }
+    // The kernel reads the request as `unsigned int` and ignores the upper half of the register,
+    // so only the low 32 bits may be compared (Dword): a full compare would let `TIOCSTI` with
+    // garbage in the upper half through.
+    let ioctl = INJECTING_IOCTLS
+        .iter()
+        .map(|&request| condition(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request as u64))
+        .collect::<Result<_, _>>()?;
+    rules.insert(libc::SYS_ioctl as i64, ioctl);
+    if mode == SeccompMode::Restricted {
+        // `send()` is `sendto` with no destination: it only reaches the peer of an already
+        // connected socket (with `connect` denied, a socketpair or an inherited socket, whose peer
+        // `write` reaches anyway), so it stays allowed. Any destination is refused. The pointer is compared in full (Qword): a mappable address such
+        // as 0x1_0000_0000 has a zero low half.
+        rules.insert(
+            libc::SYS_sendto as i64,
+            vec![condition(4, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)?],
+        );
+    }
+    // The socket family is an `int`: compare the low 32 bits, as the kernel reads them.
     let (op, family) = match mode {
         SeccompMode::Restricted => (SeccompCmpOp::Ne, libc::AF_UNIX),
         SeccompMode::VmSocketRestricted => (SeccompCmpOp::Eq, libc::AF_VSOCK),
     };
     for nr in [libc::SYS_socket, libc::SYS_socketpair] {
-        rules.insert(nr as i64, deny_unless_arg0(op.clone(), family)?);
+        rules.insert(
+            nr as i64,
+            vec![condition(
+                0,
+                SeccompCmpArgLen::Dword,
+                op.clone(),
+                family as u64,
+            )?],
+        );
     }
     Ok(rules)
 }
@@ -154,37 +214,5 @@ pub fn install(program: &BpfProgram) -> Result<(), SeccompError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mode_follows_network_and_disk() {
-        assert_eq!(
-            SeccompMode::for_policy(true, true),
-            Some(SeccompMode::Restricted)
-        );
-        assert_eq!(
-            SeccompMode::for_policy(true, false),
-            Some(SeccompMode::Restricted)
-        );
-        assert_eq!(
-            SeccompMode::for_policy(false, false),
-            Some(SeccompMode::VmSocketRestricted)
-        );
-        assert_eq!(SeccompMode::for_policy(false, true), None);
-    }
-
-    #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn x32_check_follows_the_arch_prologue() {
-        for mode in [SeccompMode::Restricted, SeccompMode::VmSocketRestricted] {
-            let program = build(mode).unwrap();
-            // arch load, arch compare, kill; then our nr load, x32 test, EPERM.
-            assert_eq!(program[0].k, 4, "arch offset");
-            assert_eq!(program[2].k, libc::SECCOMP_RET_KILL_PROCESS);
-            assert_eq!(program[4].k, X32_SYSCALL_BIT);
-            assert_eq!(program[5].k, libc::SECCOMP_RET_ERRNO | 1);
-            assert!(program.len() < 200, "{}", program.len());
-        }
-    }
-}
+#[path = "seccomp_tests.rs"]
+mod tests;

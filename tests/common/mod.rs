@@ -2,6 +2,8 @@
 //! environments DESIGN §8 asks for (unprivileged user, no user namespaces, PID 1).
 #![allow(dead_code)]
 
+pub mod attack;
+
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

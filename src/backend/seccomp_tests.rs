@@ -1,0 +1,259 @@
+//! The filters judged by running their BPF programs on crafted `seccomp_data`, as the kernel would,
+//! so each rule's verdict, and the arch and x32 guards, are checked without installing anything.
+
+use super::*;
+
+#[test]
+fn mode_follows_network_and_disk() {
+    assert_eq!(
+        SeccompMode::for_policy(true, true),
+        Some(SeccompMode::Restricted)
+    );
+    assert_eq!(
+        SeccompMode::for_policy(true, false),
+        Some(SeccompMode::Restricted)
+    );
+    assert_eq!(
+        SeccompMode::for_policy(false, false),
+        Some(SeccompMode::VmSocketRestricted)
+    );
+    assert_eq!(SeccompMode::for_policy(false, true), None);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64 {
+    use super::*;
+
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+    const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    const KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+    const MODES: [SeccompMode; 2] = [SeccompMode::Restricted, SeccompMode::VmSocketRestricted];
+
+    /// One syscall as a filter sees it (`struct seccomp_data`, little-endian).
+    struct Call {
+        nr: u32,
+        arch: u32,
+        args: [u64; 6],
+    }
+
+    fn call(nr: libc::c_long, args: &[u64]) -> Call {
+        let mut all = [0; 6];
+        all[..args.len()].copy_from_slice(args);
+        Call {
+            nr: nr as u32,
+            arch: AUDIT_ARCH_X86_64,
+            args: all,
+        }
+    }
+
+    impl Call {
+        /// The 32-bit word at `offset` of `seccomp_data`: nr, arch, ip (8 bytes), args (8 each).
+        fn word(&self, offset: u32) -> u32 {
+            match offset {
+                0 => self.nr,
+                4 => self.arch,
+                8 | 12 => 0,
+                16..=63 if offset % 4 == 0 => {
+                    let arg = self.args[(offset as usize - 16) / 8];
+                    if offset % 8 == 0 {
+                        arg as u32
+                    } else {
+                        (arg >> 32) as u32
+                    }
+                }
+                _ => panic!("load outside seccomp_data: {offset}"),
+            }
+        }
+    }
+
+    /// A classic-BPF interpreter for the instructions seccompiler and our splice emit.
+    fn verdict(program: &BpfProgram, call: &Call) -> u32 {
+        let (mut acc, mut pc) = (0u32, 0usize);
+        loop {
+            let ins = &program[pc];
+            pc += 1;
+            let taken = match ins.code {
+                0x20 => {
+                    acc = call.word(ins.k);
+                    continue;
+                }
+                0x54 => {
+                    acc &= ins.k;
+                    continue;
+                }
+                0x05 => {
+                    pc += ins.k as usize;
+                    continue;
+                }
+                0x06 => return ins.k,
+                0x15 => acc == ins.k,
+                0x25 => acc > ins.k,
+                0x35 => acc >= ins.k,
+                0x45 => acc & ins.k != 0,
+                other => panic!("unexpected BPF instruction {other:#x} at {}", pc - 1),
+            };
+            pc += usize::from(if taken { ins.jt } else { ins.jf });
+        }
+    }
+
+    fn check(mode: SeccompMode, cases: &[(&str, Call, u32)]) {
+        let program = build(mode).unwrap();
+        for (name, c, want) in cases {
+            assert_eq!(
+                verdict(&program, c),
+                *want,
+                "{mode:?}: {name} should give {want:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn x32_check_follows_the_arch_prologue() {
+        for mode in MODES {
+            let program = build(mode).unwrap();
+            // arch load, arch compare, kill; then our nr load, x32 test, EPERM.
+            assert_eq!(program[0].k, 4, "arch offset");
+            assert_eq!(program[2].k, KILL);
+            assert_eq!(program[4].k, X32_SYSCALL_BIT);
+            assert_eq!(program[5].k, EPERM);
+            assert!(program.len() < 200, "{}", program.len());
+        }
+    }
+
+    #[test]
+    fn other_architectures_are_killed_and_x32_refused() {
+        for mode in MODES {
+            let i386 = |nr| Call {
+                arch: AUDIT_ARCH_I386,
+                ..call(nr, &[])
+            };
+            check(
+                mode,
+                &[
+                    // i386 numbers through `int 0x80`: getpid, socketcall, keyctl.
+                    ("i386 getpid", i386(20), KILL),
+                    ("i386 socketcall", i386(102), KILL),
+                    ("i386 keyctl", i386(288), KILL),
+                    (
+                        "x32 getpid",
+                        call(X32_SYSCALL_BIT as libc::c_long | libc::SYS_getpid, &[]),
+                        EPERM,
+                    ),
+                    (
+                        "x32 keyctl",
+                        call(X32_SYSCALL_BIT as libc::c_long | libc::SYS_keyctl, &[]),
+                        EPERM,
+                    ),
+                    ("native getpid", call(libc::SYS_getpid, &[]), ALLOW),
+                ],
+            );
+        }
+    }
+
+    #[test]
+    fn keyrings_and_io_uring_are_denied_in_every_mode() {
+        for mode in MODES {
+            check(
+                mode,
+                &[
+                    ("add_key", call(libc::SYS_add_key, &[]), EPERM),
+                    ("keyctl", call(libc::SYS_keyctl, &[11, 0]), EPERM),
+                    ("request_key", call(libc::SYS_request_key, &[]), EPERM),
+                    (
+                        "io_uring_setup",
+                        call(libc::SYS_io_uring_setup, &[1]),
+                        EPERM,
+                    ),
+                    ("read", call(libc::SYS_read, &[0]), ALLOW),
+                    ("execve", call(libc::SYS_execve, &[]), ALLOW),
+                ],
+            );
+        }
+    }
+
+    #[test]
+    fn terminal_injection_is_denied_whatever_the_upper_bits() {
+        let ioctl = |request: u64| call(libc::SYS_ioctl, &[0, request, 0x7ffd_0000]);
+        let sti = libc::TIOCSTI;
+        for mode in MODES {
+            check(
+                mode,
+                &[
+                    ("TIOCSTI", ioctl(sti), EPERM),
+                    (
+                        "TIOCSTI, garbage above",
+                        ioctl(0xdead_beef_0000_0000 | sti),
+                        EPERM,
+                    ),
+                    ("TIOCLINUX", ioctl(libc::TIOCLINUX), EPERM),
+                    ("TCGETS", ioctl(libc::TCGETS), ALLOW),
+                    ("TIOCGWINSZ", ioctl(libc::TIOCGWINSZ), ALLOW),
+                    ("FIONREAD", ioctl(libc::FIONREAD), ALLOW),
+                    ("TIOCSTI in the upper half only", ioctl(sti << 32), ALLOW),
+                ],
+            );
+        }
+    }
+
+    #[test]
+    fn restricted_network_allows_send_only_without_a_destination() {
+        let sendto = |dest: u64| call(libc::SYS_sendto, &[3, 0x7ffd_0000, 1, 0, dest, 110]);
+        let socket = |family: u64| call(libc::SYS_socket, &[family, libc::SOCK_DGRAM as u64]);
+        let af_unix = libc::AF_UNIX as u64;
+        check(
+            SeccompMode::Restricted,
+            &[
+                ("send()", sendto(0), ALLOW),
+                ("sendto(path)", sendto(0x7ffd_1234_5678), EPERM),
+                ("sendto(low half zero)", sendto(0x1_0000_0000), EPERM),
+                ("sendmsg", call(libc::SYS_sendmsg, &[3, 0, 0]), EPERM),
+                ("sendmmsg", call(libc::SYS_sendmmsg, &[3, 0, 1]), EPERM),
+                ("connect", call(libc::SYS_connect, &[3]), EPERM),
+                ("recvfrom", call(libc::SYS_recvfrom, &[3]), ALLOW),
+                ("recvmsg", call(libc::SYS_recvmsg, &[3]), ALLOW),
+                ("socket(AF_UNIX)", socket(af_unix), ALLOW),
+                ("socket(AF_INET)", socket(libc::AF_INET as u64), EPERM),
+                (
+                    "socket(AF_INET with upper bits)",
+                    socket(1 << 32 | libc::AF_INET as u64),
+                    EPERM,
+                ),
+                (
+                    "socketpair(AF_UNIX)",
+                    call(libc::SYS_socketpair, &[af_unix]),
+                    ALLOW,
+                ),
+                ("ptrace", call(libc::SYS_ptrace, &[0]), EPERM),
+            ],
+        );
+    }
+
+    #[test]
+    fn network_enabled_mode_only_refuses_vsock() {
+        check(
+            SeccompMode::VmSocketRestricted,
+            &[
+                (
+                    "sendto(addr)",
+                    call(libc::SYS_sendto, &[3, 0, 1, 0, 0x7ffd_0000]),
+                    ALLOW,
+                ),
+                ("sendmsg", call(libc::SYS_sendmsg, &[3]), ALLOW),
+                ("connect", call(libc::SYS_connect, &[3]), ALLOW),
+                (
+                    "socket(AF_INET)",
+                    call(libc::SYS_socket, &[libc::AF_INET as u64]),
+                    ALLOW,
+                ),
+                (
+                    "socket(AF_VSOCK)",
+                    call(libc::SYS_socket, &[libc::AF_VSOCK as u64]),
+                    EPERM,
+                ),
+                ("ptrace", call(libc::SYS_ptrace, &[0]), ALLOW),
+            ],
+        );
+    }
+}
