@@ -504,6 +504,13 @@ fn plan_bwrap(
         registry_dir,
     };
     let sandbox_id = (req.outer_layer && uid == 0).then_some(OUTER_ROOT_SANDBOX_ID);
+    let sandbox_uid_dirs = match sandbox_id {
+        Some(id) => vec![
+            PathBuf::from(format!("/tmp/codex-daemon-{id}")),
+            synthetic::registry_dir(&temp_dir()?, id),
+        ],
+        None => Vec::new(),
+    };
     let options = BwrapOptions {
         policy_cwd: req.policy_cwd.clone(),
         command_cwd: req.command_cwd.clone(),
@@ -514,6 +521,7 @@ fn plan_bwrap(
         daemon_dir: files.daemon_dir.clone(),
         private_codex_dirs: req.outer_layer,
         sandbox_id,
+        sandbox_uid_dirs,
         registry_dir: files.registry_dir.clone(),
         denied_file: files.denied_file.clone(),
         empty_file: files.empty_file.clone(),

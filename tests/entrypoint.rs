@@ -178,6 +178,13 @@ fn a_task_that_ignores_term_is_killed_after_the_grace_period() {
             Some(137),
             "{backend}"
         );
+        // The kill spared the launcher long enough to remove bubblewrap's mount points.
+        for name in [".git", ".codex", ".agents", ".aws"] {
+            assert!(
+                std::fs::symlink_metadata(t.s.ws.join(name)).is_err(),
+                "{backend}: {name} left in the workspace"
+            );
+        }
     }
 }
 

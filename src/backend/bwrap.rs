@@ -42,6 +42,10 @@ pub struct BwrapOptions {
     /// `--uid N --gid N`: run as this id inside. Used when root launches the outer layer, because
     /// bubblewrap run as uid 0 without capabilities cannot nest, and Codex inside runs its own.
     pub sandbox_id: Option<u32>,
+    /// Codex's per-uid dirs for the uid that runs inside when it differs from ours
+    /// (`/tmp/codex-daemon-1000` and its registry): each gets an empty private tmpfs, so Codex
+    /// inside never shares the host's.
+    pub sandbox_uid_dirs: Vec<PathBuf>,
     /// The synthetic mount-target registry, kept read-only where a writable root exposes it.
     pub registry_dir: PathBuf,
     /// An empty file with mode 000, bound over files that must not be read.
@@ -242,6 +246,16 @@ impl Planner<'_> {
             self.mask_daemon_if_exposed(root);
             for path in self.read_only_subpaths(root) {
                 self.emit_read_only(root, &path)?;
+            }
+            for dir in self.opts.sandbox_uid_dirs.clone() {
+                if is_strictly_under(&dir, root)
+                    && self.deepest_writable(&dir).as_deref() == Some(root)
+                {
+                    self.push(["--perms", "0700"]);
+                    self.push_path("--tmpfs", &dir);
+                    let existed = std::fs::symlink_metadata(&dir).is_ok();
+                    self.add_target(&dir, TargetKind::Dir, existed);
+                }
             }
             let registry = self.opts.registry_dir.clone();
             if is_strictly_under(&registry, root) {

@@ -39,6 +39,7 @@ impl Fixture {
             daemon_dir: "/tmp/codex-daemon-0".into(),
             private_codex_dirs: false,
             sandbox_id: None,
+            sandbox_uid_dirs: Vec::new(),
             registry_dir: "/tmp/codex-bwrap-synthetic-mount-targets-0".into(),
             denied_file: "/tmp/codex-bwrap-synthetic-mount-targets-0/denied-placeholder".into(),
             empty_file: "/tmp/codex-bwrap-synthetic-mount-targets-0/empty-placeholder".into(),
