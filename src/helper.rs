@@ -10,7 +10,6 @@ use crate::exec;
 use crate::exit::{Failure, Outcome};
 use crate::plan::{self, SandboxRequest};
 use crate::policy::PermissionProfile;
-use crate::probe::host;
 use crate::select::BackendRequest;
 
 /// Runs the helper; returns only when it fails before handing over to the command.
@@ -19,7 +18,7 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
     if args.apply_seccomp_then_exec {
         return inner_stage(&request);
     }
-    let plan = plan::plan_launch(&request, host::probe())?;
+    let plan = plan::plan_here(&request)?;
     tracing::debug!(backend = plan.backend.name(), ladder = ?plan.ladder, "backend chosen");
     exec::exec_plan(&plan)
 }

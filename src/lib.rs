@@ -13,6 +13,7 @@ pub mod explain;
 pub mod helper;
 pub mod home;
 pub mod hostfiles;
+pub mod hostview;
 pub mod install;
 pub mod launch;
 pub mod lock;

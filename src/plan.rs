@@ -12,14 +12,14 @@ use crate::backend::seatbelt::{self, SeatbeltPlan};
 use crate::backend::seccomp::SeccompMode;
 use crate::cli::SandboxOptions;
 use crate::exit::Failure;
+use crate::hostview::{HostView, LiveFs};
 use crate::launch::{
     EnvSpec, ExecSpec, FdPass, FdSource, Program, Step as PreExec, Supervision, INFO_FD,
 };
 use crate::policy::glob_scan;
 use crate::policy::{modes, FileSystem, PermissionProfile, Policy, ResolveContext, Rules};
-use crate::probe::bwrap::{self as bwrap_probe, Launcher};
+use crate::probe::bwrap::Launcher;
 use crate::probe::host::HostFacts;
-use crate::probe::proc_mount;
 use crate::select::{
     self, Backend, BackendRequest, LadderInputs, Refusal, Step, TargetOs, Verdict,
 };
@@ -202,31 +202,21 @@ pub fn check_temp_dir(tmpdir: Option<&std::ffi::OsStr>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The system temp dir as Codex's helper sees it: `$TMPDIR` when set, else `/tmp`.
-pub fn temp_dir() -> Result<PathBuf, Failure> {
-    match std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
-        None => Ok(PathBuf::from("/tmp")),
-        Some(t) => {
-            let path = PathBuf::from(&t);
-            if path.is_absolute() && path.is_dir() {
-                Ok(path)
-            } else {
-                Err(Failure::refused(format!(
-                    "TMPDIR={}: must be an absolute, existing directory",
-                    path.display()
-                )))
-            }
-        }
-    }
-}
-
 fn refused(e: impl std::fmt::Display) -> Failure {
     Failure::refused(e.to_string())
 }
 
-/// Decides backend and plan for `req` on `host`. Reads the filesystem and the probe caches; creates
-/// nothing.
-pub fn plan_launch(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanError> {
+/// Gathers this host's view for `req` (probes, filesystem) and plans on it: what every caller
+/// that is about to run or print a launch uses.
+pub fn plan_here(req: &SandboxRequest) -> Result<LaunchPlan, PlanError> {
+    let fs = LiveFs::default();
+    let view = crate::hostview::gather(req, &fs)?;
+    plan_launch(req, &view)
+}
+
+/// Decides backend and plan for `req` on `host`: a pure function of the two (no I/O; the
+/// filesystem is seen through `host.fs`).
+pub fn plan_launch(req: &SandboxRequest, host: &HostView) -> Result<LaunchPlan, PlanError> {
     let plan = plan_backend(req, host)?;
     if req.require_full_isolation && !plan.not_enforced.is_empty() {
         return Err(Failure::refused(format!(
@@ -239,13 +229,15 @@ pub fn plan_launch(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, 
     Ok(plan)
 }
 
-fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanError> {
+fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanError> {
+    let host = view.facts.clone();
+    let fs = view.fs;
     let direct = |reason: &str, seccomp| LaunchPlan::direct(req, host.clone(), reason, seccomp);
     if req.backend == BackendRequest::None {
         return Ok(direct("--backend none: no sandbox, as asked", None));
     }
     if req.target == TargetOs::Macos {
-        return plan_macos(req, host);
+        return plan_macos(req, view);
     }
     if req.proxy_only {
         return Err(Failure::usage(
@@ -253,7 +245,7 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
         )
         .into());
     }
-    check_temp_dir(std::env::var_os("TMPDIR").as_deref())?;
+    check_temp_dir(view.tmpdir.as_deref())?;
     let network_restricted = req.policy.network_restricted();
     let seccomp = SeccompMode::for_policy(network_restricted, req.policy.is_full_disk_write());
     let rules = match &req.policy.file_system {
@@ -264,12 +256,12 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
         )),
     };
 
-    let uid = nix::unistd::getuid().as_raw();
+    let uid = view.uid;
     let daemon_dir = PathBuf::from(format!("/tmp/codex-daemon-{uid}"));
     let mut deny_matches = Vec::new();
     for pattern in &rules.deny_globs {
         deny_matches
-            .extend(glob_scan::expand(pattern, rules.glob_scan_max_depth).map_err(refused)?);
+            .extend(glob_scan::expand(pattern, rules.glob_scan_max_depth, fs).map_err(refused)?);
     }
     // Only what the ladder can reach is probed: a warm bwrap launch never plans Landlock, and a
     // Landlock launch never walks PATH for bwrap.
@@ -282,10 +274,11 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
             network_restricted,
             &deny_matches,
             &daemon_dir,
+            fs,
         )),
         _ => None,
     };
-    let writable = bwrap_reachable.then(|| bwrap::writable_roots(rules));
+    let writable = bwrap_reachable.then(|| bwrap::writable_roots(rules, fs));
     let inputs = LadderInputs {
         os: TargetOs::Linux,
         request: req.backend,
@@ -297,10 +290,7 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
         system_bwrap: match &writable {
             _ if !req.backend.allows(Backend::BwrapSystem) => Err("not probed".into()),
             None => Err("not probed".into()),
-            Some(Ok(w)) => {
-                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-                bwrap_probe::system_bwrap(&cwd, w)
-            }
+            Some(Ok(_)) => view.system_bwrap.clone(),
             Some(Err(e)) => Err(e.to_string()),
         },
         landlock: host.landlock.clone(),
@@ -330,12 +320,12 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
                 .map_err(refused)?;
             plan_bwrap(
                 req,
+                view,
                 rules,
                 writable,
                 &deny_matches,
                 launcher,
                 daemon_dir,
-                uid,
             )?
         }
         other => {
@@ -397,7 +387,8 @@ fn landlock_exec(
 
 /// macOS: Seatbelt, or nothing when the policy restricts nothing (there is no seccomp to fall
 /// back on, so a network restriction alone still needs Seatbelt).
-fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanError> {
+fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanError> {
+    let host = view.facts.clone();
     let rules = match &req.policy.file_system {
         FileSystem::Restricted(rules) if !rules.is_full_disk_write() => Some(rules),
         _ => None,
@@ -419,15 +410,15 @@ fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanE
         landlock: Err("not Linux".into()),
         landlock_gaps: Vec::new(),
         require_full_isolation: req.require_full_isolation,
-        inside_seatbelt: std::env::var_os(seatbelt::SANDBOX_ENV).is_some_and(|v| v == "seatbelt"),
+        inside_seatbelt: view
+            .env
+            .iter()
+            .any(|(k, v)| k == seatbelt::SANDBOX_ENV && v == "seatbelt"),
     };
     let selection =
         select::select(&inputs).map_err(|r| PlanError::Refused(Box::new((r, host.clone()))))?;
-    let env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
     let (proxy_ports, has_proxy_config) = if req.proxy_only {
-        seatbelt::proxy_ports(&env)
+        seatbelt::proxy_ports(&view.env)
     } else {
         Default::default()
     };
@@ -439,6 +430,7 @@ fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanE
         ..Default::default()
     };
     let plan = seatbelt::plan(&seatbelt::SeatbeltInputs {
+        fs: view.fs,
         rules,
         policy_cwd: &req.policy_cwd,
         network,
@@ -478,18 +470,21 @@ fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanE
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn plan_bwrap(
     req: &SandboxRequest,
+    view: &HostView,
     rules: &Rules,
     writable: Vec<PathBuf>,
     deny_matches: &[PathBuf],
     launcher: Launcher,
     daemon_dir: PathBuf,
-    uid: u32,
 ) -> Result<(BackendPlan, Vec<String>, ExecSpec), Failure> {
-    let registry_dir = synthetic::registry_dir(&temp_dir()?, uid);
+    let uid = view.uid;
+    let temp = view.temp_dir().map_err(Failure::refused)?;
+    let registry_dir = synthetic::registry_dir(&temp, uid);
     let unshare_net = req.policy.network_restricted();
-    let proc_allowed = proc_mount::proc_mount_allowed(&launcher, unshare_net);
+    let proc_allowed = view.proc_mount_allowed;
     let mount_proc = !req.no_proc && !req.inherit_pid_namespace && proc_allowed;
     let mut not_enforced = Vec::new();
     if !proc_allowed && !req.no_proc && !req.inherit_pid_namespace {
@@ -507,7 +502,7 @@ fn plan_bwrap(
     let sandbox_uid_dirs = match sandbox_id {
         Some(id) => vec![
             PathBuf::from(format!("/tmp/codex-daemon-{id}")),
-            synthetic::registry_dir(&temp_dir()?, id),
+            synthetic::registry_dir(&temp, id),
         ],
         None => Vec::new(),
     };
@@ -526,9 +521,9 @@ fn plan_bwrap(
         denied_file: files.denied_file.clone(),
         empty_file: files.empty_file.clone(),
         info_fd: Some(INFO_FD),
-        inner: inner_argv(req, launcher.supports_argv0())?,
+        inner: inner_argv(req, view, launcher.supports_argv0())?,
     };
-    let bwrap = bwrap::plan(rules, writable, deny_matches, &options).map_err(refused)?;
+    let bwrap = bwrap::plan(rules, writable, deny_matches, &options, view.fs).map_err(refused)?;
     let mut steps = vec![PreExec::CloseInheritedFds];
     steps.extend(req.chdir.clone().map(PreExec::Chdir));
     let exec = ExecSpec {
@@ -570,10 +565,12 @@ pub fn inner_stage_exec(command: &[OsString], seccomp: Option<SeccompMode>) -> E
 
 /// The program bubblewrap starts inside: this binary, as `codex-linux-sandbox` either by `--argv0`
 /// or, for an old bwrap without it, by the `linux-sandbox` subcommand.
-fn inner_argv(req: &SandboxRequest, supports_argv0: bool) -> Result<Vec<OsString>, Failure> {
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| Failure::refused(format!("cannot locate this executable: {e}")))?;
+fn inner_argv(
+    req: &SandboxRequest,
+    view: &HostView,
+    supports_argv0: bool,
+) -> Result<Vec<OsString>, Failure> {
+    let exe = view.current_exe.clone().map_err(Failure::refused)?;
     let mut argv: Vec<OsString> = vec![exe.clone().into()];
     let named_helper = exe.file_name().is_some_and(|n| n == "codex-linux-sandbox");
     if !supports_argv0 && !named_helper {
@@ -757,3 +754,7 @@ impl LaunchPlan {
         out
     }
 }
+
+#[cfg(test)]
+#[path = "plan_golden_tests.rs"]
+mod golden_tests;

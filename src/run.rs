@@ -13,7 +13,6 @@ use crate::home::{self, PrepareOptions};
 use crate::lock::{self, Lock};
 use crate::plan::{self, LaunchPlan, PlanError, SandboxRequest};
 use crate::policy::modes::{Network, SandboxMode};
-use crate::probe::host;
 use crate::select::{Backend, BackendRequest, TargetOs};
 
 fn env_path(var: &str) -> Option<PathBuf> {
@@ -235,7 +234,7 @@ pub fn plan_run(
     let mut request = run_request(&sandbox, &prep.home, &prep.shared_home, command)
         .map_err(|f| undo(f.into()))?;
     request.target = target;
-    let mut launch = plan::plan_launch(&request, host::probe()).map_err(undo)?;
+    let mut launch = plan::plan_here(&request).map_err(undo)?;
     launch.codex_home = Some(prep.home.clone());
     let mut prep = prep;
     prep.outer = launch.backend;
@@ -404,7 +403,7 @@ pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
                 require_full_isolation: false,
             };
             let request = run_request(&sandbox, &home_dir, &shared, vec!["codex".into()])?;
-            plan::plan_launch(&request, host::probe())?.backend
+            plan::plan_here(&request)?.backend
         }
         Some(BackendRequest::BwrapSystem) | Some(BackendRequest::Bwrap) => Backend::BwrapSystem,
         Some(BackendRequest::BwrapVendored) => Backend::BwrapVendored,
