@@ -77,9 +77,8 @@ pub struct LiveFs {
     canonical: RefCell<HashMap<PathBuf, Option<PathBuf>>>,
 }
 
-fn meta_of(m: &std::fs::Metadata) -> Meta {
-    let t = m.file_type();
-    let kind = if t.is_symlink() {
+fn kind_of(t: std::fs::FileType) -> Kind {
+    if t.is_symlink() {
         Kind::Symlink
     } else if t.is_dir() {
         Kind::Dir
@@ -87,8 +86,14 @@ fn meta_of(m: &std::fs::Metadata) -> Meta {
         Kind::File
     } else {
         Kind::Other
-    };
-    Meta { kind, len: m.len() }
+    }
+}
+
+fn meta_of(m: &std::fs::Metadata) -> Meta {
+    Meta {
+        kind: kind_of(m.file_type()),
+        len: m.len(),
+    }
 }
 
 impl FsView for LiveFs {
@@ -127,17 +132,7 @@ impl FsView for LiveFs {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(path)? {
             let entry = entry?;
-            let t = entry.file_type()?;
-            let kind = if t.is_symlink() {
-                Kind::Symlink
-            } else if t.is_dir() {
-                Kind::Dir
-            } else if t.is_file() {
-                Kind::File
-            } else {
-                Kind::Other
-            };
-            out.push((entry.file_name(), kind));
+            out.push((entry.file_name(), kind_of(entry.file_type()?)));
         }
         Ok(out)
     }
@@ -157,6 +152,25 @@ enum Node {
 }
 
 impl FixtureFs {
+    /// A Debian-like host: merged /usr (with /lib64), /etc, /tmp, /dev, /proc.
+    pub fn debian_like() -> Self {
+        Self::new()
+            .dirs(&[
+                "/usr/bin",
+                "/usr/lib",
+                "/usr/lib64",
+                "/usr/sbin",
+                "/etc",
+                "/tmp",
+                "/dev",
+                "/proc",
+            ])
+            .symlink("/bin", "usr/bin")
+            .symlink("/lib", "usr/lib")
+            .symlink("/lib64", "usr/lib64")
+            .symlink("/sbin", "usr/sbin")
+    }
+
     /// A filesystem with only `/`.
     pub fn new() -> Self {
         let mut fs = Self::default();
