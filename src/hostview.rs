@@ -334,6 +334,9 @@ pub struct HostView<'fs> {
     pub system_bwrap: Result<Launcher, String>,
     /// Whether bubblewrap may mount a fresh `/proc` here, for the launcher the ladder will use.
     pub proc_mount_allowed: bool,
+    /// The launcher's own state and cache directories that exist (canonical): no plan may leave
+    /// them writable, since the next launch reads them.
+    pub launcher_state: Vec<PathBuf>,
     pub fs: &'fs dyn FsView,
 }
 
@@ -399,8 +402,30 @@ pub fn gather<'fs>(req: &SandboxRequest, fs: &'fs LiveFs) -> Result<HostView<'fs
         env,
         system_bwrap,
         proc_mount_allowed,
+        launcher_state: launcher_state_dirs()
+            .iter()
+            .filter_map(|d| fs.canonicalize(d))
+            .collect(),
         fs,
     })
+}
+
+/// `$XDG_CACHE_HOME/codex-launcher` and `$XDG_STATE_HOME/codex-launcher` (with the `~/.cache` and
+/// `~/.local/state` defaults): the probe cache, the per-task locks and metadata, and the homes.
+pub fn launcher_state_dirs() -> Vec<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    let home = var("HOME");
+    let cache = var("XDG_CACHE_HOME").or_else(|| home.as_ref().map(|h| h.join(".cache")));
+    let state = var("XDG_STATE_HOME").or_else(|| home.as_ref().map(|h| h.join(".local/state")));
+    [cache, state]
+        .into_iter()
+        .flatten()
+        .map(|base| base.join("codex-launcher"))
+        .collect()
 }
 
 #[cfg(test)]

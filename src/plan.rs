@@ -17,7 +17,7 @@ use crate::launch::{
     EnvSpec, ExecSpec, FdPass, FdSource, Program, Step as PreExec, Supervision, INFO_FD,
 };
 use crate::policy::glob_scan;
-use crate::policy::{modes, FileSystem, PermissionProfile, Policy, ResolveContext, Rules};
+use crate::policy::{modes, Access, FileSystem, PermissionProfile, Policy, ResolveContext, Rules};
 use crate::probe::bwrap::Launcher;
 use crate::probe::host::HostFacts;
 use crate::select::{
@@ -255,6 +255,8 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
             seccomp,
         )),
     };
+    let protected = with_launcher_state_read_only(rules, &view.launcher_state);
+    let rules = &protected;
 
     let uid = view.uid;
     let daemon_dir = PathBuf::from(format!("/tmp/codex-daemon-{uid}"));
@@ -345,6 +347,22 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
         network_on: !req.policy.network_restricted(),
         codex_home: None,
     })
+}
+
+/// `rules` with the launcher's own state dirs read-only wherever a writable root covers them, so
+/// no task can plant what the next launch reads (a deeper writable root, such as the per-task
+/// home inside the state dir, stays writable). Landlock, which cannot carve a read-only hole out
+/// of a writable root, then lists each as not enforced.
+fn with_launcher_state_read_only(rules: &Rules, state: &[PathBuf]) -> Rules {
+    let mut out = rules.clone();
+    for dir in state {
+        if rules.access_for(dir) == Some(Access::Write)
+            && !rules.entries.iter().any(|(p, _)| p == dir)
+        {
+            out.entries.push((dir.clone(), Access::Read));
+        }
+    }
+    out
 }
 
 /// The command's own environment additions, as an [`EnvSpec`].

@@ -86,6 +86,7 @@ fn view<'a>(fs: &'a FixtureFs, facts: HostFacts, tmpdir: Option<&str>) -> HostVi
             supports_argv0: true,
         }),
         proc_mount_allowed: true,
+        launcher_state: Vec::new(),
         fs,
     }
 }
