@@ -21,6 +21,7 @@ pub mod logging;
 pub mod plan;
 pub mod policy;
 pub mod probe;
+pub mod request;
 pub mod run;
 pub mod select;
 pub mod synthetic;

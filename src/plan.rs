@@ -10,45 +10,20 @@ use crate::backend::bwrap::{self, BwrapOptions, BwrapPlan};
 use crate::backend::landlock::{self, LandlockPlan};
 use crate::backend::seatbelt::{self, SeatbeltPlan};
 use crate::backend::seccomp::SeccompMode;
-use crate::cli::SandboxOptions;
 use crate::exit::Failure;
 use crate::hostview::{HostView, LiveFs};
 use crate::launch::{
     EnvSpec, ExecSpec, FdPass, FdSource, Program, Step as PreExec, Supervision, INFO_FD,
 };
 use crate::policy::glob_scan;
-use crate::policy::{modes, Access, FileSystem, PermissionProfile, Policy, ResolveContext, Rules};
+use crate::policy::{Access, FileSystem, Rules};
 use crate::probe::bwrap::Launcher;
 use crate::probe::host::HostFacts;
+pub use crate::request::SandboxRequest;
 use crate::select::{
     self, Backend, BackendRequest, LadderInputs, Refusal, Step, TargetOs, Verdict,
 };
 use crate::synthetic;
-
-/// A validated request to run a command under a policy.
-#[derive(Debug, Clone)]
-pub struct SandboxRequest {
-    pub profile: PermissionProfile,
-    pub policy: Policy,
-    /// Absolute.
-    pub policy_cwd: PathBuf,
-    pub command_cwd: Option<PathBuf>,
-    pub command: Vec<OsString>,
-    pub backend: BackendRequest,
-    pub require_full_isolation: bool,
-    pub no_proc: bool,
-    pub inherit_pid_namespace: bool,
-    /// The sandbox wraps Codex itself (codex-run), not one of Codex's commands.
-    pub outer_layer: bool,
-    /// The system the plan is for (explain can plan for macOS on Linux).
-    pub target: TargetOs,
-    /// Network only through the loopback proxy in the proxy variables (`--network proxy`).
-    pub proxy_only: bool,
-    /// Variables the command gets on top of the launcher's environment (`CODEX_HOME` for a run).
-    pub env_set: Vec<(OsString, OsString)>,
-    /// Where the command starts (the workspace for a run); `None` keeps the caller's directory.
-    pub chdir: Option<PathBuf>,
-}
 
 #[derive(Debug)]
 pub struct LaunchPlan {
@@ -115,65 +90,6 @@ impl From<PlanError> for Failure {
             PlanError::Failed(f) => f,
         }
     }
-}
-
-impl SandboxRequest {
-    /// The request `run`/`explain` options describe, for `command` in the workspace.
-    pub fn from_options(opts: &SandboxOptions, command: Vec<OsString>) -> Result<Self, Failure> {
-        let here = || {
-            std::env::current_dir()
-                .map_err(|e| Failure::refused(format!("cannot read the current directory: {e}")))
-        };
-        let cwd = match &opts.cwd {
-            Some(dir) if dir.is_absolute() => dir.clone(),
-            Some(dir) => here()?.join(dir),
-            None => here()?,
-        };
-        if !cwd.is_dir() {
-            return Err(Failure::usage(format!(
-                "--cwd {}: not an existing directory",
-                cwd.display()
-            )));
-        }
-        let policy_cwd = crate::policy::resolve::normalize(&cwd);
-        let profile = match &opts.permission_profile {
-            Some(json) => PermissionProfile::parse(json)
-                .map_err(|e| Failure::usage(format!("--permission-profile: {e}")))?,
-            None => modes::profile_for(opts.sandbox, opts.network, &opts.writable_roots)
-                .map_err(Failure::usage)?,
-        };
-        let backend = opts.backend.with_bwrap_env_var().map_err(Failure::usage)?;
-        Ok(Self {
-            policy: resolve_here(&profile, &policy_cwd),
-            profile,
-            policy_cwd,
-            command_cwd: None,
-            command: if command.is_empty() {
-                vec!["codex".into()]
-            } else {
-                command
-            },
-            backend,
-            require_full_isolation: opts.require_full_isolation,
-            no_proc: false,
-            inherit_pid_namespace: false,
-            outer_layer: true,
-            target: TargetOs::host(),
-            proxy_only: opts.network == modes::Network::Proxy,
-            env_set: Vec::new(),
-            chdir: None,
-        })
-    }
-}
-
-/// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
-/// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
-pub fn resolve_here(profile: &PermissionProfile, policy_cwd: &Path) -> Policy {
-    let ctx = ResolveContext {
-        policy_cwd: policy_cwd.to_path_buf(),
-        tmpdir: std::env::var_os("TMPDIR").map(PathBuf::from),
-    };
-    Policy::resolve(profile, &ctx)
 }
 
 /// Directories no temp dir may be, or contain: `$TMPDIR` becomes a writable root, and `TMPDIR=/`

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::hostview::FixtureFs;
+use crate::policy::{modes, Policy, ResolveContext};
 use crate::probe::host::UsernsVerdict;
 
 const EXE: &str = "/usr/libexec/codex-launcher/codex-launcher";

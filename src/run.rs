@@ -11,8 +11,9 @@ use crate::exit::{Failure, Outcome};
 use crate::home::inner_sandbox::Platform;
 use crate::home::{self, PrepareOptions};
 use crate::lock::{self, Lock};
-use crate::plan::{self, LaunchPlan, PlanError, SandboxRequest};
+use crate::plan::{self, LaunchPlan, PlanError};
 use crate::policy::modes::{Network, SandboxMode};
+use crate::request::{self, SandboxRequest};
 use crate::select::{Backend, BackendRequest, TargetOs};
 
 fn env_path(var: &str) -> Option<PathBuf> {
@@ -157,25 +158,6 @@ pub fn codex_or_placeholder(cwd: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from("codex"))
 }
 
-/// The run's outer policy: the sandbox options plus the per-task home and the shared sessions dir,
-/// which Codex must be able to write; the command starts in the workspace with `CODEX_HOME` set.
-fn run_request(
-    sandbox: &SandboxOptions,
-    home: &Path,
-    shared: &Path,
-    command: Vec<OsString>,
-) -> Result<SandboxRequest, Failure> {
-    let mut opts = sandbox.clone();
-    if opts.permission_profile.is_none() && opts.sandbox != SandboxMode::DangerFullAccess {
-        opts.writable_roots.push(home.to_path_buf());
-        opts.writable_roots.push(shared.join("sessions"));
-    }
-    let mut request = SandboxRequest::from_options(&opts, command)?;
-    request.env_set = vec![("CODEX_HOME".into(), home.as_os_str().to_owned())];
-    request.chdir = Some(request.policy_cwd.clone());
-    Ok(request)
-}
-
 /// How far a run goes: all the way (exec), or only to the lock (`lock export` / `lock verify`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
@@ -220,7 +202,7 @@ pub fn plan_run(
         args.command.clone()
     };
     if args.sandbox.backend == BackendRequest::None {
-        crate::helper::warn_unsandboxed();
+        request::warn_unsandboxed();
     }
     let mut sandbox = args.sandbox.clone();
     sandbox.cwd = Some(ws.clone());
@@ -231,7 +213,7 @@ pub fn plan_run(
         }
         e
     };
-    let mut request = run_request(&sandbox, &prep.home, &prep.shared_home, command)
+    let mut request = request::for_run(&sandbox, &prep.home, &prep.shared_home, command)
         .map_err(|f| undo(f.into()))?;
     request.target = target;
     let mut launch = plan::plan_here(&request).map_err(undo)?;
@@ -402,7 +384,7 @@ pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
                 backend: BackendRequest::Auto,
                 require_full_isolation: false,
             };
-            let request = run_request(&sandbox, &home_dir, &shared, vec!["codex".into()])?;
+            let request = request::for_run(&sandbox, &home_dir, &shared, vec!["codex".into()])?;
             plan::plan_here(&request)?.backend
         }
         Some(BackendRequest::BwrapSystem) | Some(BackendRequest::Bwrap) => Backend::BwrapSystem,
