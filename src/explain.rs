@@ -20,24 +20,17 @@ pub fn run(args: ExplainArgs) -> Outcome {
             ))
         }
     };
-    let codex = match args.codex {
-        Some(c) => Some(c),
-        None if args.command.is_empty() => Some(crate::run::codex_or_placeholder(
-            args.sandbox.cwd.as_deref(),
-        )),
-        None => None,
-    };
     let run = RunArgs {
         home: args.home,
         sandbox: args.sandbox,
-        codex,
+        codex: args.codex,
         dry_run: true,
         json: args.json,
         lock: LockOptions::default(),
         command: args.command,
     };
-    match crate::run::plan_run(&run, target, false) {
-        Ok((planned, _)) => {
+    match crate::run::plan_run(&run, target) {
+        Ok(planned) => {
             print(&planned.launch, args.json);
             Ok(0)
         }

@@ -70,11 +70,28 @@ pub trait FsView {
 }
 
 /// The real filesystem, each answer remembered for the rest of the plan so that one launch sees
-/// one consistent picture and asks the kernel once.
+/// one consistent picture and asks the kernel once. Directories the launch itself will create
+/// before exec (the per-task home, the shared `sessions/`) are seen as if they existed, so the
+/// plan is made, and can be printed, before anything is created.
 #[derive(Default)]
 pub struct LiveFs {
     lstat: RefCell<HashMap<PathBuf, Option<Meta>>>,
     canonical: RefCell<HashMap<PathBuf, Option<PathBuf>>>,
+    planned: Vec<PathBuf>,
+}
+
+impl LiveFs {
+    /// A view in which `dirs` (absolute) and their parents exist as directories.
+    pub fn with_planned_dirs(dirs: Vec<PathBuf>) -> Self {
+        Self {
+            planned: dirs,
+            ..Self::default()
+        }
+    }
+
+    fn is_planned(&self, path: &Path) -> bool {
+        self.planned.iter().any(|d| d.starts_with(path))
+    }
 }
 
 fn kind_of(t: std::fs::FileType) -> Kind {
@@ -101,7 +118,15 @@ impl FsView for LiveFs {
         if let Some(hit) = self.lstat.borrow().get(path) {
             return *hit;
         }
-        let found = std::fs::symlink_metadata(path).ok().map(|m| meta_of(&m));
+        let found = std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| meta_of(&m))
+            .or_else(|| {
+                self.is_planned(path).then_some(Meta {
+                    kind: Kind::Dir,
+                    len: 0,
+                })
+            });
         self.lstat.borrow_mut().insert(path.to_path_buf(), found);
         found
     }
@@ -110,7 +135,17 @@ impl FsView for LiveFs {
         if let Some(hit) = self.canonical.borrow().get(path) {
             return hit.clone();
         }
-        let found = path.canonicalize().ok();
+        let found = path.canonicalize().ok().or_else(|| {
+            // A planned dir lands under its nearest existing ancestor, symlinks resolved.
+            if !self.is_planned(path) {
+                return None;
+            }
+            let (base, rest) = path
+                .ancestors()
+                .skip(1)
+                .find_map(|a| Some((a.canonicalize().ok()?, path.strip_prefix(a).ok()?)))?;
+            Some(crate::policy::resolve::normalize(&base.join(rest)))
+        });
         self.canonical
             .borrow_mut()
             .insert(path.to_path_buf(), found.clone());

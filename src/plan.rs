@@ -123,9 +123,10 @@ fn refused(e: impl std::fmt::Display) -> Failure {
 }
 
 /// Gathers this host's view for `req` (probes, filesystem) and plans on it: what every caller
-/// that is about to run or print a launch uses.
-pub fn plan_here(req: &SandboxRequest) -> Result<LaunchPlan, PlanError> {
-    let fs = LiveFs::default();
+/// that is about to run or print a launch uses. `will_create` are directories the launch creates
+/// before exec; the plan treats them as existing.
+pub fn plan_here(req: &SandboxRequest, will_create: Vec<PathBuf>) -> Result<LaunchPlan, PlanError> {
+    let fs = LiveFs::with_planned_dirs(will_create);
     let view = crate::hostview::gather(req, &fs)?;
     plan_launch(req, &view)
 }

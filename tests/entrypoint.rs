@@ -17,6 +17,12 @@ fn task() -> Task {
     let s = setup();
     let homes = home_tempdir("cl-ep-");
     let path = homes.path().to_path_buf();
+    std::fs::create_dir_all(path.join("shared")).unwrap();
+    std::fs::set_permissions(
+        path.join("shared"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     Task {
         s,
         _homes: homes,

@@ -1,0 +1,119 @@
+//! What a new user meets first with `codex-run`: the command starts in `--cwd`, a mistyped
+//! `CODEX_HOME` is an error rather than a new empty home, bad input creates nothing, `--dry-run`
+//! works without Codex installed, and the outer-layer notice is only for Codex.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// Every path under `dir` (relative), for "nothing was created" checks.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn run(home: &Path, cwd: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(cwd)
+        .env("HOME", home)
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("XDG_STATE_HOME")
+        .env("XDG_CACHE_HOME", home.with_extension("cache"))
+        .env_remove("CODEX_HOME")
+        .env_remove("CODEX_LAUNCHER_BACKEND")
+        .arg("run");
+    cmd
+}
+
+fn fresh(s: &Setup, name: &str) -> std::path::PathBuf {
+    let home = s.base.join(name);
+    std::fs::create_dir_all(&home).unwrap();
+    home
+}
+
+#[test]
+fn the_command_starts_in_the_cwd_it_was_given() {
+    let s = setup();
+    let home = fresh(&s, "home");
+    let elsewhere = fresh(&s, "elsewhere");
+    for backend in ["bwrap-system", "landlock"] {
+        let out = output(
+            run(&home, &elsewhere)
+                .args(["--backend", backend, "--cwd"])
+                .arg(&s.ws)
+                .args(["--", "pwd"]),
+        );
+        assert_eq!(out.status.code(), Some(0), "{backend}: {}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), s.ws.display().to_string(), "{backend}");
+    }
+}
+
+#[test]
+fn a_mistyped_codex_home_is_refused_and_nothing_is_created() {
+    let s = setup();
+    let home = fresh(&s, "home");
+    for value in [s.base.join("no-such-codex-home"), "relative/home".into()] {
+        let out = output(
+            run(&home, &s.ws)
+                .env("CODEX_HOME", &value)
+                .args(["--", "true"]),
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("CODEX_HOME="), "{}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+        assert!(
+            !value.is_absolute() || !value.exists(),
+            "{value:?} was created"
+        );
+        assert!(tree(&home).is_empty(), "created: {:?}", tree(&home));
+    }
+}
+
+#[test]
+fn bad_input_creates_no_home_and_no_sessions_dir() {
+    let s = setup();
+    let home = fresh(&s, "home");
+    std::fs::create_dir_all(home.join(".codex")).unwrap();
+    std::fs::write(home.join(".codex/config.toml"), "model = [unclosed\n").unwrap();
+    let out = output(run(&home, &s.ws).args(["--", "true"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(tree(&home), vec![".codex", ".codex/config.toml"]);
+    std::fs::write(home.join(".codex/config.toml"), "model = \"o3\"\n").unwrap();
+    let out = output(run(&home, &s.ws).args(["-c", "novalue", "--", "true"]));
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(tree(&home), vec![".codex", ".codex/config.toml"]);
+}
+
+#[test]
+fn a_dry_run_needs_no_codex_and_changes_nothing() {
+    let s = setup();
+    let home = fresh(&s, "home");
+    let out = output(run(&home, &s.ws).args(["--dry-run", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(plan["command"][0], "codex");
+    assert!(tree(&home).is_empty(), "created: {:?}", tree(&home));
+}
+
+#[test]
+fn the_outer_layer_notice_is_only_for_codex() {
+    let s = setup();
+    let home = fresh(&s, "home");
+    let out = output(run(&home, &s.ws).args(["--backend", "landlock", "--", "true"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
