@@ -62,7 +62,7 @@ pub fn print(plan: &LaunchPlan, json: bool) {
     if json {
         let mut v = plan.to_json();
         v["platform"] = serde_json::json!(plan.target);
-        v["codex_home"] = serde_json::json!(plan.codex_home);
+        v["codex_home"] = serde_json::json!(plan.codex_home.as_ref().map(|h| h.to_string_lossy()));
         v["inner"] = inner;
         println!(
             "{}",

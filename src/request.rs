@@ -57,6 +57,12 @@ impl SandboxRequest {
         }
         let policy_cwd = crate::policy::resolve::normalize(&cwd);
         let profile = match &opts.permission_profile {
+            Some(json) if matches!(json.trim(), "{}" | "[]") => {
+                // Codex's helper reads these as "nothing granted"; from a person it is a mistake.
+                return Err(Failure::usage(format!(
+                    "--permission-profile {json}: an empty profile grants nothing; give file_system and network entries"
+                )));
+            }
             Some(json) => PermissionProfile::parse(json)
                 .map_err(|e| Failure::usage(format!("--permission-profile: {e}")))?,
             None => modes::profile_for(opts.sandbox, opts.network, &opts.writable_roots)
@@ -196,6 +202,7 @@ pub fn for_run(
     shared: &Path,
     command: Vec<OsString>,
 ) -> Result<SandboxRequest, Failure> {
+    check_writable_roots(sandbox)?;
     let mut opts = sandbox.clone();
     if opts.permission_profile.is_none() && opts.sandbox != SandboxMode::DangerFullAccess {
         opts.writable_roots.push(home.to_path_buf());
@@ -205,4 +212,23 @@ pub fn for_run(
     request.env_set = vec![("CODEX_HOME".into(), home.as_os_str().to_owned())];
     request.chdir = Some(request.policy_cwd.clone());
     Ok(request)
+}
+
+/// The user's `--writable-root`s: each an existing directory, and not with a read-only sandbox
+/// (which would silently drop them).
+fn check_writable_roots(opts: &SandboxOptions) -> Result<(), Failure> {
+    if opts.sandbox == SandboxMode::ReadOnly && !opts.writable_roots.is_empty() {
+        return Err(Failure::usage(
+            "--writable-root cannot be combined with --sandbox read-only; use --sandbox workspace-write",
+        ));
+    }
+    for root in &opts.writable_roots {
+        if !root.is_dir() {
+            return Err(Failure::usage(format!(
+                "--writable-root {}: no such directory",
+                root.display()
+            )));
+        }
+    }
+    Ok(())
 }

@@ -276,7 +276,7 @@ fn a_misspelled_variable_is_refused_before_anything_runs() {
     let marker = t.s.ws.join("ran");
     let script = format!("touch {}", marker.display());
     let out = output(&mut t.cmd(&[], &script, &[("CODEX_RUN_NETWROK", "off")]));
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(125));
     let err = stderr(&out);
     let last = err.lines().last().unwrap_or_default();
     assert!(

@@ -72,7 +72,7 @@ fn a_mistyped_codex_home_is_refused_and_nothing_is_created() {
                 .env("CODEX_HOME", &value)
                 .args(["--", "true"]),
         );
-        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
         assert!(stderr(&out).contains("CODEX_HOME="), "{}", stderr(&out));
         assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
         assert!(
@@ -90,7 +90,7 @@ fn bad_input_creates_no_home_and_no_sessions_dir() {
     std::fs::create_dir_all(home.join(".codex")).unwrap();
     std::fs::write(home.join(".codex/config.toml"), "model = [unclosed\n").unwrap();
     let out = output(run(&home, &s.ws).args(["--", "true"]));
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     assert_eq!(tree(&home), vec![".codex", ".codex/config.toml"]);
     std::fs::write(home.join(".codex/config.toml"), "model = \"o3\"\n").unwrap();
     let out = output(run(&home, &s.ws).args(["-c", "novalue", "--", "true"]));
@@ -116,4 +116,117 @@ fn the_outer_layer_notice_is_only_for_codex() {
     let out = output(run(&home, &s.ws).args(["--backend", "landlock", "--", "true"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn inputs_that_used_to_pass_silently_are_refused_with_125() {
+    let s = setup();
+    let home = fresh(&s, "home");
+    let missing = s.base.join("missing-root");
+    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec!["--writable-root".into(), missing.display().to_string()],
+            vec![],
+            "--writable-root",
+        ),
+        (
+            vec![
+                "--sandbox".into(),
+                "read-only".into(),
+                "--writable-root".into(),
+                s.ws.display().to_string(),
+            ],
+            vec![],
+            "read-only",
+        ),
+        (
+            vec!["--permission-profile".into(), "{}".into()],
+            vec![],
+            "empty profile",
+        ),
+        (
+            vec!["--permission-profile".into(), "[]".into()],
+            vec![],
+            "empty profile",
+        ),
+        (
+            vec![],
+            vec![("CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION", "maybe")],
+            "maybe",
+        ),
+        (
+            vec![],
+            vec![("CODEX_RUN_NETWROK", "off")],
+            "CODEX_RUN_NETWORK",
+        ),
+    ];
+    for (args, env, says) in cases {
+        let marker = s.ws.join("ran");
+        let out = output(
+            run(&home, &s.ws)
+                .envs(env.iter().copied())
+                .args(&args)
+                .args(["--", "touch"])
+                .arg(&marker),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "{args:?} {env:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains(says),
+            "{args:?} {env:?}: {}",
+            stderr(&out)
+        );
+        assert!(!marker.exists(), "{args:?} {env:?}: the command ran");
+        assert!(
+            tree(&home).is_empty(),
+            "{args:?}: created {:?}",
+            tree(&home)
+        );
+    }
+}
+
+#[test]
+fn codex_run_reads_the_codex_run_variables_too() {
+    let s = setup();
+    let home = fresh(&s, "home");
+    let probe = "python3 -c 'import socket; socket.socket()' 2>/dev/null && echo socket-ok || echo socket-refused";
+    let out = output(
+        run(&home, &s.ws)
+            .env("CODEX_RUN_NETWORK", "off")
+            .args(["--", "sh", "-c", probe]),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "socket-refused");
+    // A flag wins over its variable.
+    let out = output(run(&home, &s.ws).env("CODEX_RUN_NETWORK", "off").args([
+        "--network",
+        "on",
+        "--",
+        "sh",
+        "-c",
+        probe,
+    ]));
+    assert_eq!(stdout(&out).trim(), "socket-ok", "{}", stderr(&out));
+}
+
+#[test]
+fn a_workspace_whose_name_is_not_utf8_still_plans_and_runs() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = setup();
+    let home = fresh(&s, "home");
+    let ws = s.base.join(std::ffi::OsStr::from_bytes(b"ws-\xff"));
+    std::fs::create_dir_all(&ws).unwrap();
+    let out = output(run(&home, &ws).args(["--dry-run", "--json", "--", "true"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("ws-\u{fffd}"), "{}", stdout(&out));
+    let out = output(run(&home, &ws).args(["--", "pwd"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        out.stdout.strip_suffix(b"\n").unwrap(),
+        ws.as_os_str().as_bytes()
+    );
 }

@@ -62,6 +62,7 @@ pub struct BwrapOptions {
 /// A path bubblewrap creates (or mounts over) on the host for the duration of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyntheticTarget {
+    #[serde(serialize_with = "crate::launch::serialize_path_lossy")]
     pub path: PathBuf,
     pub kind: TargetKind,
     /// It existed (empty) before the run and must survive it.

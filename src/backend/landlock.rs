@@ -57,6 +57,7 @@ pub enum Grant {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rule {
+    #[serde(serialize_with = "crate::launch::serialize_path_lossy")]
     pub path: PathBuf,
     pub grant: Grant,
 }

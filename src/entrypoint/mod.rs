@@ -29,6 +29,18 @@ pub fn start(mut args: RunArgs, matches: &clap::ArgMatches) -> Outcome {
     run(args, grace)
 }
 
+/// `codex-run`: the `CODEX_RUN_*` variables apply as they do for the entrypoint (a flag wins),
+/// so a variable set for one is not silently ignored by the other, and a misspelt one is an error.
+pub fn run_with_env(mut args: RunArgs, matches: &clap::ArgMatches) -> Outcome {
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .collect();
+    env::apply(&mut args, &vars, |id| {
+        matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    })?;
+    crate::run::run(args)
+}
+
 /// Runs `args` as the child of this init and never returns in the parent; in the child it returns
 /// what the run returns (an error before the command started).
 pub fn run(args: RunArgs, grace: Duration) -> Outcome {
