@@ -123,7 +123,8 @@ fn inputs_that_used_to_pass_silently_are_refused_with_125() {
     let s = setup();
     let home = fresh(&s, "home");
     let missing = s.base.join("missing-root");
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["--writable-root".into(), missing.display().to_string()],
             vec![],
