@@ -17,6 +17,7 @@ pub mod install;
 pub mod launch;
 pub mod lock;
 pub mod logging;
+pub mod netproxy;
 pub mod plan;
 pub mod policy;
 pub mod probe;
