@@ -6,12 +6,24 @@
 //! CONNECT and absolute-form forwarding on loopback TCP and a unix socket), [`dial`] (resolve once,
 //! vet, dial the vetted address), [`relay`] (the bwrap inner stage's TCP→unix hop), [`log`].
 
+pub mod conn;
 pub mod decision;
+pub mod dial;
+pub mod env;
 pub mod guard;
 pub mod host;
+pub mod http;
+pub mod log;
 pub mod policy;
+pub mod relay;
+pub mod resolve;
+pub mod server;
+mod session;
+pub mod splice;
 
 pub use decision::{Allowance, Decision, Refusal, RefusalReason, Target};
 pub use guard::{classify, AddrClass};
 pub use host::{Host, HostError};
 pub use policy::{NetPolicy, Rule, RuleError};
+pub use resolve::{Resolver, StaticResolver, SystemResolver};
+pub use server::{start, Limits, ProxyConfig, ProxyError, ProxyHandle};
