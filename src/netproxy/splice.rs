@@ -29,6 +29,7 @@ pub fn splice(
     let last = Arc::new(AtomicU64::new(0));
     let tick = TICK.min(idle);
     for conn in [&a, &b] {
+        conn.set_nodelay()?;
         conn.set_read_timeout(Some(tick))?;
         // A peer that stops reading must not pin this thread forever.
         conn.set_write_timeout(Some(idle))?;
