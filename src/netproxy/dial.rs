@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::decision::{Allowance, Decision, Refusal, RefusalReason, Target};
 use super::host::Host;
+use super::local_addrs::this_host_addresses;
 use super::policy::NetPolicy;
 use super::resolve::Resolver;
 
@@ -53,7 +54,7 @@ pub fn dial(
         })?,
     };
     let vetted = policy
-        .vet(target, &allowance, &answers)
+        .vet(target, &allowance, &answers, &this_host_addresses())
         .map_err(DialError::Refused)?;
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in vetted {

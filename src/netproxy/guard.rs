@@ -35,6 +35,9 @@ pub enum AddrClass {
     Benchmarking,
     /// TEST-NET-1/2/3, 2001:db8::/32, 3fff::/20.
     Documentation,
+    /// An otherwise public address configured on one of this host's interfaces (see
+    /// `local_addrs`): it reaches this machine's services like loopback does.
+    ThisHost,
     /// Everything else special-purpose: 192.0.0.0/24, 192.88.99.0/24, 240/4, 100::/64,
     /// 2001::/23, 64:ff9b:1::/48.
     Reserved,
@@ -55,6 +58,7 @@ impl AddrClass {
             AddrClass::Broadcast => "broadcast",
             AddrClass::Benchmarking => "benchmarking",
             AddrClass::Documentation => "documentation",
+            AddrClass::ThisHost => "this-host",
             AddrClass::Reserved => "reserved",
         }
     }

@@ -13,6 +13,7 @@ pub mod env;
 pub mod guard;
 pub mod host;
 pub mod http;
+pub mod local_addrs;
 pub mod log;
 pub mod policy;
 pub mod relay;

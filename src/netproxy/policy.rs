@@ -181,11 +181,14 @@ impl NetPolicy {
     /// Checks the addresses an allowed target resolved to (or its own IP literal) and returns
     /// the socket addresses to dial, in order. One non-public address refuses the whole answer:
     /// dialling only the public ones would let a rebinding resolver pick which one we try.
+    /// `this_host` lists this machine's own addresses (`local_addrs::this_host_addresses`),
+    /// refused like loopback even when public.
     pub fn vet(
         &self,
         target: &Target,
         allowance: &Allowance,
         answers: &[IpAddr],
+        this_host: &[IpAddr],
     ) -> Result<Vec<SocketAddr>, Refusal> {
         if answers.is_empty() {
             return Err(Refusal::new(
@@ -211,7 +214,12 @@ impl NetPolicy {
                     },
                 ));
             }
-            let class = classify(ip);
+            let class = match classify(ip) {
+                AddrClass::Public if this_host.iter().any(|h| canonical_ip(*h) == ip) => {
+                    AddrClass::ThisHost
+                }
+                class => class,
+            };
             let exact_endpoint = self.endpoints.contains(&Target {
                 host: as_host,
                 port: target.port,
@@ -362,7 +370,7 @@ mod tests {
         let Decision::Allowed(a) = p.decide(&t) else {
             panic!()
         };
-        assert!(p.vet(&t, &a, &["127.0.0.1".parse().unwrap()]).is_err());
+        assert!(p.vet(&t, &a, &["127.0.0.1".parse().unwrap()], &[]).is_err());
         let p = policy(&[], &[], &["127.0.0.1:8080"]);
         for t in [
             "127.0.0.1:8081",
@@ -396,7 +404,7 @@ mod tests {
                 .collect::<Vec<IpAddr>>()
         };
         assert_eq!(
-            p.vet(&t, &a, &ips(&["1.1.1.1"])).unwrap(),
+            p.vet(&t, &a, &ips(&["1.1.1.1"]), &[]).unwrap(),
             vec!["1.1.1.1:443".parse().unwrap()]
         );
         for bad in [
@@ -405,10 +413,19 @@ mod tests {
             &["169.254.169.254"],
             &["fd00:ec2::254"],
         ] {
-            let err = p.vet(&t, &a, &ips(bad)).unwrap_err();
+            let err = p.vet(&t, &a, &ips(bad), &[]).unwrap_err();
             assert_eq!(err.code(), "non-public-address", "{bad:?}");
         }
-        assert_eq!(p.vet(&t, &a, &[]).unwrap_err().code(), "unresolvable");
+        assert_eq!(p.vet(&t, &a, &[], &[]).unwrap_err().code(), "unresolvable");
+        let this_host = ips(&["192.0.2.1", "1.1.1.1"]);
+        let err = p.vet(&t, &a, &ips(&["1.1.1.1"]), &this_host).unwrap_err();
+        assert!(matches!(
+            err.reason,
+            RefusalReason::NonPublic {
+                class: AddrClass::ThisHost,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -416,8 +433,8 @@ mod tests {
         let p = policy(&["allowed.test"], &[], &["127.0.0.1:4000"]);
         let a = Allowance::Rule("allowed.test".into());
         let lo = ["127.0.0.1".parse().unwrap()];
-        assert!(p.vet(&target("allowed.test:4000"), &a, &lo).is_ok());
-        assert!(p.vet(&target("allowed.test:4001"), &a, &lo).is_err());
+        assert!(p.vet(&target("allowed.test:4000"), &a, &lo, &lo).is_ok());
+        assert!(p.vet(&target("allowed.test:4001"), &a, &lo, &lo).is_err());
     }
 
     #[test]
