@@ -284,3 +284,25 @@ fn malformed_hosts_and_non_proxy_requests_are_refused_without_lookups() {
         proxy.resolver.asked()
     );
 }
+
+#[test]
+fn a_pipelined_request_for_another_host_never_reaches_it() {
+    let origin = Server::http();
+    let tripwire = Server::tripwire("127.0.0.1:0").unwrap();
+    let resolver = RecordingResolver::default().with("allowed.test", &["127.0.0.1"]);
+    let proxy = Proxy::start(
+        policy(&["allowed.test"], &[], &[&origin.addr.to_string()]),
+        resolver,
+    );
+    let (p, q) = (origin.addr.port(), tripwire.addr.port());
+    let answer = proxy.exchange(&format!(
+        "GET http://allowed.test:{p}/first HTTP/1.1\r\nHost: allowed.test\r\n\r\n\
+         GET http://127.0.0.1:{q}/second HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    ));
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert_eq!(
+        tripwire.hits(),
+        0,
+        "the second request was routed by its own URL"
+    );
+}
