@@ -1,8 +1,8 @@
 //! The launcher's egress proxy (DESIGN §10, issue 16): the only way out of the sandbox's network.
 //!
 //! Pure parts decide: [`host`] canonicalises a destination, [`policy`] applies allow/deny rules
-//! and endpoints, [`guard`] classifies resolved addresses, [`decision`] words refusals, [`env`](self::env)
-//! builds the task's proxy variables. Effectful parts are blocking threads: [`server`] (HTTP
+//! and endpoints, [`guard`] classifies resolved addresses, [`decision`] words refusals,
+//! [`env`](mod@env) builds the task's proxy variables. Effectful parts are blocking threads: [`server`] (HTTP
 //! CONNECT and absolute-form forwarding on loopback TCP and a unix socket), [`dial`] (resolve once,
 //! vet, dial the vetted address), [`relay`] (the bwrap inner stage's TCP→unix hop), [`log`].
 //!
