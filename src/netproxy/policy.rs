@@ -131,7 +131,8 @@ impl NetPolicy {
     }
 
     /// Opens exactly `host:port` (port required), whatever class of address it is or resolves
-    /// to: the model provider's `127.0.0.1:P`, a test server. Nothing else on that host or on
+    /// to (a name endpoint excepts link-local and metadata answers): the model provider's
+    /// `127.0.0.1:P`, a test server. Nothing else on that host or on
     /// loopback becomes reachable, and a name endpoint does not open its IP for other names,
     /// except that a name allowed by a rule may resolve to an IP endpoint on the same port.
     pub fn allow_endpoint(&mut self, endpoint: &str) -> Result<&mut NetPolicy, RuleError> {
@@ -224,7 +225,13 @@ impl NetPolicy {
                 host: as_host,
                 port: target.port,
             });
-            if class != AddrClass::Public && *allowance != Allowance::Endpoint && !exact_endpoint {
+            // A name endpoint (`localhost:11434`) may resolve into loopback or private space,
+            // but not to a metadata or link-local address: that is what a rebinding attack on
+            // an allowed internal name aims for, and no model provider lives there. Only an
+            // exact IP endpoint opens those.
+            let name_endpoint_ok = *allowance == Allowance::Endpoint
+                && !matches!(class, AddrClass::LinkLocal | AddrClass::Metadata);
+            if class != AddrClass::Public && !name_endpoint_ok && !exact_endpoint {
                 return Err(Refusal::new(
                     target,
                     RefusalReason::NonPublic {
@@ -435,6 +442,25 @@ mod tests {
         let lo = ["127.0.0.1".parse().unwrap()];
         assert!(p.vet(&target("allowed.test:4000"), &a, &lo, &lo).is_ok());
         assert!(p.vet(&target("allowed.test:4001"), &a, &lo, &lo).is_err());
+    }
+
+    #[test]
+    fn a_name_endpoint_opens_private_space_but_not_metadata() {
+        let p = policy(&[], &[], &["models.internal:8080", "169.254.169.254:80"]);
+        let t = target("models.internal:8080");
+        let Decision::Allowed(a) = p.decide(&t) else {
+            panic!()
+        };
+        let ip = |s: &str| [s.parse::<IpAddr>().unwrap()];
+        assert!(p.vet(&t, &a, &ip("127.0.0.1"), &[]).is_ok());
+        assert!(p.vet(&t, &a, &ip("10.1.2.3"), &[]).is_ok());
+        assert!(p.vet(&t, &a, &ip("169.254.169.254"), &[]).is_err());
+        assert!(p.vet(&t, &a, &ip("fd00:ec2::254"), &[]).is_err());
+        let t = target("169.254.169.254:80");
+        let Decision::Allowed(a) = p.decide(&t) else {
+            panic!()
+        };
+        assert!(p.vet(&t, &a, &ip("169.254.169.254"), &[]).is_ok());
     }
 
     #[test]
