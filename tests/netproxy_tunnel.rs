@@ -176,3 +176,48 @@ fn shutdown_closes_tunnels_stops_listening_and_removes_the_socket() {
     assert!(TcpStream::connect(addr).is_err(), "still accepting");
     assert!(!sock.exists(), "unix socket left behind");
 }
+
+/// Real curl, both ways a client uses an HTTP proxy: absolute-form GET and a CONNECT tunnel.
+#[test]
+fn curl_reaches_an_allowed_name_and_reads_the_refusal_for_another() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(std::env::var_os("CI").is_none(), "curl is missing under CI");
+        eprintln!("skipped: curl is not installed");
+        return;
+    }
+    let origin = Server::http();
+    let proxy = allowed_test_proxy(&origin);
+    let curl = |args: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                "--noproxy",
+                "",
+                "-x",
+                &proxy.handle.url(),
+            ])
+            .args(args)
+            .env_clear()
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let port = origin.addr.port();
+    let forwarded = curl(&[&format!("http://allowed.test:{port}/plain")]);
+    assert!(forwarded.contains("GET /plain HTTP/1.1"), "{forwarded}");
+    let tunnelled = curl(&["-p", &format!("http://allowed.test:{port}/tunnel")]);
+    assert!(tunnelled.contains("GET /tunnel HTTP/1.1"), "{tunnelled}");
+    let refused = curl(&["http://denied.test/"]);
+    assert!(
+        refused.contains("run the launcher with --allow-domain denied.test."),
+        "{refused}"
+    );
+    let refused = curl(&["-p", "http://denied.test/"]);
+    assert!(refused.contains("403"), "{refused}");
+}
