@@ -18,6 +18,7 @@ pub mod install;
 pub mod launch;
 pub mod lock;
 pub mod logging;
+pub mod netproxy;
 pub mod plan;
 pub mod policy;
 pub mod probe;
