@@ -11,7 +11,7 @@ use crate::backend::landlock::{self, LandlockPlan};
 use crate::backend::seatbelt::{self, SeatbeltPlan};
 use crate::backend::seccomp::SeccompMode;
 use crate::exit::Failure;
-use crate::hostview::{HostView, LiveFs};
+use crate::hostview::{FsView, HostView, LiveFs};
 use crate::launch::{
     EnvSpec, ExecSpec, FdPass, FdSource, Program, Step as PreExec, Supervision, INFO_FD,
 };
@@ -98,22 +98,59 @@ const SYSTEM_DIRS: [&str; 11] = [
     "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin", "/sys", "/usr", "/var",
 ];
 
-/// Refuses a `$TMPDIR` that is `/`, a system directory or a parent of one.
-pub fn check_temp_dir(tmpdir: Option<&std::ffi::OsStr>) -> Result<(), Failure> {
+/// Where no temp dir may be, beyond the system dirs: the trees that hold other people's and
+/// services' files.
+const SHARED_TREES: [&str; 7] = ["/home", "/root", "/run", "/opt", "/srv", "/mnt", "/media"];
+
+/// Refuses a `$TMPDIR` that is `/`, a system or shared directory, a parent of one, or a parent of
+/// the caller's home, judged both as written and where its symlinks lead (a `TMPDIR` that is a
+/// link to `/` would otherwise make the whole disk writable).
+pub fn check_temp_dir(
+    tmpdir: Option<&std::ffi::OsStr>,
+    home: Option<&Path>,
+    fs: &dyn FsView,
+) -> Result<(), Failure> {
     let Some(t) = tmpdir.filter(|t| !t.is_empty()) else {
         return Ok(());
     };
-    let path = crate::policy::resolve::normalize(Path::new(t));
-    let system = SYSTEM_DIRS
-        .iter()
-        .map(Path::new)
-        .find(|sys| sys.starts_with(&path));
-    if path == Path::new("/") || system.is_some() {
-        return Err(Failure::refused(format!(
-            "TMPDIR={}: the temp dir becomes a writable root, and this one is (or contains) {}; set TMPDIR to a dedicated directory such as /tmp",
-            Path::new(t).display(),
-            system.map_or("/".into(), |s| s.display().to_string())
-        )));
+    let written = crate::policy::resolve::normalize(Path::new(t));
+    let resolved = fs.canonicalize(&written);
+    for path in std::iter::once(&written).chain(resolved.as_ref()) {
+        let guarded = SYSTEM_DIRS
+            .iter()
+            .chain(&SHARED_TREES)
+            .map(Path::new)
+            .chain(home)
+            .find(|dir| dir.starts_with(path) || (path == Path::new("/")));
+        if let Some(dir) = guarded {
+            return Err(Failure::refused(format!(
+                "TMPDIR={}: the temp dir becomes a writable root, and {} is (or contains) {}; set TMPDIR to a dedicated directory such as /tmp",
+                Path::new(t).display(),
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a writable root that only reaches `/` or a system directory through a symlink: the
+/// policy named something else, and a task (or anyone) who can repoint the link would widen it.
+fn check_writable_targets(rules: &Rules, fs: &dyn FsView) -> Result<(), Failure> {
+    for root in rules.paths_with(Access::Write) {
+        let written = crate::policy::resolve::normalize(&root);
+        let Some(resolved) = fs.canonicalize(&written) else {
+            continue;
+        };
+        let system =
+            resolved == Path::new("/") || SYSTEM_DIRS.iter().any(|d| Path::new(d) == resolved);
+        if resolved != written && system {
+            return Err(Failure::refused(format!(
+                "writable root {} leads to {} through a symlink; name the directory itself",
+                root.display(),
+                resolved.display()
+            )));
+        }
     }
     Ok(())
 }
@@ -162,7 +199,12 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
         )
         .into());
     }
-    check_temp_dir(view.tmpdir.as_deref())?;
+    let home = view
+        .env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| PathBuf::from(v));
+    check_temp_dir(view.tmpdir.as_deref(), home.as_deref(), fs)?;
     let network_restricted = req.policy.network_restricted();
     let seccomp = SeccompMode::for_policy(network_restricted, req.policy.is_full_disk_write());
     let rules = match &req.policy.file_system {
@@ -172,6 +214,7 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
             seccomp,
         )),
     };
+    check_writable_targets(rules, fs)?;
     let protected = with_launcher_state_read_only(rules, &view.launcher_state);
     let rules = &protected;
 

@@ -266,10 +266,17 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         None => None,
     };
     let codex_version = if replay.is_some() || args.lock.export.is_some() {
-        let v = prep
-            .codex_version
-            .clone()
-            .unwrap_or_else(|| detect_codex_version(args.codex.as_deref(), &request.command, &ws));
+        let v = prep.codex_version.clone().unwrap_or_else(|| {
+            let writable: Vec<PathBuf> = match &request.policy.file_system {
+                crate::policy::FileSystem::Restricted(rules) => rules
+                    .paths_with(crate::policy::Access::Write)
+                    .into_iter()
+                    .map(|w| w.canonicalize().unwrap_or(w))
+                    .collect(),
+                crate::policy::FileSystem::Unrestricted => vec![PathBuf::from("/")],
+            };
+            detect_codex_version(args.codex.as_deref(), &request.command, &ws, &writable)
+        });
         if v != lock::UNKNOWN {
             prep.codex_version = Some(v.clone());
         }
@@ -363,16 +370,39 @@ fn write_lock(dir: &Path, task_id: &str, lock: &Lock) -> Result<PathBuf, Failure
 
 /// Codex's version as `codex --version` prints it: of `--codex`, of the command when it is Codex,
 /// else of `codex` on PATH; `unknown` when none answers.
-fn detect_codex_version(codex: Option<&Path>, command: &[OsString], ws: &Path) -> String {
+/// Codex's version as `codex --version` prints it: of `--codex`, of the command when it is Codex,
+/// else of `codex` on PATH; `unknown` when none answers. This runs on the host, outside any
+/// sandbox, so it never runs a relative path or a binary inside a writable root of this launch,
+/// where a task could have planted it (pass `--codex-version` for such a Codex).
+fn detect_codex_version(
+    codex: Option<&Path>,
+    command: &[OsString],
+    ws: &Path,
+    writable: &[PathBuf],
+) -> String {
     let program = codex.map(Path::to_path_buf).or_else(|| {
         let first = Path::new(command.first()?);
-        if first.file_name()? == "codex" {
-            which::which(first).ok()
-        } else {
-            find_codex(ws).ok()
+        match first.file_name()? == "codex" {
+            true if first.is_absolute() => Some(first.to_path_buf()),
+            true if first.components().count() > 1 => None,
+            _ => find_codex(ws).ok(),
         }
     });
-    let version = program.and_then(|p| {
+    let trusted = program.and_then(|p| {
+        let canonical = p.canonicalize().ok().filter(|c| c.is_absolute())?;
+        match writable.iter().find(|w| canonical.starts_with(w)) {
+            Some(root) => {
+                eprintln!(
+                    "codex-run: not running {} --version outside the sandbox: it lies in the writable root {}; pass --codex-version",
+                    canonical.display(),
+                    root.display()
+                );
+                None
+            }
+            None => Some(canonical),
+        }
+    });
+    let version = trusted.and_then(|p| {
         let out = std::process::Command::new(&p)
             .arg("--version")
             .stdin(std::process::Stdio::null())
