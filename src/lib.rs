@@ -10,6 +10,7 @@ pub mod entrypoint;
 pub mod exec;
 pub mod exit;
 pub mod explain;
+pub mod fs;
 pub mod helper;
 pub mod home;
 pub mod install;

@@ -1,0 +1,732 @@
+//! Every filesystem effect on a path a sandboxed task could have touched (DESIGN §9): the per-task
+//! home, the probe cache, the mount-target registry, lock files, installed links.
+//!
+//! Everything goes through a [`Dir`], an open directory descriptor. Names below it are single
+//! components opened with `O_NOFOLLOW`, so a symlink a task planted is never followed; a directory
+//! that already exists must be owned by us and writable by nobody else; new files are written under
+//! unpredictable temp names (`O_CREAT|O_EXCL|O_NOFOLLOW`), fsynced and renamed into place; a lock
+//! is only ever taken on a regular file we own. The one path opened normally is an *anchor*, a
+//! directory the user named (`$XDG_STATE_HOME`, the parent of `--home`, the temp dir): symlinks in
+//! it are the user's own choice.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::UnlinkatFlags;
+
+/// Every temp name the launcher creates starts with this, so a later run can recognise and remove
+/// what a killed one left behind.
+pub const TEMP_PREFIX: &str = ".codex-launcher-tmp-";
+
+/// Directories deeper than this are moved up to the top before removal, so removing a tree a task
+/// built never needs more than this many descriptors or stack frames.
+const REMOVE_DEPTH: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{} is not trusted: {reason}", path.display())]
+    Untrusted { path: PathBuf, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, FsError>;
+
+impl FsError {
+    fn io(path: &Path, source: impl Into<io::Error>) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+
+    fn untrusted(path: &Path, reason: impl Into<String>) -> Self {
+        Self::Untrusted {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The errno behind an I/O failure, if that is what it was.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Self::Io { source, .. } => source.raw_os_error().map(Errno::from_raw),
+            Self::Untrusted { .. } => None,
+        }
+    }
+}
+
+/// What a directory entry is, read without following it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// A FIFO, socket or device: never opened.
+    Other,
+}
+
+/// `lstat` of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: Kind,
+    /// Permission bits (`0o7777`).
+    pub mode: u32,
+    pub uid: u32,
+    pub size: u64,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Entry {
+    fn of(st: &libc::stat) -> Self {
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => Kind::File,
+            libc::S_IFDIR => Kind::Dir,
+            libc::S_IFLNK => Kind::Symlink,
+            _ => Kind::Other,
+        };
+        Self {
+            kind,
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            size: st.st_size as u64,
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
+}
+
+/// An open directory; every operation is relative to it and follows no symlink.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// A single path component: no `/`, not empty, not `.` or `..`.
+fn component<'a>(dir: &Path, name: &'a OsStr) -> Result<&'a OsStr> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.contains(&b'/') || bytes == b"." || bytes == b".." {
+        return Err(FsError::io(
+            &dir.join(name),
+            io::Error::new(io::ErrorKind::InvalidInput, "not a single path component"),
+        ));
+    }
+    Ok(name)
+}
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// A fresh unpredictable temp name (64 random bits).
+pub fn temp_name() -> OsString {
+    let mut bytes = [0u8; 8];
+    fill_random(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    OsString::from(format!("{TEMP_PREFIX}{hex}"))
+}
+
+/// Random bytes from the kernel; `/dev/urandom` where `getrandom(2)` is filtered out.
+fn fill_random(buf: &mut [u8]) {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n == buf.len() as isize {
+        return;
+    }
+    let read = File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf));
+    // Without any randomness the names are still O_EXCL-safe; they are only guessable.
+    if read.is_err() {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+            ^ u128::from(std::process::id());
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (seed >> ((i % 16) * 8)) as u8;
+        }
+    }
+}
+
+/// Whether `name` is a temp file of ours, or of the launcher versions that used
+/// `.<name>.tmp-<pid>` and `.<name>.link-<pid>`.
+pub fn is_leftover_temp(name: &OsStr) -> bool {
+    let s = name.to_string_lossy();
+    if s.starts_with(TEMP_PREFIX) {
+        return true;
+    }
+    let Some(rest) = s.strip_prefix('.') else {
+        return false;
+    };
+    [".tmp-", ".link-"].iter().any(|mark| {
+        rest.rsplit_once(mark).is_some_and(|(stem, pid)| {
+            !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+    })
+}
+
+impl Dir {
+    /// Opens a directory the user named. Its path may go through the user's own symlinks; nothing
+    /// below it will.
+    pub fn anchor(path: &Path) -> Result<Dir> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| FsError::io(path, e))?;
+        Ok(Dir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// [`Dir::anchor`], creating the directory and its parents first when missing.
+    pub fn anchor_creating(path: &Path) -> Result<Dir> {
+        std::fs::create_dir_all(path).map_err(|e| FsError::io(path, e))?;
+        Self::anchor(path)
+    }
+
+    /// The path this directory was opened by (for messages; never used to reach it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn child(&self, name: &OsStr) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// `lstat` of `name`, or None when nothing is there.
+    pub fn entry(&self, name: impl AsRef<OsStr>) -> Result<Option<Entry>> {
+        let name = component(&self.path, name.as_ref())?;
+        match nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(Entry::of(&st))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// `fstat` of this directory.
+    pub fn stat(&self) -> Result<Entry> {
+        nix::sys::stat::fstat(&self.fd)
+            .map(|st| Entry::of(&st))
+            .map_err(|e| FsError::io(&self.path, e))
+    }
+
+    /// Refuses a directory someone else owns, and takes group/other write away from one we own:
+    /// anyone who can write a directory can swap the names in it.
+    fn trust(&self) -> Result<()> {
+        let st = self.stat()?;
+        if st.uid != euid() {
+            return Err(FsError::untrusted(
+                &self.path,
+                format!("owned by uid {}, not {}", st.uid, euid()),
+            ));
+        }
+        if st.mode & 0o022 != 0 {
+            self.set_mode(st.mode & !0o022)?;
+        }
+        Ok(())
+    }
+
+    /// Sets this directory's permission bits to exactly `mode` (it must be ours).
+    pub fn set_mode(&self, mode: u32) -> Result<()> {
+        nix::sys::stat::fchmod(&self.fd, Mode::from_bits_truncate(mode))
+            .map_err(|e| FsError::io(&self.path, e))
+    }
+
+    fn open_raw_dir(&self, name: &OsStr) -> std::result::Result<Dir, Errno> {
+        let fd = nix::fcntl::openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Dir {
+            fd,
+            path: self.child(name),
+        })
+    }
+
+    /// Opens the existing directory `name`; None when missing. A symlink or anything else that is
+    /// not a directory we own is refused.
+    pub fn open_dir(&self, name: impl AsRef<OsStr>) -> Result<Option<Dir>> {
+        let name = component(&self.path, name.as_ref())?;
+        match self.open_raw_dir(name) {
+            Ok(dir) => dir.trust().map(|_| Some(dir)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => Err(FsError::untrusted(
+                &self.child(name),
+                "not a directory (a symlink or file is in the way)",
+            )),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Opens or creates the directory `name` (created with exactly `mode`).
+    pub fn create_dir(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<Dir> {
+        let name = component(&self.path, name.as_ref())?;
+        match nix::sys::stat::mkdirat(&self.fd, name, Mode::from_bits_truncate(mode)) {
+            Ok(()) => {
+                let dir = self
+                    .open_raw_dir(name)
+                    .map_err(|e| FsError::io(&self.child(name), e))?;
+                // The umask may have taken bits away; what we create has exactly `mode`.
+                dir.set_mode(mode)?;
+                dir.trust()?;
+                Ok(dir)
+            }
+            Err(Errno::EEXIST) => self
+                .open_dir(name)?
+                .ok_or_else(|| FsError::io(&self.child(name), Errno::ENOENT)),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Opens or creates every directory of the relative path `rel` below this one.
+    pub fn create_dirs(&self, rel: &Path, mode: u32) -> Result<Dir> {
+        let mut names = relative_components(&self.path, rel)?.into_iter();
+        let Some(first) = names.next() else {
+            return self.try_clone();
+        };
+        let mut dir = self.create_dir(first, mode)?;
+        for name in names {
+            dir = dir.create_dir(name, mode)?;
+        }
+        Ok(dir)
+    }
+
+    /// Opens the existing directory at relative `rel`; None when a component is missing.
+    pub fn open_dirs(&self, rel: &Path) -> Result<Option<Dir>> {
+        let mut dir = self.try_clone()?;
+        for name in relative_components(&self.path, rel)? {
+            match dir.open_dir(name)? {
+                Some(next) => dir = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(dir))
+    }
+
+    fn try_clone(&self) -> Result<Dir> {
+        Ok(Dir {
+            fd: self
+                .fd
+                .try_clone()
+                .map_err(|e| FsError::io(&self.path, e))?,
+            path: self.path.clone(),
+        })
+    }
+
+    /// The names in this directory (without `.` and `..`).
+    pub fn names(&self) -> Result<Vec<OsString>> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| FsError::io(&self.path, e))?;
+        let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| FsError::io(&self.path, e))?;
+        let mut out = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.map_err(|e| FsError::io(&self.path, e))?;
+            let name = OsStr::from_bytes(entry.file_name().to_bytes());
+            if name != "." && name != ".." {
+                out.push(name.to_os_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The contents of the regular file `name`; None when it is missing or not a regular file
+    /// (a symlink, FIFO or device is never opened for reading).
+    pub fn read_file(&self, name: impl AsRef<OsStr>) -> Result<Option<Vec<u8>>> {
+        let Some((mut file, _)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
+        Ok(Some(bytes))
+    }
+
+    /// Whether `name` is a regular file with exactly `bytes` and permission bits `mode`.
+    pub fn holds(&self, name: impl AsRef<OsStr>, bytes: &[u8], mode: u32) -> Result<bool> {
+        let Some((mut file, st)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
+            return Ok(false);
+        };
+        if st.size != bytes.len() as u64 || st.mode != mode {
+            return Ok(false);
+        }
+        let mut current = Vec::with_capacity(bytes.len());
+        file.read_to_end(&mut current)
+            .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
+        Ok(current == bytes)
+    }
+
+    /// Opens `name` if it is a regular file, without following a symlink and without blocking on a
+    /// FIFO; None when missing or of another kind.
+    fn open_regular(&self, name: &OsStr, access: OFlag) -> Result<Option<(File, Entry)>> {
+        let name = component(&self.path, name)?;
+        let flags = access | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT | Errno::ELOOP | Errno::ENXIO | Errno::EISDIR) => return Ok(None),
+            Err(e) => return Err(FsError::io(&self.child(name), e)),
+        };
+        let st = nix::sys::stat::fstat(&fd)
+            .map(|st| Entry::of(&st))
+            .map_err(|e| FsError::io(&self.child(name), e))?;
+        if st.kind != Kind::File {
+            return Ok(None);
+        }
+        Ok(Some((File::from(fd), st)))
+    }
+
+    /// Creates `name` as a new file with exactly `mode`; fails if anything is there already.
+    pub fn create_new(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<File> {
+        let name = component(&self.path, name.as_ref())?;
+        let fd = nix::fcntl::openat(
+            &self.fd,
+            name,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(mode),
+        )
+        .map_err(|e| FsError::io(&self.child(name), e))?;
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
+            .map_err(|e| FsError::io(&self.child(name), e))?;
+        Ok(File::from(fd))
+    }
+
+    /// A new file under a fresh temp name in this directory.
+    fn create_temp(&self, mode: u32) -> Result<(OsString, File)> {
+        loop {
+            let name = temp_name();
+            match self.create_new(&name, mode) {
+                Err(e) if e.errno() == Some(Errno::EEXIST) => continue,
+                other => return other.map(|f| (name, f)),
+            }
+        }
+    }
+
+    /// Replaces `name` with `bytes` (mode `mode`): a temp file here, fsync, rename, fsync of the
+    /// directory. Readers see the old file or the new one; a symlink at `name` is replaced, never
+    /// followed.
+    pub fn write_file(&self, name: impl AsRef<OsStr>, bytes: &[u8], mode: u32) -> Result<()> {
+        self.write_file_into(self, name, bytes, mode)
+    }
+
+    /// [`Dir::write_file`] for `dest/name`, with the temp file in this directory, so every temp
+    /// file of a tree lives in one place (same filesystem: `dest` must be below this directory).
+    pub fn write_file_into(
+        &self,
+        dest: &Dir,
+        name: impl AsRef<OsStr>,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<()> {
+        let name = component(&dest.path, name.as_ref())?;
+        let (tmp, mut file) = self.create_temp(mode)?;
+        let result = file
+            .write_all(bytes)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| FsError::io(&self.child(&tmp), e))
+            .and_then(|_| self.rename_to(&tmp, dest, name));
+        if result.is_err() {
+            let _ = self.remove(&tmp);
+        }
+        result?;
+        dest.sync()
+    }
+
+    /// Makes `name` a symlink to `target`, atomically replacing whatever non-directory is there.
+    pub fn symlink(&self, target: &Path, name: impl AsRef<OsStr>) -> Result<()> {
+        let name = component(&self.path, name.as_ref())?;
+        let tmp = loop {
+            let tmp = temp_name();
+            match nix::unistd::symlinkat(target, &self.fd, tmp.as_os_str()) {
+                Ok(()) => break tmp,
+                Err(Errno::EEXIST) => continue,
+                Err(e) => return Err(FsError::io(&self.child(&tmp), e)),
+            }
+        };
+        if let Err(e) = self.rename_to(&tmp, self, name) {
+            let _ = self.remove(&tmp);
+            return Err(e);
+        }
+        self.sync()
+    }
+
+    /// Where the symlink `name` points; None when `name` is not a symlink.
+    pub fn read_link(&self, name: impl AsRef<OsStr>) -> Result<Option<PathBuf>> {
+        let name = component(&self.path, name.as_ref())?;
+        match nix::fcntl::readlinkat(&self.fd, name) {
+            Ok(target) => Ok(Some(PathBuf::from(target))),
+            Err(Errno::EINVAL | Errno::ENOENT) => Ok(None),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Renames `from` here to `dest/to` (never following either name).
+    pub fn rename_to(
+        &self,
+        from: impl AsRef<OsStr>,
+        dest: &Dir,
+        to: impl AsRef<OsStr>,
+    ) -> Result<()> {
+        let from = component(&self.path, from.as_ref())?;
+        let to = component(&dest.path, to.as_ref())?;
+        nix::fcntl::renameat(&self.fd, from, &dest.fd, to)
+            .map_err(|e| FsError::io(&dest.child(to), e))
+    }
+
+    /// Removes the non-directory `name` (a symlink itself, never its target); false when missing.
+    pub fn remove(&self, name: impl AsRef<OsStr>) -> Result<bool> {
+        self.unlink(name.as_ref(), UnlinkatFlags::NoRemoveDir)
+    }
+
+    /// Removes the empty directory `name`; false when missing.
+    pub fn remove_dir(&self, name: impl AsRef<OsStr>) -> Result<bool> {
+        self.unlink(name.as_ref(), UnlinkatFlags::RemoveDir)
+    }
+
+    fn unlink(&self, name: &OsStr, how: UnlinkatFlags) -> Result<bool> {
+        let name = component(&self.path, name)?;
+        match nix::unistd::unlinkat(&self.fd, name, how) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Removes `name` whatever it is; a directory with everything in it, without following any
+    /// symlink inside. False when missing.
+    pub fn remove_any(&self, name: impl AsRef<OsStr>) -> Result<bool> {
+        let name = name.as_ref();
+        match self.entry(name)? {
+            None => Ok(false),
+            Some(e) if e.kind == Kind::Dir => {
+                // Out of the way first, under a name only we know, so the tree vanishes at once.
+                let tmp = temp_name();
+                self.rename_to(name, self, &tmp)?;
+                self.remove_tree(&tmp)?;
+                Ok(true)
+            }
+            Some(_) => self.remove(name),
+        }
+    }
+
+    /// Removes the directory tree `name` here. Subtrees deeper than [`REMOVE_DEPTH`] are first
+    /// moved up into this directory, so depth costs neither descriptors nor stack.
+    fn remove_tree(&self, name: &OsStr) -> Result<()> {
+        let mut pending = vec![name.to_os_string()];
+        while let Some(next) = pending.pop() {
+            self.remove_level(self, &next, 0, &mut pending)?;
+        }
+        Ok(())
+    }
+
+    fn remove_level(
+        &self,
+        parent: &Dir,
+        name: &OsStr,
+        depth: usize,
+        pending: &mut Vec<OsString>,
+    ) -> Result<()> {
+        let dir = match parent.open_raw_dir(name) {
+            Ok(dir) => dir,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(Errno::ENOTDIR | Errno::ELOOP) => return parent.remove(name).map(drop),
+            Err(e) => return Err(FsError::io(&parent.child(name), e)),
+        };
+        for child in dir.names()? {
+            match dir.entry(&child)? {
+                Some(e) if e.kind == Kind::Dir => {
+                    if depth < REMOVE_DEPTH {
+                        self.remove_level(&dir, &child, depth + 1, pending)?;
+                    } else {
+                        let tmp = temp_name();
+                        dir.rename_to(&child, self, &tmp)?;
+                        pending.push(tmp);
+                    }
+                }
+                Some(_) => {
+                    dir.remove(&child)?;
+                }
+                None => {}
+            }
+        }
+        parent.remove_dir(name).map(drop)
+    }
+
+    /// A new empty directory under a temp name here (mode `mode`).
+    pub fn create_temp_dir(&self, mode: u32) -> Result<(OsString, Dir)> {
+        loop {
+            let name = temp_name();
+            match nix::sys::stat::mkdirat(
+                &self.fd,
+                name.as_os_str(),
+                Mode::from_bits_truncate(mode),
+            ) {
+                Ok(()) => {
+                    let dir = self
+                        .open_raw_dir(&name)
+                        .map_err(|e| FsError::io(&self.child(&name), e))?;
+                    dir.set_mode(mode)?;
+                    return Ok((name, dir));
+                }
+                Err(Errno::EEXIST) => continue,
+                Err(e) => return Err(FsError::io(&self.child(&name), e)),
+            }
+        }
+    }
+
+    /// Makes directory changes durable.
+    pub fn sync(&self) -> Result<()> {
+        nix::unistd::fsync(&self.fd).map_err(|e| FsError::io(&self.path, e))
+    }
+
+    /// An empty regular file `name` with exactly `mode`, replacing anything else at that name
+    /// (a placeholder bubblewrap binds; never opened for writing if it is already right).
+    pub fn placeholder(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<()> {
+        let name = name.as_ref();
+        match self.entry(name)? {
+            Some(e) if e.kind == Kind::File && e.size == 0 && e.mode == mode && e.uid == euid() => {
+                return Ok(())
+            }
+            Some(_) => {
+                self.remove_any(name)?;
+            }
+            None => {}
+        }
+        self.create_new(name, mode).map(drop)
+    }
+
+    /// Takes an exclusive `flock` on `name`, creating it (0600) when missing. Only a regular file we
+    /// own is ever opened; a symlink, FIFO, socket or empty directory someone put there is removed
+    /// (it cannot be a lock any launcher holds), anything else is refused. With
+    /// `remove_on_release` the file goes when the lock is dropped, so per-home lock files do not
+    /// pile up; waiters notice and retry on the new file.
+    pub fn lock(&self, name: impl AsRef<OsStr>, remove_on_release: bool) -> Result<Lock> {
+        let name = component(&self.path, name.as_ref())?;
+        let path = self.child(name);
+        loop {
+            let file = match self.entry(name)? {
+                None => match self.create_new(name, 0o600) {
+                    Ok(f) => f,
+                    Err(e) if e.errno() == Some(Errno::EEXIST) => continue,
+                    Err(e) => return Err(e),
+                },
+                Some(e) if e.kind == Kind::File => {
+                    if e.uid != euid() {
+                        return Err(FsError::untrusted(
+                            &path,
+                            format!("lock file owned by uid {}", e.uid),
+                        ));
+                    }
+                    match self.open_regular(name, OFlag::O_RDWR)? {
+                        Some((f, _)) => f,
+                        None => continue,
+                    }
+                }
+                Some(e) if e.kind == Kind::Dir => {
+                    self.remove_dir(name).map_err(|_| {
+                        FsError::untrusted(&path, "a non-empty directory is where the lock belongs")
+                    })?;
+                    continue;
+                }
+                Some(_) => {
+                    tracing::debug!(path = %path.display(), "removing a non-file at a lock path");
+                    self.remove(name)?;
+                    continue;
+                }
+            };
+            let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+                .map_err(|(_, e)| FsError::io(&path, e))?;
+            // The name may have been removed (by a holder releasing) or replaced while we waited.
+            let ours = nix::sys::stat::fstat(held.as_fd()).map(|st| Entry::of(&st));
+            let named = self.entry(name)?;
+            if ours.is_ok_and(|o| named.is_some_and(|n| n.ino == o.ino && n.dev == o.dev)) {
+                return Ok(Lock {
+                    _held: held,
+                    remove: remove_on_release
+                        .then(|| self.try_clone().map(|d| (d, name.to_os_string())))
+                        .transpose()?,
+                });
+            }
+        }
+    }
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Dir {
+    fn as_raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn relative_components<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a OsStr>> {
+    rel.components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .map(|c| match c {
+            Component::Normal(name) => Ok(name),
+            _ => Err(FsError::io(
+                &base.join(rel),
+                io::Error::new(io::ErrorKind::InvalidInput, "not a plain relative path"),
+            )),
+        })
+        .collect()
+}
+
+/// An exclusive advisory lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct Lock {
+    _held: nix::fcntl::Flock<File>,
+    remove: Option<(Dir, OsString)>,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Removed while still held, so nobody can lock the old file after we let go of it.
+        if let Some((dir, name)) = &self.remove {
+            let _ = dir.remove(name);
+        }
+    }
+}
+
+/// A private directory `path` (exactly `mode`) directly in the anchor `parent`: created when
+/// missing; an existing one must be a real directory owned by us (its mode is then fixed).
+pub fn private_dir(path: &Path, mode: u32) -> Result<Dir> {
+    let (parent, name) = split(path)?;
+    let dir = Dir::anchor(parent)?.create_dir(name, mode)?;
+    if dir.stat()?.mode != mode {
+        dir.set_mode(mode)?;
+    }
+    Ok(dir)
+}
+
+/// `path` as (parent, last component).
+pub fn split(path: &Path) -> Result<(&Path, &OsStr)> {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => Ok((parent, name)),
+        _ => Err(FsError::io(
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "needs a parent directory"),
+        )),
+    }
+}
+
+#[cfg(test)]
+#[path = "fs_tests.rs"]
+mod tests;
