@@ -1,0 +1,222 @@
+//! The registry against leftovers of killed launches and against what a task can plant in it.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use super::*;
+
+struct Scene {
+    _tmp: tempfile::TempDir,
+    ws: PathBuf,
+    registry: PathBuf,
+    victim: PathBuf,
+}
+
+fn scene() -> Scene {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, "original").unwrap();
+    Scene {
+        registry: registry_dir(tmp.path(), 4242),
+        ws,
+        victim,
+        _tmp: tmp,
+    }
+}
+
+impl Scene {
+    fn victim_untouched(&self) {
+        assert_eq!(std::fs::read_to_string(&self.victim).unwrap(), "original");
+    }
+
+    /// A marker for `target` from `pid`, as a killed launch (or Codex's helper) leaves it.
+    fn plant_marker(&self, target: &Path, pid: u32, says: &str) {
+        let entry = self.registry.join(target_hash(target));
+        std::fs::create_dir_all(&entry).unwrap();
+        std::fs::write(entry.join(pid.to_string()), format!("{says}\n")).unwrap();
+    }
+}
+
+fn dir_target(path: &Path, preexisting: bool) -> SyntheticTarget {
+    SyntheticTarget {
+        path: path.to_path_buf(),
+        kind: TargetKind::Dir,
+        preexisting,
+    }
+}
+
+/// A pid that certainly belonged to a process that has exited.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn hash_matches_the_shared_format() {
+    assert_eq!(
+        target_hash(Path::new("/tmp/ws/.agents")),
+        "55f09e983bb675d5"
+    );
+}
+
+#[test]
+fn created_placeholders_are_removed_and_preexisting_ones_kept() {
+    let s = scene();
+    let created = s.ws.join(".agents");
+    let kept = s.ws.join(".codex");
+    std::fs::create_dir(&kept).unwrap();
+    let targets = [dir_target(&created, false), dir_target(&kept, true)];
+    let registration = register(&s.registry, &targets).unwrap();
+    std::fs::create_dir(&created).unwrap(); // what bubblewrap does
+    registration.release().unwrap();
+    assert!(!created.exists());
+    assert!(kept.exists());
+    let left: Vec<_> = std::fs::read_dir(&s.registry)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "lock")
+        .collect();
+    assert!(left.is_empty(), "registry entries left: {left:?}");
+}
+
+#[test]
+fn sweep_removes_what_a_killed_launch_created_and_nothing_else() {
+    let s = scene();
+    std::fs::create_dir_all(&s.registry).unwrap();
+    let dead = dead_pid();
+    let leftover_dir = s.ws.join(".git");
+    let leftover_file = s.ws.join("sub/.aws");
+    let users_own = s.ws.join(".codex");
+    let in_use = s.ws.join(".agents");
+    let with_content = s.ws.join("other/.git");
+    for d in [&leftover_dir, &users_own, &in_use, &with_content] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::create_dir_all(leftover_file.parent().unwrap()).unwrap();
+    std::fs::write(&leftover_file, "").unwrap();
+    std::fs::write(with_content.join("HEAD"), "ref").unwrap();
+    s.plant_marker(&leftover_dir, dead, "synthetic");
+    s.plant_marker(&leftover_file, dead, "synthetic");
+    s.plant_marker(&users_own, dead, "existing");
+    s.plant_marker(&in_use, std::process::id(), "synthetic");
+    s.plant_marker(&in_use, dead, "synthetic");
+    s.plant_marker(&with_content, dead, "synthetic");
+    let never_registered = s.ws.join("x/.git");
+    std::fs::create_dir_all(&never_registered).unwrap();
+
+    let candidates = [
+        leftover_dir.clone(),
+        leftover_file.clone(),
+        users_own.clone(),
+        in_use.clone(),
+        with_content.clone(),
+        never_registered.clone(),
+        s.ws.join("missing/.git"),
+    ];
+    let mut removed = sweep_leftovers(&s.registry, &candidates);
+    removed.sort();
+    let mut want = vec![leftover_dir.clone(), leftover_file.clone()];
+    want.sort();
+    assert_eq!(removed, want);
+    assert!(users_own.is_dir() && in_use.is_dir() && never_registered.is_dir());
+    assert!(with_content.join("HEAD").is_file());
+    assert!(
+        !s.registry.join(target_hash(&leftover_dir)).exists(),
+        "the stale entry goes with it"
+    );
+    assert!(s.registry.join(target_hash(&in_use)).exists());
+}
+
+#[test]
+fn sweep_without_suspects_does_not_touch_the_registry() {
+    let s = scene();
+    // A registry that is a symlink would be refused if it were opened; it is not even looked at.
+    std::os::unix::fs::symlink(&s.victim, &s.registry).unwrap();
+    std::fs::create_dir(s.ws.join(".git")).unwrap();
+    std::fs::write(s.ws.join(".git/HEAD"), "x").unwrap();
+    let removed = sweep_leftovers(&s.registry, &[s.ws.join(".git"), s.ws.join(".codex")]);
+    assert!(removed.is_empty());
+    assert!(std::fs::symlink_metadata(&s.registry)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    s.victim_untouched();
+
+    // An empty candidate but no registry at all: nothing is created.
+    let s = scene();
+    std::fs::create_dir(s.ws.join(".git")).unwrap();
+    assert!(sweep_leftovers(&s.registry, &[s.ws.join(".git")]).is_empty());
+    assert!(!s.registry.exists());
+    assert!(s.ws.join(".git").is_dir());
+}
+
+#[test]
+fn planted_symlinks_in_the_registry_never_redirect_a_write() {
+    let s = scene();
+    std::fs::create_dir(&s.registry).unwrap();
+    std::fs::set_permissions(&s.registry, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(&s.victim, s.registry.join("lock")).unwrap();
+    let target = s.ws.join(".agents");
+    let entry = s.registry.join(target_hash(&target));
+    std::fs::create_dir(&entry).unwrap();
+    std::os::unix::fs::symlink(&s.victim, entry.join(std::process::id().to_string())).unwrap();
+    std::os::unix::fs::symlink(&s.victim, entry.join(dead_pid().to_string())).unwrap();
+    let outside = s.ws.parent().unwrap().join("outside-entry");
+    std::fs::create_dir(&outside).unwrap();
+    let other = s.ws.join(".codex");
+    std::os::unix::fs::symlink(&outside, s.registry.join(target_hash(&other))).unwrap();
+
+    let registration = register(&s.registry, &[dir_target(&target, false)]).unwrap();
+    assert_eq!(
+        std::fs::metadata(&s.registry).unwrap().mode() & 0o7777,
+        0o700
+    );
+    assert!(std::fs::symlink_metadata(s.registry.join("lock"))
+        .unwrap()
+        .is_file());
+    let marker = entry.join(std::process::id().to_string());
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "synthetic\n");
+    registration.release().unwrap();
+    s.victim_untouched();
+
+    // An entry that is a symlink is refused rather than written through.
+    assert!(register(&s.registry, &[dir_target(&other, false)]).is_err());
+    assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+}
+
+#[test]
+fn a_registry_owned_by_someone_else_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        return eprintln!("SKIPPED: chown needs root");
+    }
+    let s = scene();
+    std::fs::create_dir(&s.registry).unwrap();
+    std::os::unix::fs::chown(&s.registry, Some(65534), Some(65534)).unwrap();
+    let err = register(&s.registry, &[dir_target(&s.ws.join(".git"), false)]).unwrap_err();
+    assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+    assert!(std::fs::read_dir(&s.registry).unwrap().next().is_none());
+}
+
+#[test]
+fn host_files_replace_planted_placeholders() {
+    let s = scene();
+    let daemon = s.ws.parent().unwrap().join("daemon");
+    std::fs::create_dir(&s.registry).unwrap();
+    let denied = s.registry.join("denied-placeholder");
+    std::os::unix::fs::symlink(&s.victim, &denied).unwrap();
+    let empty = s.registry.join("empty-placeholder");
+    create_host_files(&daemon, &s.registry, &[(&denied, 0o000), (&empty, 0o444)]).unwrap();
+    for (p, mode) in [(&denied, 0o000), (&empty, 0o444)] {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        assert!(m.is_file() && m.len() == 0);
+        assert_eq!(m.mode() & 0o7777, mode);
+    }
+    assert_eq!(std::fs::metadata(&daemon).unwrap().mode() & 0o7777, 0o700);
+    s.victim_untouched();
+    let elsewhere = s.ws.join("x");
+    assert!(create_host_files(&daemon, &s.registry, &[(&elsewhere, 0o444)]).is_err());
+}
