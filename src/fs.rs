@@ -271,6 +271,17 @@ impl Dir {
         }
     }
 
+    /// Opens the directory `name` only to read from it: no symlink is followed, but the owner is
+    /// not checked and nothing is changed. None when missing or not a directory.
+    pub fn open_dir_to_read(&self, name: impl AsRef<OsStr>) -> Result<Option<Dir>> {
+        let name = component(&self.path, name.as_ref())?;
+        match self.open_raw_dir(name) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => Ok(None),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
     /// Opens or creates the directory `name` (created with exactly `mode`).
     pub fn create_dir(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<Dir> {
         let name = component(&self.path, name.as_ref())?;
@@ -316,7 +327,8 @@ impl Dir {
         Ok(Some(dir))
     }
 
-    fn try_clone(&self) -> Result<Dir> {
+    /// Another descriptor for the same directory.
+    pub fn try_clone(&self) -> Result<Dir> {
         Ok(Dir {
             fd: self
                 .fd

@@ -108,19 +108,38 @@ fn task_home(
         .clone()
         .unwrap_or_else(|| task_id_for(workspace));
     check_task_id(&task_id)?;
-    let home = match &opts.home {
-        Some(p) => absolute("--home", p)?,
-        None => env_path("XDG_STATE_HOME")
-            .or_else(|| env_path("HOME").map(|h| h.join(".local/state")))
-            .ok_or_else(|| Failure::usage("cannot find a state dir for the per-task home: set XDG_STATE_HOME or HOME, or pass --home"))?
-            .join("codex-launcher/tasks")
-            .join(&task_id)
-            .join("codex-home"),
+    // The anchor is the directory the user named; below it nothing is followed (home::open_home).
+    let (home, home_anchor) = match &opts.home {
+        Some(p) => {
+            let home = absolute("--home", p)?;
+            let parent = home.parent().map(Path::to_path_buf).ok_or_else(|| {
+                Failure::usage(format!(
+                    "--home {}: needs a parent directory",
+                    home.display()
+                ))
+            })?;
+            (home, parent)
+        }
+        None => {
+            let (anchor, state) = match env_path("XDG_STATE_HOME") {
+                Some(state) => (state.clone(), state),
+                None => {
+                    let h = env_path("HOME").ok_or_else(|| Failure::usage("cannot find a state dir for the per-task home: set XDG_STATE_HOME or HOME, or pass --home"))?;
+                    (h.clone(), h.join(".local/state"))
+                }
+            };
+            let home = state
+                .join("codex-launcher/tasks")
+                .join(&task_id)
+                .join("codex-home");
+            (home, anchor)
+        }
     };
     home::check_home_location(&home, &shared)?;
     let prep = PrepareOptions {
         shared_home: shared,
         home,
+        home_anchor,
         platform: opts.platform.unwrap_or_else(Platform::host),
         codex_version: opts.codex_version.clone(),
         outer: Backend::None,
@@ -298,21 +317,24 @@ fn read_lock(file: &Path) -> Result<Lock, Failure> {
     Lock::parse(&text, file).map_err(|e| Failure::refused(e.to_string()))
 }
 
-/// Writes `DIR/<task-id>.config.lock.toml` atomically (0600: config values can be sensitive).
+/// Writes `DIR/<task-id>.config.lock.toml` atomically (0600: config values can be sensitive),
+/// through `fs`: DIR may be a workspace a task could write, and its symlinks are not followed.
 fn write_lock(dir: &Path, task_id: &str, lock: &Lock) -> Result<PathBuf, Failure> {
-    std::fs::create_dir_all(dir).map_err(|e| {
+    let out = crate::fs::Dir::anchor_creating(dir).map_err(|e| {
         Failure::refused(format!(
             "failed to create config lock export directory {}: {e}",
             dir.display()
         ))
     })?;
-    let path = dir.join(format!("{task_id}.config.lock.toml"));
-    crate::home::atomic::write(&path, lock.render().as_bytes(), 0o600).map_err(|e| {
-        Failure::refused(format!(
-            "failed to write config lock to {}: {e}",
-            path.display()
-        ))
-    })?;
+    let name = format!("{task_id}.config.lock.toml");
+    let path = dir.join(&name);
+    out.write_file(&name, lock.render().as_bytes(), 0o600)
+        .map_err(|e| {
+            Failure::refused(format!(
+                "failed to write config lock to {}: {e}",
+                path.display()
+            ))
+        })?;
     Ok(path)
 }
 
