@@ -8,6 +8,7 @@ use crate::home::managed::{self, ManagedConfig};
 use crate::home::{self};
 use crate::plan::{self, PlanError, SandboxRequest};
 use crate::policy::modes::Network;
+use crate::probe::cache::CacheDir;
 use crate::probe::host;
 use crate::select::TargetOs;
 
@@ -16,7 +17,11 @@ pub fn run(args: ExplainArgs) -> Outcome {
     if let Some(target) = args.platform {
         request.target = target;
     }
-    match plan::plan_launch(&request, host::probe(), None) {
+    match plan::plan_launch(
+        &request,
+        host::probe(&CacheDir::for_policy(&request.policy)),
+        None,
+    ) {
         Ok(plan) => {
             let inner = inner_layer(&plan, &args.sandbox, request.target);
             if args.json {

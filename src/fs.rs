@@ -327,6 +327,33 @@ impl Dir {
         Ok(Some(dir))
     }
 
+    /// Opens the existing directories of `rel` without changing anything: each must be a directory
+    /// we own that nobody else can write. None when one is missing or is not.
+    pub fn open_private_dirs(&self, rel: &Path) -> Result<Option<Dir>> {
+        let mut dir = self.try_clone()?;
+        for name in relative_components(&self.path, rel)? {
+            match dir.open_dir_to_read(name)? {
+                Some(next) if is_private(&next.stat()?) => dir = next,
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(dir))
+    }
+
+    /// The contents of `name` if it is a regular file we own that nobody else can write.
+    pub fn read_private_file(&self, name: impl AsRef<OsStr>) -> Result<Option<Vec<u8>>> {
+        let Some((mut file, st)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
+            return Ok(None);
+        };
+        if !is_private(&st) {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
+        Ok(Some(bytes))
+    }
+
     /// Another descriptor for the same directory.
     pub fn try_clone(&self) -> Result<Dir> {
         Ok(Dir {
@@ -686,6 +713,11 @@ impl AsRawFd for Dir {
     fn as_raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
     }
+}
+
+/// Ours, and writable by nobody else.
+fn is_private(e: &Entry) -> bool {
+    e.uid == euid() && e.mode & 0o022 == 0
 }
 
 fn relative_components<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a OsStr>> {

@@ -11,6 +11,7 @@ use crate::exec;
 use crate::exit::{Failure, Outcome};
 use crate::plan::{self, BackendPlan, LaunchPlan, SandboxRequest};
 use crate::policy::{PermissionProfile, Policy};
+use crate::probe::cache::CacheDir;
 use crate::probe::host;
 use crate::select::BackendRequest;
 use crate::synthetic;
@@ -23,7 +24,11 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
     }
     let (info_read, info_write) =
         exec::info_pipe().map_err(|e| Failure::refused(format!("cannot create a pipe: {e}")))?;
-    let plan = plan::plan_launch(&request, host::probe(), Some(exec::raw(&info_write)))?;
+    let plan = plan::plan_launch(
+        &request,
+        host::probe(&CacheDir::for_policy(&request.policy)),
+        Some(exec::raw(&info_write)),
+    )?;
     tracing::debug!(backend = plan.backend.name(), ladder = ?plan.ladder, "backend chosen");
     execute(plan, info_read, info_write)
 }

@@ -15,6 +15,7 @@ use crate::exit::Failure;
 use crate::policy::glob_scan;
 use crate::policy::{modes, FileSystem, PermissionProfile, Policy, ResolveContext, Rules};
 use crate::probe::bwrap::{self as bwrap_probe, Launcher};
+use crate::probe::cache::CacheDir;
 use crate::probe::host::HostFacts;
 use crate::probe::proc_mount;
 use crate::select::{
@@ -245,7 +246,7 @@ pub fn plan_launch(
             None => Err("not probed".into()),
             Some(Ok(w)) => {
                 let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-                bwrap_probe::system_bwrap(&cwd, w)
+                bwrap_probe::system_bwrap(&cwd, w, &CacheDir::for_launch(w))
             }
             Some(Err(e)) => Err(e.to_string()),
         },
@@ -373,7 +374,8 @@ fn plan_bwrap(
 ) -> Result<(BackendPlan, Vec<String>), Failure> {
     let registry_dir = synthetic::registry_dir(&temp_dir()?, uid);
     let unshare_net = req.policy.network_restricted();
-    let proc_allowed = proc_mount::proc_mount_allowed(&launcher, unshare_net);
+    let proc_allowed =
+        proc_mount::proc_mount_allowed(&launcher, unshare_net, &CacheDir::for_launch(&writable));
     let mount_proc = !req.no_proc && !req.inherit_pid_namespace && proc_allowed;
     let mut not_enforced = Vec::new();
     if !proc_allowed && !req.no_proc && !req.inherit_pid_namespace {

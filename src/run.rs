@@ -13,6 +13,7 @@ use crate::home::{self, PrepareOptions};
 use crate::lock::{self, Lock};
 use crate::plan::{self, SandboxRequest};
 use crate::policy::modes::{Network, SandboxMode};
+use crate::probe::cache::CacheDir;
 use crate::probe::host;
 use crate::select::{Backend, BackendRequest};
 
@@ -248,8 +249,12 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     let request = run_request(&sandbox, &home_dir, &shared, command).map_err(undo)?;
     let (info_read, info_write) = crate::exec::info_pipe()
         .map_err(|e| undo(Failure::refused(format!("cannot create a pipe: {e}"))))?;
-    let launch = plan::plan_launch(&request, host::probe(), Some(crate::exec::raw(&info_write)))
-        .map_err(|e| undo(e.into()))?;
+    let launch = plan::plan_launch(
+        &request,
+        host::probe(&CacheDir::for_policy(&request.policy)),
+        Some(crate::exec::raw(&info_write)),
+    )
+    .map_err(|e| undo(e.into()))?;
     prep.outer = launch.backend;
     if args.dry_run {
         if args.json {
@@ -377,7 +382,12 @@ pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
                 require_full_isolation: false,
             };
             let request = run_request(&sandbox, &home_dir, &shared, vec!["codex".into()])?;
-            plan::plan_launch(&request, host::probe(), None)?.backend
+            plan::plan_launch(
+                &request,
+                host::probe(&CacheDir::for_policy(&request.policy)),
+                None,
+            )?
+            .backend
         }
         Some(BackendRequest::BwrapSystem) | Some(BackendRequest::Bwrap) => Backend::BwrapSystem,
         Some(BackendRequest::BwrapVendored) => Backend::BwrapVendored,
