@@ -24,6 +24,10 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
     }
     let (info_read, info_write) =
         exec::info_pipe().map_err(|e| Failure::refused(format!("cannot create a pipe: {e}")))?;
+    // TEMPORARY (issue 13): the new launch path calls this before planning.
+    if let Ok(tmp) = plan::temp_dir() {
+        synthetic::sweep_for_policy(&request.policy, &tmp);
+    }
     let plan = plan::plan_launch(
         &request,
         host::probe(&CacheDir::for_policy(&request.policy)),

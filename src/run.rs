@@ -249,6 +249,10 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     let request = run_request(&sandbox, &home_dir, &shared, command).map_err(undo)?;
     let (info_read, info_write) = crate::exec::info_pipe()
         .map_err(|e| undo(Failure::refused(format!("cannot create a pipe: {e}"))))?;
+    // TEMPORARY (issue 13): the new launch path calls this before planning.
+    if let (false, Ok(tmp)) = (args.dry_run, plan::temp_dir()) {
+        crate::synthetic::sweep_for_policy(&request.policy, &tmp);
+    }
     let launch = plan::plan_launch(
         &request,
         host::probe(&CacheDir::for_policy(&request.policy)),

@@ -14,8 +14,9 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::backend::bwrap::{SyntheticTarget, TargetKind};
+use crate::backend::bwrap::{SyntheticTarget, TargetKind, PROTECTED_NAMES};
 use crate::fs::{self, Dir, FsError, Kind};
+use crate::policy::{Access, FileSystem, Policy};
 
 /// Mode of the registry and of every entry directory in it.
 const PRIVATE: u32 = 0o700;
@@ -289,6 +290,57 @@ pub fn sweep_leftovers(registry: &Path, candidates: &[PathBuf]) -> Vec<PathBuf> 
         tracing::debug!(error = %e, "leftover mount targets not swept");
         Vec::new()
     })
+}
+
+/// The paths a bubblewrap plan for `policy` may create as mount points on the host: the protected
+/// names in every writable root, and every path from a writable root down to a read-only or
+/// denied entry inside it (the first missing one becomes an empty placeholder file).
+pub fn leftover_candidates(policy: &Policy) -> Vec<PathBuf> {
+    let FileSystem::Restricted(rules) = &policy.file_system else {
+        return Vec::new();
+    };
+    let writable = rules.paths_with(Access::Write);
+    let mut out: Vec<PathBuf> = Vec::new();
+    for root in &writable {
+        out.extend(PROTECTED_NAMES.iter().map(|n| root.join(n)));
+    }
+    for access in [Access::Read, Access::Deny] {
+        for path in rules.paths_with(access) {
+            let Some(root) = writable
+                .iter()
+                .filter(|w| path.starts_with(w) && path != **w)
+                .max_by_key(|w| w.as_os_str().len())
+            else {
+                continue;
+            };
+            let mut current = root.clone();
+            for part in path
+                .strip_prefix(root)
+                .into_iter()
+                .flat_map(Path::components)
+            {
+                current.push(part);
+                out.push(current.clone());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// [`sweep_leftovers`] for a launch with `policy`, in this user's registry under `temp_dir`.
+pub fn sweep_for_policy(policy: &Policy, temp_dir: &Path) -> Vec<PathBuf> {
+    let candidates = leftover_candidates(policy);
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let registry = registry_dir(temp_dir, nix::unistd::getuid().as_raw());
+    let removed = sweep_leftovers(&registry, &candidates);
+    if !removed.is_empty() {
+        tracing::debug!(?removed, "removed mount points a killed launch left");
+    }
+    removed
 }
 
 #[cfg(test)]

@@ -220,3 +220,31 @@ fn host_files_replace_planted_placeholders() {
     let elsewhere = s.ws.join("x");
     assert!(create_host_files(&daemon, &s.registry, &[(&elsewhere, 0o444)]).is_err());
 }
+
+#[test]
+fn candidates_are_protected_names_and_paths_down_to_read_only_entries() {
+    let json = r#"{"type":"managed","file_system":{"type":"restricted","entries":[
+        {"path":{"type":"special","value":{"kind":"root"}},"access":"read"},
+        {"path":{"type":"path","path":"/w"},"access":"write"},
+        {"path":{"type":"path","path":"/w/a/b"},"access":"read"},
+        {"path":{"type":"path","path":"/w/s"},"access":"deny"},
+        {"path":{"type":"path","path":"/elsewhere/x"},"access":"deny"}]},"network":"restricted"}"#;
+    let profile = crate::policy::PermissionProfile::parse(json).unwrap();
+    let policy = crate::plan::resolve_here(&profile, Path::new("/w"));
+    let got = leftover_candidates(&policy);
+    for want in [
+        "/w/.git",
+        "/w/.agents",
+        "/w/.codex",
+        "/w/.aws",
+        "/w/a",
+        "/w/a/b",
+        "/w/s",
+    ] {
+        assert!(
+            got.contains(&PathBuf::from(want)),
+            "{want} missing from {got:?}"
+        );
+    }
+    assert!(!got.iter().any(|p| p.starts_with("/elsewhere")), "{got:?}");
+}
