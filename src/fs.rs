@@ -302,6 +302,18 @@ impl Dir {
         }
     }
 
+    /// Removes `name` if it is a symlink, file or other non-directory that we own.
+    pub fn clear_non_dir(&self, name: impl AsRef<OsStr>) -> Result<()> {
+        let name = name.as_ref();
+        if let Some(e) = self.entry(name)? {
+            if e.kind != Kind::Dir && e.uid == euid() {
+                tracing::debug!(path = %self.child(name).display(), "removing a non-directory where a directory belongs");
+                self.remove(name)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Opens or creates every directory of the relative path `rel` below this one.
     pub fn create_dirs(&self, rel: &Path, mode: u32) -> Result<Dir> {
         let mut names = relative_components(&self.path, rel)?.into_iter();
@@ -749,11 +761,15 @@ impl Drop for Lock {
     }
 }
 
-/// A private directory `path` (exactly `mode`) directly in the anchor `parent`: created when
-/// missing; an existing one must be a real directory owned by us (its mode is then fixed).
+/// A private directory `path` (exactly `mode`) in the anchor that is its parent: created when
+/// missing; an existing one must be a real directory owned by us (its mode is then fixed). A
+/// symlink or file of ours in its place (a same-user task can plant one in a shared temp dir) is
+/// removed, so it cannot stop every later launch; one owned by someone else is refused.
 pub fn private_dir(path: &Path, mode: u32) -> Result<Dir> {
     let (parent, name) = split(path)?;
-    let dir = Dir::anchor(parent)?.create_dir(name, mode)?;
+    let parent = Dir::anchor(parent)?;
+    parent.clear_non_dir(name)?;
+    let dir = parent.create_dir(name, mode)?;
     if dir.stat()?.mode != mode {
         dir.set_mode(mode)?;
     }

@@ -150,7 +150,7 @@ fn directories_owned_by_someone_else_are_refused() {
 }
 
 #[test]
-fn private_dir_fixes_our_mode_and_refuses_a_symlink() {
+fn private_dir_fixes_our_mode_and_never_follows_a_symlink() {
     let s = scene();
     let reg = s.base.join("reg");
     std::fs::create_dir(&reg).unwrap();
@@ -158,16 +158,30 @@ fn private_dir_fixes_our_mode_and_refuses_a_symlink() {
     private_dir(&reg, 0o700).unwrap();
     assert_eq!(std::fs::metadata(&reg).unwrap().mode() & 0o7777, 0o700);
 
+    // Our own symlink in its place is replaced by a real directory; its target is left alone.
     let planted = s.base.join("planted");
     let elsewhere = s.base.parent().unwrap().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::symlink(&elsewhere, &planted).unwrap();
-    assert!(private_dir(&planted, 0o700).is_err());
+    private_dir(&planted, 0o700).unwrap();
+    assert!(std::fs::symlink_metadata(&planted).unwrap().is_dir());
     assert_eq!(
         std::fs::metadata(&elsewhere).unwrap().mode() & 0o7777,
         0o755
     );
+
+    // Someone else's symlink is refused.
+    if is_root() {
+        let foreign = s.base.join("foreign-link");
+        std::os::unix::fs::symlink(&elsewhere, &foreign).unwrap();
+        chown_nobody(&foreign);
+        assert!(private_dir(&foreign, 0o700).is_err());
+        assert!(std::fs::symlink_metadata(&foreign)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
 }
 
 #[test]

@@ -144,6 +144,8 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
     let own = std::process::id().to_string();
     for target in targets {
         let hash = target_hash(&target.path);
+        // Anything but a directory at an entry's name is debris (or planted): ours to clear.
+        reg.clear_non_dir(&hash)?;
         let entry = reg.create_dir(&hash, PRIVATE)?;
         let scan = scan_markers(&entry, &own)?;
         // A target that "exists" only because another live sandbox created it is still synthetic.

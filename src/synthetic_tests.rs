@@ -183,9 +183,28 @@ fn planted_symlinks_in_the_registry_never_redirect_a_write() {
     registration.release().unwrap();
     s.victim_untouched();
 
-    // An entry that is a symlink is refused rather than written through.
-    assert!(register(&s.registry, &[dir_target(&other, false)]).is_err());
+    // An entry that is a symlink is replaced by a real directory, never written through.
+    let registration = register(&s.registry, &[dir_target(&other, false)]).unwrap();
+    assert!(
+        std::fs::symlink_metadata(s.registry.join(target_hash(&other)))
+            .unwrap()
+            .is_dir()
+    );
+    registration.release().unwrap();
     assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+
+    // So is a registry that is a symlink of ours.
+    let moved = s.ws.parent().unwrap().join("moved-registry");
+    std::fs::rename(&s.registry, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &s.registry).unwrap();
+    register(&s.registry, &[dir_target(&target, false)])
+        .unwrap()
+        .release()
+        .unwrap();
+    assert!(std::fs::symlink_metadata(&s.registry).unwrap().is_dir());
+    assert!(std::fs::read_dir(&moved)
+        .unwrap()
+        .all(|e| e.unwrap().file_name() == "lock"));
 }
 
 #[test]
