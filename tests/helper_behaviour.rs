@@ -90,23 +90,15 @@ fn assert_sandboxed_by_vendored(s: &Setup, out: &std::process::Output) {
     );
 }
 
-/// A directory only root can change (mode 0755 in the root-owned target dir), as a system bwrap's is.
-fn root_owned_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("cl-rootbin-")
-        .tempdir_in(scratch_root())
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
 #[test]
 fn an_old_trusted_bwrap_first_on_path_falls_back_to_vendored_and_is_probed_once() {
     if !is_root() {
         return skip("needs root for the user namespace setup of this host");
     }
     let s = setup();
-    let root_dir = root_owned_dir();
+    let Some(root_dir) = root_only_dir() else {
+        return;
+    };
     let fake_dir = root_dir.path().join("oldbin");
     let fake = fake_bwrap(&fake_dir, BWRAP_040_HELP);
     std::fs::set_permissions(&fake_dir, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -162,23 +162,12 @@ fn explain_on_this_host_picks_system_then_vendored_bwrap() {
 
     // An old bwrap first on PATH: explain names why it is passed over. In a world-writable dir
     // it is not trusted (and never run); in a root-only chain it is probed and found too old.
-    let trusted_root = tempfile::Builder::new()
-        .prefix("cl-rootbin-")
-        .tempdir_in(scratch_root())
-        .unwrap();
-    std::fs::set_permissions(
-        trusted_root.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    for (dir, reason) in [
-        (s.base.join("oldbin"), "is not trusted: "),
-        (trusted_root.path().join("oldbin"), "lacks --perms"),
-    ] {
-        if reason == "lacks --perms" && !is_root() {
-            skip("a root-owned bwrap needs root");
-            continue;
-        }
+    let trusted_root = root_only_dir();
+    let mut cases = vec![(s.base.join("oldbin"), "is not trusted: ")];
+    if let Some(root) = &trusted_root {
+        cases.push((root.path().join("oldbin"), "lacks --perms"));
+    }
+    for (dir, reason) in cases {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("bwrap"),

@@ -5,7 +5,9 @@
 //!
 //! Skipping the current writable roots is not enough: a `bwrap` planted in `~/.local/bin` by a task
 //! whose workspace was `$HOME` is outside the roots of the *next* launch, and it would run on the
-//! host unsandboxed. Only a file that no sandboxed task of this user could have written is run.
+//! host unsandboxed. Only a file that no sandboxed task of this user could have written is run:
+//! root's, in a root-only directory chain, and (because a root task writes root-owned files) not
+//! under `$HOME` or a temp dir.
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -123,6 +125,20 @@ pub fn trusted(path: &Path) -> Result<(), String> {
         .map_err(|why| format!("{} is not trusted: {why}", path.display()))
 }
 
+/// The user's home or a temp dir that `path` lies in. Ownership cannot tell a task's file from the
+/// user's when the user is root (a root task writes root-owned files), so a bwrap under a place
+/// a task of this user could have been given is never run.
+fn under_user_dirs(path: &Path) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let tmpdir = std::env::var_os("TMPDIR").map(PathBuf::from);
+    [home, Some("/tmp".into()), Some("/var/tmp".into()), tmpdir]
+        .into_iter()
+        .flatten()
+        .filter(|d| d.is_absolute())
+        .filter_map(|d| d.canonicalize().ok())
+        .find(|d| d != Path::new("/") && path.starts_with(d))
+}
+
 /// Features of the bwrap at `path`, from the cache when its stamp still matches, else by running
 /// `path --help` once and caching the answer. Either answer is safe to cache: a bwrap that lacks a
 /// flag only sends the launch to the built-in one, which is as strong.
@@ -179,6 +195,13 @@ pub fn system_bwrap(
         return Err("no bwrap on PATH outside the cwd and writable roots".into());
     };
     trusted(&path)?;
+    if let Some(root) = under_user_dirs(&path) {
+        return Err(format!(
+            "{} is not trusted: it is under {}, which this user's sandboxed tasks can write",
+            path.display(),
+            root.display()
+        ));
+    }
     match features(&path, cache) {
         None => Err(format!("{} --help did not answer", path.display())),
         Some(f) if !f.usable() => Err(format!(

@@ -2,6 +2,8 @@
 //! environments DESIGN §8 asks for (unprivileged user, no user namespaces, PID 1).
 #![allow(dead_code)]
 
+pub mod attack;
+
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -183,4 +185,30 @@ pub fn home_scratch_root() -> PathBuf {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o1777)).unwrap();
     root
+}
+
+/// A fresh directory that only root can change (mode 0755 in a root-owned chain, not under `$HOME`
+/// or a temp dir), as a system bwrap's is; None (after a loud skip) where the target dir is not such
+/// a place or we are not root.
+pub fn root_only_dir() -> Option<tempfile::TempDir> {
+    use std::os::unix::fs::MetadataExt;
+    let root = scratch_root();
+    let chain_ok = root
+        .ancestors()
+        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0));
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let in_user_dirs = [home, Some("/tmp".into()), Some("/var/tmp".into())]
+        .into_iter()
+        .flatten()
+        .any(|d| d != Path::new("/") && root.starts_with(d));
+    if !is_root() || !chain_ok || in_user_dirs {
+        skip("a root-only directory chain needs root and a target dir outside $HOME and /tmp");
+        return None;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("cl-rootbin-")
+        .tempdir_in(&root)
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(dir)
 }
