@@ -214,6 +214,21 @@ impl Scene {
         cmd
     }
 
+    /// Runs `/bin/sh -c script` on the host (no sandbox) as the scene's user; it must succeed.
+    pub fn host_shell(&self, script: &str) -> String {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", script]);
+        let me = nix::unistd::geteuid().as_raw();
+        let mut cmd = if self.variant.uid == me {
+            cmd
+        } else {
+            as_nobody(&cmd).expect("only root runs other uids")
+        };
+        let out = output(&mut cmd);
+        assert!(out.status.success(), "{script}: {}", stderr(&out));
+        stdout(&out)
+    }
+
     /// `prepare-home --json` for this scene's homes; the report.
     pub fn prepare_home(&self) -> serde_json::Value {
         let mut cmd = self.launcher("codex-launcher");
