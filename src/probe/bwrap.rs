@@ -105,14 +105,19 @@ fn is_executable_file(path: &Path) -> bool {
 /// write, in directories that are all root's and not writable by group or others. Else why not.
 pub fn trusted(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
+    // The file's own faults read "owned by uid N"; a directory's name the directory.
     let check = |p: &Path| -> Result<(), String> {
+        let what = if p == path {
+            String::new()
+        } else {
+            format!("{} is ", p.display())
+        };
         let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
         if m.uid() != 0 {
-            Err(format!("{} is owned by uid {}", p.display(), m.uid()))
+            Err(format!("{what}owned by uid {}", m.uid()))
         } else if m.mode() & 0o022 != 0 {
             Err(format!(
-                "{} is writable by group or others (mode {:o})",
-                p.display(),
+                "{what}writable by group or others (mode {:o})",
                 m.mode() & 0o7777
             ))
         } else {
