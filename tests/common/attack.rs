@@ -167,8 +167,17 @@ impl Scene {
 
     /// `codex-run [backend] --shared-home --home [extra] -- /bin/sh -c script`, not yet wrapped.
     pub fn codex_run_cmd(&self, extra: &[&str], script: &str) -> Command {
+        self.codex_run_cmd_on(self.variant.backend, extra, script)
+    }
+
+    /// [`Scene::codex_run_cmd`] asking for `backend` instead of the variant's.
+    pub fn codex_run_cmd_on(&self, backend: Backend, extra: &[&str], script: &str) -> Command {
+        let on = Variant {
+            uid: self.variant.uid,
+            backend,
+        };
         let mut cmd = self.launcher("codex-run");
-        cmd.args(self.variant.backend_args())
+        cmd.args(on.backend_args())
             .arg("--shared-home")
             .arg(&self.shared)
             .arg("--home")
@@ -199,7 +208,7 @@ impl Scene {
     /// The helper (`codex-linux-sandbox`) on `ws` with workspace-write and `TMPDIR` writable.
     pub fn helper_cmd(&self, script: &str) -> Command {
         let mut cmd = self.launcher("codex-linux-sandbox");
-        let profile = r#"{{"type":"managed","file_system":{{"type":"restricted","entries":[{{"path":{{"type":"special","value":{{"kind":"root"}}}},"access":"read"}},{{"path":{{"type":"special","value":{{"kind":"project_roots"}}}},"access":"write"}},{{"path":{{"type":"special","value":{{"kind":"tmpdir"}}}},"access":"write"}}]}},"network":"restricted"}}"#;
+        let profile = r#"{"type":"managed","file_system":{"type":"restricted","entries":[{"path":{"type":"special","value":{"kind":"root"}},"access":"read"},{"path":{"type":"special","value":{"kind":"project_roots"}},"access":"write"},{"path":{"type":"special","value":{"kind":"tmpdir"}},"access":"write"}]},"network":"restricted"}"#;
         cmd.arg("--sandbox-policy-cwd")
             .arg(&self.ws)
             .arg("--permission-profile")
@@ -266,6 +275,11 @@ impl Scene {
         }
         out.sort();
         out
+    }
+
+    /// Takes the state of `outside` now as the one to compare with (after a test adds to it).
+    pub fn rebaseline(&mut self) {
+        self.before = self.snapshot_outside();
     }
 
     /// Nothing under `outside` was created, changed, truncated or chmod-ed since the scene began.
