@@ -83,6 +83,8 @@ pub struct Entry {
     pub size: u64,
     pub dev: u64,
     pub ino: u64,
+    /// Last modification, seconds since the epoch.
+    pub mtime: i64,
 }
 
 impl Entry {
@@ -100,6 +102,7 @@ impl Entry {
             size: st.st_size as u64,
             dev: st.st_dev,
             ino: st.st_ino,
+            mtime: st.st_mtime,
         }
     }
 }

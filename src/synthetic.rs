@@ -88,6 +88,44 @@ fn pid_alive(pid: i32) -> bool {
         )
 }
 
+/// Whether the marker `name` in `entry` belongs to a live process: its pid exists and that process
+/// is not younger than the marker. pid_max is often 32768, so pids come round again; a process
+/// that started after the marker was written only reuses the dead writer's pid.
+fn marker_alive(entry: &Dir, name: &OsStr) -> Result<bool, FsError> {
+    let pid = marker_pid(name);
+    if !pid_alive(pid) {
+        return Ok(false);
+    }
+    let Some(written) = entry.entry(name)?.map(|e| e.mtime) else {
+        return Ok(false);
+    };
+    // Start times have a one-second grain (boot time in seconds); allow for it.
+    Ok(process_start(pid).is_none_or(|started| started <= written + 2))
+}
+
+/// When process `pid` started, in seconds since the epoch, from `/proc` (None if unreadable).
+fn process_start(pid: i32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may itself hold spaces or ')': starttime is field 22.
+    let ticks: i64 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    let boot: i64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| boot + ticks / hz)
+}
+
 fn marker_pid(name: &OsStr) -> i32 {
     name.to_str()
         .and_then(|s| s.parse::<i32>().ok())
@@ -102,9 +140,9 @@ struct Scan {
     any_synthetic: bool,
 }
 
-/// Reads the markers in `entry` (skipping `own`) and deletes the stale ones. A marker is only read
-/// if it is a regular file; a symlink or FIFO counts as a marker saying nothing.
-fn scan_markers(entry: &Dir, own: &str) -> Result<Scan, FsError> {
+/// Reads the markers in `entry` (skipping `own`); with `prune`, deletes the stale ones. A marker is
+/// only read if it is a regular file; a symlink or FIFO counts as a marker saying nothing.
+fn scan_markers(entry: &Dir, own: &str, prune: bool) -> Result<Scan, FsError> {
     let mut scan = Scan::default();
     for name in entry.names()? {
         if name == own {
@@ -114,10 +152,10 @@ fn scan_markers(entry: &Dir, own: &str) -> Result<Scan, FsError> {
             .read_file(&name)?
             .is_some_and(|b| String::from_utf8_lossy(&b).trim() == "synthetic");
         scan.any_synthetic |= says_synthetic;
-        if pid_alive(marker_pid(&name)) {
+        if marker_alive(entry, &name)? {
             scan.live = true;
             scan.live_synthetic |= says_synthetic;
-        } else {
+        } else if prune {
             entry.remove_any(&name)?;
         }
     }
@@ -147,9 +185,12 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
         // Anything but a directory at an entry's name is debris (or planted): ours to clear.
         reg.clear_non_dir(&hash)?;
         let entry = reg.create_dir(&hash, PRIVATE)?;
-        let scan = scan_markers(&entry, &own)?;
-        // A target that "exists" only because another live sandbox created it is still synthetic.
-        let synthetic = !target.preexisting || scan.live_synthetic;
+        let scan = scan_markers(&entry, &own, true)?;
+        // A target that "exists" only because a sandbox created it is still synthetic: one that
+        // is live, or one that died without cleaning up (its bubblewrap may even have made the
+        // mount point after the launcher was killed, too late for the sweep). The stale marker
+        // is pruned here, so what it said lives on in ours.
+        let synthetic = !target.preexisting || scan.any_synthetic;
         let preexisting_id = if synthetic {
             None
         } else {
@@ -195,7 +236,7 @@ impl Registration {
                 continue;
             };
             entry.remove_any(&own)?;
-            let scan = scan_markers(&entry, &own)?;
+            let scan = scan_markers(&entry, &own, true)?;
             if scan.live {
                 continue;
             }
@@ -252,9 +293,8 @@ fn looks_left_over(path: &Path) -> bool {
 /// Call before planning a launch. Finds the placeholders of `candidates` (the `.git`, `.codex`,
 /// `.agents`, `.aws` paths a plan may mount over) that a killed launch left behind: still empty,
 /// with only dead users in the registry, at least one of which created it (`synthetic`). Removes
-/// them and their registry entries, so the next plan is the one a clean run would make. Touches
-/// the registry only when some candidate exists as an empty directory or file. Returns what it
-/// removed.
+/// them, so the next plan is the one a clean run would make. Touches the registry only when some
+/// candidate exists as an empty directory or file. Returns what it removed.
 pub fn sweep_leftovers(registry: &Path, candidates: &[PathBuf]) -> Vec<PathBuf> {
     let suspects: Vec<&PathBuf> = candidates.iter().filter(|p| looks_left_over(p)).collect();
     if suspects.is_empty() {
@@ -274,17 +314,17 @@ pub fn sweep_leftovers(registry: &Path, candidates: &[PathBuf]) -> Vec<PathBuf> 
             let Some(entry) = reg.open_dir(&hash)? else {
                 continue;
             };
-            let scan = scan_markers(&entry, "")?;
-            if scan.live {
+            // Stale markers stay: a killed launch's bubblewrap can still be making this mount
+            // point; if it reappears, the next launch knows whose it is. A later launch's
+            // release prunes them.
+            let scan = scan_markers(&entry, "", false)?;
+            if scan.live || !scan.any_synthetic {
                 continue;
             }
-            if scan.any_synthetic {
-                remove_placeholder(path, None, None);
-                if std::fs::symlink_metadata(path).is_err() {
-                    removed.push(path.clone());
-                }
+            remove_placeholder(path, None, None);
+            if std::fs::symlink_metadata(path).is_err() {
+                removed.push(path.clone());
             }
-            let _ = reg.remove_dir(&hash);
         }
         Ok(removed)
     })();

@@ -124,11 +124,35 @@ fn sweep_removes_what_a_killed_launch_created_and_nothing_else() {
     assert_eq!(removed, want);
     assert!(users_own.is_dir() && in_use.is_dir() && never_registered.is_dir());
     assert!(with_content.join("HEAD").is_file());
-    assert!(
-        !s.registry.join(target_hash(&leftover_dir)).exists(),
-        "the stale entry goes with it"
-    );
     assert!(s.registry.join(target_hash(&in_use)).exists());
+
+    // The stale record stays until a launch using the target has come and gone.
+    let entry = s.registry.join(target_hash(&leftover_dir));
+    assert!(entry.join(dead.to_string()).exists());
+    register(&s.registry, &[dir_target(&leftover_dir, false)])
+        .unwrap()
+        .release()
+        .unwrap();
+    assert!(!entry.exists(), "pruned by the release");
+}
+
+#[test]
+fn a_mount_point_made_after_its_launcher_died_is_still_synthetic() {
+    let s = scene();
+    std::fs::create_dir_all(&s.registry).unwrap();
+    // A killed launch's bubblewrap made .agents after the sweep had run: it exists, so the plan
+    // calls it pre-existing, but the registry still knows a sandbox made it.
+    let target = s.ws.join(".agents");
+    s.plant_marker(&target, dead_pid(), "synthetic");
+    std::fs::create_dir(&target).unwrap();
+    let registration = register(&s.registry, &[dir_target(&target, true)]).unwrap();
+    let marker = s
+        .registry
+        .join(target_hash(&target))
+        .join(std::process::id().to_string());
+    assert_eq!(std::fs::read_to_string(marker).unwrap(), "synthetic\n");
+    registration.release().unwrap();
+    assert!(!target.exists());
 }
 
 #[test]
@@ -266,4 +290,34 @@ fn candidates_are_protected_names_and_paths_down_to_read_only_entries() {
         );
     }
     assert!(!got.iter().any(|p| p.starts_with("/elsewhere")), "{got:?}");
+}
+
+#[test]
+fn a_marker_older_than_the_process_holding_its_pid_is_stale() {
+    let s = scene();
+    std::fs::create_dir_all(&s.registry).unwrap();
+    let target = s.ws.join(".codex");
+    std::fs::create_dir(&target).unwrap();
+    // Our own (live) pid, but the marker was written long before this process started.
+    s.plant_marker(&target, std::process::id(), "synthetic");
+    let marker = s
+        .registry
+        .join(target_hash(&target))
+        .join(std::process::id().to_string());
+    std::fs::File::options()
+        .write(true)
+        .open(&marker)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+        .unwrap();
+    assert_eq!(
+        sweep_leftovers(&s.registry, std::slice::from_ref(&target)),
+        vec![target.clone()]
+    );
+
+    // A fresh marker under a live pid keeps the placeholder.
+    std::fs::create_dir(&target).unwrap();
+    s.plant_marker(&target, std::process::id(), "synthetic");
+    assert!(sweep_leftovers(&s.registry, std::slice::from_ref(&target)).is_empty());
+    assert!(target.is_dir());
 }
