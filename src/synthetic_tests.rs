@@ -252,7 +252,17 @@ fn host_files_replace_planted_placeholders() {
     let denied = s.registry.join("denied-placeholder");
     std::os::unix::fs::symlink(&s.victim, &denied).unwrap();
     let empty = s.registry.join("empty-placeholder");
+    // A task that can write the temp dir puts a link where Codex's daemon dir belongs.
+    let daemon_target = s.ws.parent().unwrap().join("daemon-target");
+    std::fs::create_dir(&daemon_target).unwrap();
+    std::os::unix::fs::symlink(&daemon_target, &daemon).unwrap();
     create_host_files(&daemon, &s.registry, &[(&denied, 0o000), (&empty, 0o444)]).unwrap();
+    assert!(std::fs::symlink_metadata(&daemon).unwrap().is_dir());
+    assert_ne!(
+        std::fs::metadata(&daemon_target).unwrap().mode() & 0o7777,
+        0o700,
+        "the link's target was not chmod-ed"
+    );
     for (p, mode) in [(&denied, 0o000), (&empty, 0o444)] {
         let m = std::fs::symlink_metadata(p).unwrap();
         assert!(m.is_file() && m.len() == 0);

@@ -56,6 +56,8 @@ echo 'evil prompt' > prompts/p.md
 echo '{{"models":[]}}' > models_cache.json
 echo '{{"daemon":true}}' > app-server-daemon/settings.json
 echo 'x = 1' > managed_config.toml
+echo '[e]' > environments.toml
+echo '{{"latest_version":"9.9.9"}}' > version.json
 rm sessions && mkdir sessions && echo rollout > sessions/rollout.jsonl
 rm auth.json && mkdir auth.json
 echo planted"#
@@ -77,6 +79,8 @@ echo planted"#
             ("models_cache.json", "reset"),
             ("app-server-daemon/settings.json", "reset"),
             ("managed_config.toml", "reset"),
+            ("environments.toml", "reset"),
+            ("version.json", "reset"),
             ("sessions", "displaced"),
             ("sessions", "reset"),
             ("auth.json", "reset"),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod attack;
+pub mod write_sites;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
