@@ -779,6 +779,32 @@ pub fn private_dir(path: &Path, mode: u32) -> Result<Dir> {
     Ok(dir)
 }
 
+/// Opens the directory `path`, creating what is missing (with `mode`). Inside the outermost of
+/// `roots` that holds it (directories a sandboxed task could write), nothing is followed and every
+/// directory must be ours: a task could have swapped any of them for a symlink. Outside every root
+/// the path is the user's own and opened as given.
+pub fn open_beneath(path: &Path, roots: &[PathBuf], mode: u32) -> Result<Dir> {
+    use crate::policy::resolve::normalize;
+    let path = if path.is_absolute() {
+        normalize(path)
+    } else {
+        let cwd = std::env::current_dir().map_err(|e| FsError::io(path, e))?;
+        normalize(&cwd.join(path))
+    };
+    let outermost = roots
+        .iter()
+        .map(|r| normalize(r))
+        .filter(|r| path.starts_with(r))
+        .min_by_key(|r| r.components().count());
+    match outermost {
+        None => Dir::anchor_creating(&path),
+        Some(root) => {
+            let below = path.strip_prefix(&root).unwrap_or(Path::new(""));
+            Dir::anchor(&root)?.create_dirs(below, mode)
+        }
+    }
+}
+
 /// `path` as (parent, last component).
 pub fn split(path: &Path) -> Result<(&Path, &OsStr)> {
     match (path.parent(), path.file_name()) {

@@ -316,3 +316,22 @@ fn names_with_separators_or_dots_are_refused() {
     assert!(dir.create_dirs(Path::new("../x"), 0o700).is_err());
     assert!(dir.create_dirs(Path::new("/x"), 0o700).is_err());
 }
+
+#[test]
+fn open_beneath_follows_nothing_inside_a_writable_root() {
+    let s = scene();
+    let ws = s.base.join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    let elsewhere = s.base.parent().unwrap().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    // A task replaced ws/out by a link: the export must not land in `elsewhere`.
+    std::os::unix::fs::symlink(&elsewhere, ws.join("out")).unwrap();
+    assert!(open_beneath(&ws.join("out/locks"), std::slice::from_ref(&ws), 0o755).is_err());
+    assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none());
+    // Outside every root the user's own link is followed; inside, a fresh path is created.
+    let dir = open_beneath(&ws.join("out/locks"), &[s.base.join("other")], 0o755).unwrap();
+    dir.write_file("x", b"1", 0o600).unwrap();
+    assert!(elsewhere.join("locks/x").is_file());
+    open_beneath(&ws.join("a/b"), std::slice::from_ref(&ws), 0o755).unwrap();
+    assert!(ws.join("a/b").is_dir());
+}

@@ -297,7 +297,8 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     let report = home::write(&prep, planned).map_err(|e| undo(e.into()))?;
     tracing::debug!(changed = report.changed(), home = %report.home.display(), "per-task home prepared");
     if let Some(dir) = &args.lock.export {
-        let written = write_lock(dir, &task_id, &lock_of(&report.config)?)?;
+        let writable = request.policy.writable_roots();
+        let written = write_lock(dir, &writable, &task_id, &lock_of(&report.config)?)?;
         tracing::debug!(lock = %written.display(), "config lock written");
         if finish == Finish::ExportOnly {
             println!("{}", written.display());
@@ -327,9 +328,15 @@ fn read_lock(file: &Path) -> Result<Lock, Failure> {
 }
 
 /// Writes `DIR/<task-id>.config.lock.toml` atomically (0600: config values can be sensitive),
-/// through `fs`: DIR may be a workspace a task could write, and its symlinks are not followed.
-fn write_lock(dir: &Path, task_id: &str, lock: &Lock) -> Result<PathBuf, Failure> {
-    let out = crate::fs::Dir::anchor_creating(dir).map_err(|e| {
+/// through `fs`. DIR may lie in a root earlier tasks could write (`writable`, this run's): from
+/// there on no symlink is followed.
+fn write_lock(
+    dir: &Path,
+    writable: &[PathBuf],
+    task_id: &str,
+    lock: &Lock,
+) -> Result<PathBuf, Failure> {
+    let out = crate::fs::open_beneath(dir, writable, 0o755).map_err(|e| {
         Failure::refused(format!(
             "failed to create config lock export directory {}: {e}",
             dir.display()

@@ -1,7 +1,8 @@
 //! Class: the config lock export directory. `--lock-export DIR` writes into a directory the user
 //! names, which may lie in the workspace a task could write. A task plants symlinks at the lock's
 //! name and at every temp name an export could use; the next export writes nothing outside and
-//! leaves a regular 0600 lock file.
+//! leaves a regular 0600 lock file. A task that swaps the export directory for a link gets the
+//! next export refused.
 
 mod common;
 
@@ -66,6 +67,27 @@ for i in range(64):
         assert!(std::fs::read_to_string(&lock)
             .unwrap()
             .contains("version = 1"));
+        s.assert_outside_untouched();
+
+        // The task swaps the export directory itself for a link out: the export is refused.
+        s.codex_run_ok(&format!(
+            "rm -rf '{export_arg}' && ln -s '{}' '{export_arg}'",
+            s.outside.display()
+        ));
+        let out = common::output(
+            &mut variant.wrap(&s.codex_run_cmd(&["--lock-export", &export_arg], "true")),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{variant:?}: {}",
+            common::stdout(&out)
+        );
+        assert!(
+            common::stderr(&out).contains("not trusted"),
+            "{}",
+            common::stderr(&out)
+        );
         s.assert_outside_untouched();
     }
 }

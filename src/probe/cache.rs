@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::fs::Dir;
-use crate::policy::{Access, FileSystem, Policy};
+use crate::policy::Policy;
 
 /// Identity of a file as far as a cache is concerned: replacing or editing it changes the stamp.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,12 +73,7 @@ impl CacheDir {
     /// [`CacheDir::for_launch`] with the writable roots of `policy` (all of `/` when the policy
     /// leaves the whole filesystem writable).
     pub fn for_policy(policy: &Policy) -> Self {
-        match &policy.file_system {
-            FileSystem::Restricted(rules) if !policy.is_full_disk_write() => {
-                Self::for_launch(&rules.paths_with(Access::Write))
-            }
-            _ => Self::disabled(),
-        }
+        Self::for_launch(&policy.writable_roots())
     }
 
     /// No cache: every verdict is probed.
