@@ -3,6 +3,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use super::remove::REMOVE_DEPTH;
 use super::*;
 
 /// A temp dir (ours, 0700) with a victim file outside the dirs the tests operate in.

@@ -11,7 +11,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -21,13 +21,14 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::UnlinkatFlags;
 
-/// Every temp name the launcher creates starts with this, so a later run can recognise and remove
-/// what a killed one left behind.
-pub const TEMP_PREFIX: &str = ".codex-launcher-tmp-";
+mod lock;
+mod remove;
+mod temp;
+mod write;
 
-/// Directories deeper than this are moved up to the top before removal, so removing a tree a task
-/// built never needs more than this many descriptors or stack frames.
-const REMOVE_DEPTH: usize = 32;
+pub use lock::Lock;
+use temp::temp_name;
+pub use temp::{is_leftover_temp, TEMP_PREFIX};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -128,52 +129,6 @@ fn component<'a>(dir: &Path, name: &'a OsStr) -> Result<&'a OsStr> {
 
 fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
-}
-
-/// A fresh unpredictable temp name (64 random bits).
-pub fn temp_name() -> OsString {
-    let mut bytes = [0u8; 8];
-    fill_random(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    OsString::from(format!("{TEMP_PREFIX}{hex}"))
-}
-
-/// Random bytes from the kernel; `/dev/urandom` where `getrandom(2)` is filtered out.
-fn fill_random(buf: &mut [u8]) {
-    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n == buf.len() as isize {
-        return;
-    }
-    let read = File::open("/dev/urandom").and_then(|mut f| f.read_exact(buf));
-    // Without any randomness the names are still O_EXCL-safe; they are only guessable.
-    if read.is_err() {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-            ^ u128::from(std::process::id());
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (seed >> ((i % 16) * 8)) as u8;
-        }
-    }
-}
-
-/// Whether `name` is a temp file of ours, or of the launcher versions that used
-/// `.<name>.tmp-<pid>` and `.<name>.link-<pid>`.
-pub fn is_leftover_temp(name: &OsStr) -> bool {
-    let s = name.to_string_lossy();
-    if s.starts_with(TEMP_PREFIX) {
-        return true;
-    }
-    let Some(rest) = s.strip_prefix('.') else {
-        return false;
-    };
-    [".tmp-", ".link-"].iter().any(|mark| {
-        rest.rsplit_once(mark).is_some_and(|(stem, pid)| {
-            !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-        })
-    })
 }
 
 impl Dir {
@@ -330,18 +285,6 @@ impl Dir {
         Ok(dir)
     }
 
-    /// Opens the existing directory at relative `rel`; None when a component is missing.
-    pub fn open_dirs(&self, rel: &Path) -> Result<Option<Dir>> {
-        let mut dir = self.try_clone()?;
-        for name in relative_components(&self.path, rel)? {
-            match dir.open_dir(name)? {
-                Some(next) => dir = next,
-                None => return Ok(None),
-            }
-        }
-        Ok(Some(dir))
-    }
-
     /// Opens the existing directories of `rel` without changing anything: each must be a directory
     /// we own that nobody else can write. None when one is missing or is not.
     pub fn open_private_dirs(&self, rel: &Path) -> Result<Option<Dir>> {
@@ -443,80 +386,6 @@ impl Dir {
         Ok(Some((File::from(fd), st)))
     }
 
-    /// Creates `name` as a new file with exactly `mode`; fails if anything is there already.
-    pub fn create_new(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<File> {
-        let name = component(&self.path, name.as_ref())?;
-        let fd = nix::fcntl::openat(
-            &self.fd,
-            name,
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(mode),
-        )
-        .map_err(|e| FsError::io(&self.child(name), e))?;
-        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(mode))
-            .map_err(|e| FsError::io(&self.child(name), e))?;
-        Ok(File::from(fd))
-    }
-
-    /// A new file under a fresh temp name in this directory.
-    fn create_temp(&self, mode: u32) -> Result<(OsString, File)> {
-        loop {
-            let name = temp_name();
-            match self.create_new(&name, mode) {
-                Err(e) if e.errno() == Some(Errno::EEXIST) => continue,
-                other => return other.map(|f| (name, f)),
-            }
-        }
-    }
-
-    /// Replaces `name` with `bytes` (mode `mode`): a temp file here, fsync, rename, fsync of the
-    /// directory. Readers see the old file or the new one; a symlink at `name` is replaced, never
-    /// followed.
-    pub fn write_file(&self, name: impl AsRef<OsStr>, bytes: &[u8], mode: u32) -> Result<()> {
-        self.write_file_into(self, name, bytes, mode)
-    }
-
-    /// [`Dir::write_file`] for `dest/name`, with the temp file in this directory, so every temp
-    /// file of a tree lives in one place (same filesystem: `dest` must be below this directory).
-    pub fn write_file_into(
-        &self,
-        dest: &Dir,
-        name: impl AsRef<OsStr>,
-        bytes: &[u8],
-        mode: u32,
-    ) -> Result<()> {
-        let name = component(&dest.path, name.as_ref())?;
-        let (tmp, mut file) = self.create_temp(mode)?;
-        let result = file
-            .write_all(bytes)
-            .and_then(|_| file.sync_all())
-            .map_err(|e| FsError::io(&self.child(&tmp), e))
-            .and_then(|_| self.rename_to(&tmp, dest, name));
-        if result.is_err() {
-            let _ = self.remove(&tmp);
-        }
-        result?;
-        dest.sync()
-    }
-
-    /// Makes `name` a symlink to `target`, atomically replacing whatever non-directory is there.
-    pub fn symlink(&self, target: &Path, name: impl AsRef<OsStr>) -> Result<()> {
-        let name = component(&self.path, name.as_ref())?;
-        let tmp = loop {
-            let tmp = temp_name();
-            match nix::unistd::symlinkat(target, &self.fd, tmp.as_os_str()) {
-                Ok(()) => break tmp,
-                Err(Errno::EEXIST) => continue,
-                Err(e) => return Err(FsError::io(&self.child(&tmp), e)),
-            }
-        };
-        if let Err(e) = self.rename_to(&tmp, self, name) {
-            let _ = self.remove(&tmp);
-            return Err(e);
-        }
-        self.sync()
-    }
-
     /// Where the symlink `name` points; None when `name` is not a symlink.
     pub fn read_link(&self, name: impl AsRef<OsStr>) -> Result<Option<PathBuf>> {
         let name = component(&self.path, name.as_ref())?;
@@ -559,162 +428,9 @@ impl Dir {
         }
     }
 
-    /// Removes `name` whatever it is; a directory with everything in it, without following any
-    /// symlink inside. False when missing.
-    pub fn remove_any(&self, name: impl AsRef<OsStr>) -> Result<bool> {
-        let name = name.as_ref();
-        match self.entry(name)? {
-            None => Ok(false),
-            Some(e) if e.kind == Kind::Dir => {
-                // Out of the way first, under a name only we know, so the tree vanishes at once.
-                let tmp = temp_name();
-                self.rename_to(name, self, &tmp)?;
-                self.remove_tree(&tmp)?;
-                Ok(true)
-            }
-            Some(_) => self.remove(name),
-        }
-    }
-
-    /// Removes the directory tree `name` here. Subtrees deeper than [`REMOVE_DEPTH`] are first
-    /// moved up into this directory, so depth costs neither descriptors nor stack.
-    fn remove_tree(&self, name: &OsStr) -> Result<()> {
-        let mut pending = vec![name.to_os_string()];
-        while let Some(next) = pending.pop() {
-            self.remove_level(self, &next, 0, &mut pending)?;
-        }
-        Ok(())
-    }
-
-    fn remove_level(
-        &self,
-        parent: &Dir,
-        name: &OsStr,
-        depth: usize,
-        pending: &mut Vec<OsString>,
-    ) -> Result<()> {
-        let dir = match parent.open_raw_dir(name) {
-            Ok(dir) => dir,
-            Err(Errno::ENOENT) => return Ok(()),
-            Err(Errno::ENOTDIR | Errno::ELOOP) => return parent.remove(name).map(drop),
-            Err(e) => return Err(FsError::io(&parent.child(name), e)),
-        };
-        for child in dir.names()? {
-            match dir.entry(&child)? {
-                Some(e) if e.kind == Kind::Dir => {
-                    if depth < REMOVE_DEPTH {
-                        self.remove_level(&dir, &child, depth + 1, pending)?;
-                    } else {
-                        let tmp = temp_name();
-                        dir.rename_to(&child, self, &tmp)?;
-                        pending.push(tmp);
-                    }
-                }
-                Some(_) => {
-                    dir.remove(&child)?;
-                }
-                None => {}
-            }
-        }
-        parent.remove_dir(name).map(drop)
-    }
-
-    /// A new empty directory under a temp name here (mode `mode`).
-    pub fn create_temp_dir(&self, mode: u32) -> Result<(OsString, Dir)> {
-        loop {
-            let name = temp_name();
-            match nix::sys::stat::mkdirat(
-                &self.fd,
-                name.as_os_str(),
-                Mode::from_bits_truncate(mode),
-            ) {
-                Ok(()) => {
-                    let dir = self
-                        .open_raw_dir(&name)
-                        .map_err(|e| FsError::io(&self.child(&name), e))?;
-                    dir.set_mode(mode)?;
-                    return Ok((name, dir));
-                }
-                Err(Errno::EEXIST) => continue,
-                Err(e) => return Err(FsError::io(&self.child(&name), e)),
-            }
-        }
-    }
-
     /// Makes directory changes durable.
-    pub fn sync(&self) -> Result<()> {
+    fn sync(&self) -> Result<()> {
         nix::unistd::fsync(&self.fd).map_err(|e| FsError::io(&self.path, e))
-    }
-
-    /// An empty regular file `name` with exactly `mode`, replacing anything else at that name
-    /// (a placeholder bubblewrap binds; never opened for writing if it is already right).
-    pub fn placeholder(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<()> {
-        let name = name.as_ref();
-        match self.entry(name)? {
-            Some(e) if e.kind == Kind::File && e.size == 0 && e.mode == mode && e.uid == euid() => {
-                return Ok(())
-            }
-            Some(_) => {
-                self.remove_any(name)?;
-            }
-            None => {}
-        }
-        self.create_new(name, mode).map(drop)
-    }
-
-    /// Takes an exclusive `flock` on `name`, creating it (0600) when missing. Only a regular file we
-    /// own is ever opened; a symlink, FIFO, socket or empty directory someone put there is removed
-    /// (it cannot be a lock any launcher holds), anything else is refused. With
-    /// `remove_on_release` the file goes when the lock is dropped, so per-home lock files do not
-    /// pile up; waiters notice and retry on the new file.
-    pub fn lock(&self, name: impl AsRef<OsStr>, remove_on_release: bool) -> Result<Lock> {
-        let name = component(&self.path, name.as_ref())?;
-        let path = self.child(name);
-        loop {
-            let file = match self.entry(name)? {
-                None => match self.create_new(name, 0o600) {
-                    Ok(f) => f,
-                    Err(e) if e.errno() == Some(Errno::EEXIST) => continue,
-                    Err(e) => return Err(e),
-                },
-                Some(e) if e.kind == Kind::File => {
-                    if e.uid != euid() {
-                        return Err(FsError::untrusted(
-                            &path,
-                            format!("lock file owned by uid {}", e.uid),
-                        ));
-                    }
-                    match self.open_regular(name, OFlag::O_RDWR)? {
-                        Some((f, _)) => f,
-                        None => continue,
-                    }
-                }
-                Some(e) if e.kind == Kind::Dir => {
-                    self.remove_dir(name).map_err(|_| {
-                        FsError::untrusted(&path, "a non-empty directory is where the lock belongs")
-                    })?;
-                    continue;
-                }
-                Some(_) => {
-                    tracing::debug!(path = %path.display(), "removing a non-file at a lock path");
-                    self.remove(name)?;
-                    continue;
-                }
-            };
-            let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-                .map_err(|(_, e)| FsError::io(&path, e))?;
-            // The name may have been removed (by a holder releasing) or replaced while we waited.
-            let ours = nix::sys::stat::fstat(held.as_fd()).map(|st| Entry::of(&st));
-            let named = self.entry(name)?;
-            if ours.is_ok_and(|o| named.is_some_and(|n| n.ino == o.ino && n.dev == o.dev)) {
-                return Ok(Lock {
-                    _held: held,
-                    remove: remove_on_release
-                        .then(|| self.try_clone().map(|d| (d, name.to_os_string())))
-                        .transpose()?,
-                });
-            }
-        }
     }
 }
 
@@ -746,22 +462,6 @@ fn relative_components<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a OsStr>>
             )),
         })
         .collect()
-}
-
-/// An exclusive advisory lock; released when dropped (or when the process dies).
-#[derive(Debug)]
-pub struct Lock {
-    _held: nix::fcntl::Flock<File>,
-    remove: Option<(Dir, OsString)>,
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        // Removed while still held, so nobody can lock the old file after we let go of it.
-        if let Some((dir, name)) = &self.remove {
-            let _ = dir.remove(name);
-        }
-    }
 }
 
 /// A private directory `path` (exactly `mode`) in the anchor that is its parent: created when
@@ -817,5 +517,4 @@ pub fn split(path: &Path) -> Result<(&Path, &OsStr)> {
 }
 
 #[cfg(test)]
-#[path = "fs_tests.rs"]
 mod tests;
