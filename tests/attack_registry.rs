@@ -64,6 +64,20 @@ fn launch_both(s: &Scene) -> Vec<(String, std::process::Output)> {
     vec![("codex-run".into(), run), ("helper".into(), helper)]
 }
 
+/// [`launch_both`], each of which must run the command.
+fn launch_both_ok(s: &Scene) {
+    for (who, out) in launch_both(s) {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{:?} {who}: {}",
+            s.variant,
+            stderr(&out)
+        );
+        assert_eq!(stdout(&out).trim(), "ran", "{:?} {who}", s.variant);
+    }
+}
+
 fn assert_private_registry(s: &Scene) {
     let meta = std::fs::symlink_metadata(registry(s)).unwrap();
     assert!(meta.is_dir(), "{:?}", s.variant);
@@ -117,15 +131,7 @@ print("planted")
         plant_from_a_landlock_task(&s, &plant);
         s.assert_outside_untouched();
 
-        for (who, out) in launch_both(&s) {
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{variant:?} {who}: {}",
-                stderr(&out)
-            );
-            assert_eq!(stdout(&out).trim(), "ran", "{variant:?} {who}");
-        }
+        launch_both_ok(&s);
         assert!(std::fs::read_dir(&outside_dir).unwrap().next().is_none());
         s.assert_outside_untouched();
         assert_private_registry(&s);
@@ -151,14 +157,7 @@ fn a_registry_replaced_by_a_symlink_is_rebuilt_not_followed() {
                 elsewhere.display()
             ),
         );
-        for (who, out) in launch_both(&s) {
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{variant:?} {who}: {}",
-                stderr(&out)
-            );
-        }
+        launch_both_ok(&s);
         assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none());
         assert_private_registry(&s);
         s.assert_outside_untouched();

@@ -95,6 +95,17 @@ fn every_write_site_of_a_launch_is_covered_by_an_attack_test() {
             || root.join(format!("src/{by}.rs")).is_file();
         assert!(found, "{by}: no such test file");
     }
+    // The trace saw the launches at all: the sites every one of them has.
+    for must in [
+        "{home}/config.toml",
+        "{state}/codex-launcher/locks/{hash}.lock",
+        "{tmp}/codex-bwrap-synthetic-mount-targets-{uid}/lock",
+    ] {
+        assert!(
+            observed.iter().any(|s| s.path == must),
+            "{must} was never written"
+        );
+    }
     eprintln!("{} distinct write sites, all covered", observed.len());
 }
 

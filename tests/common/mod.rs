@@ -113,7 +113,7 @@ pub fn as_pid1(cmd: &Command) -> Result<Command, String> {
 }
 
 /// `wrapper ... cmd`: the wrapper runs cmd's program and args with cmd's cwd and environment.
-fn wrap(mut wrapper: Command, cmd: &Command) -> Command {
+pub fn wrap(mut wrapper: Command, cmd: &Command) -> Command {
     wrapper.arg(cmd.get_program()).args(cmd.get_args());
     copy_context(&mut wrapper, cmd);
     wrapper

@@ -27,24 +27,13 @@ pub fn trace(s: &Scene, cmd: &Command) -> (std::process::Output, BTreeSet<(Site,
     let dir = s.base.join(format!("strace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let prefix = dir.join("t");
-    let mut traced = Command::new("strace");
-    traced
+    let mut strace = Command::new("strace");
+    strace
         .args(["-ff", "-qq", "-y", "-s", "4096", "-e"])
         .arg(format!("trace={TRACED}"))
         .arg("-o")
-        .arg(&prefix)
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    if let Some(d) = cmd.get_current_dir() {
-        traced.current_dir(d);
-    }
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => traced.env(k, v),
-            None => traced.env_remove(k),
-        };
-    }
-    let out = output(&mut traced);
+        .arg(&prefix);
+    let out = output(&mut wrap(strace, cmd));
     let mut files: BTreeMap<u32, String> = BTreeMap::new();
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
