@@ -137,7 +137,7 @@ pub fn classify(host: &HostFacts, bwrap_stderr: Option<&str>, binary: &str) -> V
 }
 
 pub fn run(args: DoctorArgs) -> Outcome {
-    let host = host::probe();
+    let host = host::probe(&crate::probe::cache::CacheDir::for_launch(&[]));
     let binary = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map(|p| p.display().to_string())

@@ -15,6 +15,7 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
     if args.apply_seccomp_then_exec {
         return inner_stage(&request);
     }
+    plan::sweep_leftovers(&request);
     let plan = plan::plan_here(&request, Vec::new())?;
     tracing::debug!(backend = plan.backend.name(), ladder = ?plan.ladder, "backend chosen");
     exec::exec_plan(&plan)

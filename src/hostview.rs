@@ -15,6 +15,7 @@ use crate::exit::Failure;
 use crate::plan::SandboxRequest;
 use crate::policy::FileSystem;
 use crate::probe::bwrap::{self as bwrap_probe, Launcher};
+use crate::probe::cache::CacheDir;
 use crate::probe::host::{self, HostFacts};
 use crate::probe::proc_mount;
 use crate::select::{Backend, BackendRequest, TargetOs};
@@ -399,7 +400,8 @@ impl HostView<'_> {
 /// reach (a Landlock host never walks PATH for bubblewrap; a bwrap plan probes `/proc` for the
 /// bubblewrap it will use).
 pub fn gather<'fs>(req: &SandboxRequest, fs: &'fs LiveFs) -> Result<HostView<'fs>, Failure> {
-    let facts = host::probe();
+    // A cache inside a writable root of this launch is neither read nor written.
+    let facts = host::probe(&CacheDir::for_policy(&req.policy));
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let current_exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -418,14 +420,14 @@ pub fn gather<'fs>(req: &SandboxRequest, fs: &'fs LiveFs) -> Result<HostView<'fs
     let mut system_bwrap = Err("not probed".to_string());
     let mut proc_mount_allowed = true;
     if let (true, Some(rules)) = (bwrap_reachable, restricted) {
+        let writable = crate::backend::bwrap::writable_roots(rules, fs).unwrap_or_default();
+        let cache = CacheDir::for_launch(&writable);
         if req.backend.allows(Backend::BwrapSystem) {
-            if let Ok(writable) = crate::backend::bwrap::writable_roots(rules, fs) {
-                system_bwrap = bwrap_probe::system_bwrap(&cwd, &writable);
-            }
+            system_bwrap = bwrap_probe::system_bwrap(&cwd, &writable, &cache);
         }
         if let Some(launcher) = crate::select::bwrap_launcher(req.backend, &system_bwrap) {
             proc_mount_allowed =
-                proc_mount::proc_mount_allowed(&launcher, req.policy.network_restricted());
+                proc_mount::proc_mount_allowed(&launcher, req.policy.network_restricted(), &cache);
         }
     }
     Ok(HostView {

@@ -98,23 +98,27 @@ pub fn inspect(path: &Path) -> Existing {
     }
 }
 
-/// Carries out the actions. A replacement is atomic: a fresh link is renamed over the old one.
+/// Carries out the actions. A replacement is atomic: a fresh link (under an unpredictable temp
+/// name, through `fs`) is renamed over the old one, and only after checking again, without
+/// following it, that the name still holds a symlink or nothing.
 pub fn apply(actions: &[LinkAction]) -> io::Result<()> {
     for action in actions {
         match action {
             LinkAction::AlreadyCorrect { .. } => {}
             LinkAction::Create { link, target } | LinkAction::Replace { link, target, .. } => {
-                let staging = link.with_file_name(format!(
-                    ".{}.codex-launcher-{}",
-                    link.file_name().unwrap_or_default().to_string_lossy(),
-                    std::process::id()
-                ));
-                let _ = std::fs::remove_file(&staging);
-                std::os::unix::fs::symlink(target, &staging)?;
-                if let Err(e) = std::fs::rename(&staging, link) {
-                    let _ = std::fs::remove_file(&staging);
-                    return Err(e);
+                let (dir, name) = crate::fs::split(link).map_err(io::Error::other)?;
+                let dir = crate::fs::Dir::anchor(dir).map_err(io::Error::other)?;
+                let in_the_way = dir
+                    .entry(name)
+                    .map_err(io::Error::other)?
+                    .is_some_and(|e| e.kind != crate::fs::Kind::Symlink);
+                if in_the_way {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!("{} appeared and is not a symlink", link.display()),
+                    ));
                 }
+                dir.symlink(target, name).map_err(io::Error::other)?;
             }
         }
     }

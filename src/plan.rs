@@ -159,6 +159,21 @@ fn refused(e: impl std::fmt::Display) -> Failure {
     Failure::refused(e.to_string())
 }
 
+/// Removes mount points that killed launches left in this request's writable roots, so the plan
+/// that follows is the one a clean run would get. An effect: runs and launches only, never for
+/// `explain` or a dry run.
+pub fn sweep_leftovers(req: &SandboxRequest) {
+    let tmp = std::env::var_os("TMPDIR")
+        .filter(|t| !t.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    if tmp.is_absolute() {
+        let removed = synthetic::sweep_for_policy(&req.policy, &tmp);
+        if !removed.is_empty() {
+            tracing::debug!(?removed, "removed mount points left by killed launches");
+        }
+    }
+}
+
 /// Gathers this host's view for `req` (probes, filesystem) and plans on it: what every caller
 /// that is about to run or print a launch uses. `will_create` are directories the launch creates
 /// before exec; the plan treats them as existing.
@@ -582,10 +597,12 @@ fn path_str(p: &Path) -> String {
 impl BwrapFiles {
     /// Creates the private directories and placeholder files the bubblewrap argv refers to.
     pub fn create(&self) -> Result<(), Failure> {
-        crate::hostfiles::create_private_dir(&self.daemon_dir)?;
-        crate::hostfiles::create_private_dir(&self.registry_dir)?;
-        crate::hostfiles::create_placeholder(&self.denied_file, 0o000)?;
-        crate::hostfiles::create_placeholder(&self.empty_file, 0o444)
+        synthetic::create_host_files(
+            &self.daemon_dir,
+            &self.registry_dir,
+            &[(&self.denied_file, 0o000), (&self.empty_file, 0o444)],
+        )
+        .map_err(|e| Failure::refused(format!("cannot prepare the sandbox's host files: {e}")))
     }
 }
 

@@ -134,19 +134,38 @@ fn task_home(
         .clone()
         .unwrap_or_else(|| task_id_for(workspace));
     check_task_id(&task_id)?;
-    let home = match &opts.home {
-        Some(p) => absolute("--home", p)?,
-        None => env_path("XDG_STATE_HOME")
-            .or_else(|| env_path("HOME").map(|h| h.join(".local/state")))
-            .ok_or_else(|| Failure::usage("cannot find a state dir for the per-task home: set XDG_STATE_HOME or HOME, or pass --home"))?
-            .join("codex-launcher/tasks")
-            .join(&task_id)
-            .join("codex-home"),
+    // The anchor is the directory the user named; below it nothing is followed (home::open_home).
+    let (home, home_anchor) = match &opts.home {
+        Some(p) => {
+            let home = absolute("--home", p)?;
+            let parent = home.parent().map(Path::to_path_buf).ok_or_else(|| {
+                Failure::usage(format!(
+                    "--home {}: needs a parent directory",
+                    home.display()
+                ))
+            })?;
+            (home, parent)
+        }
+        None => {
+            let (anchor, state) = match env_path("XDG_STATE_HOME") {
+                Some(state) => (state.clone(), state),
+                None => {
+                    let h = env_path("HOME").ok_or_else(|| Failure::usage("cannot find a state dir for the per-task home: set XDG_STATE_HOME or HOME, or pass --home"))?;
+                    (h.clone(), h.join(".local/state"))
+                }
+            };
+            let home = state
+                .join("codex-launcher/tasks")
+                .join(&task_id)
+                .join("codex-home");
+            (home, anchor)
+        }
     };
     home::check_home_location(&home, &shared)?;
     let prep = PrepareOptions {
         shared_home: shared,
         home,
+        home_anchor,
         platform: opts.platform.unwrap_or_else(Platform::host),
         codex_version: opts.codex_version.clone(),
         outer: Backend::None,
@@ -230,6 +249,9 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
     sandbox.cwd = Some(ws.clone());
     let mut request = request::for_run(&sandbox, &prep.home, &prep.shared_home, command)?;
     request.target = target;
+    if !args.dry_run {
+        plan::sweep_leftovers(&request);
+    }
     let will_create = vec![prep.home.clone(), prep.shared_home.join("sessions")];
     let mut launch = plan::plan_here(&request, will_create)?;
     launch.codex_home = Some(prep.home.clone());
@@ -314,7 +336,8 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     let report = home::write(&prep, planned)?;
     tracing::debug!(changed = report.changed(), home = %report.home.display(), "per-task home prepared");
     if let Some((dir, lock)) = export {
-        let written = write_lock(dir, &task_id, &lock)?;
+        let writable = request.policy.writable_roots();
+        let written = write_lock(dir, &writable, &task_id, &lock)?;
         tracing::debug!(lock = %written.display(), "config lock written");
         if finish == Finish::ExportOnly {
             println!("{}", written.display());
@@ -350,21 +373,30 @@ fn read_lock(file: &Path) -> Result<Lock, Failure> {
     Lock::parse(&text, file).map_err(|e| Failure::refused(e.to_string()))
 }
 
-/// Writes `DIR/<task-id>.config.lock.toml` atomically (0600: config values can be sensitive).
-fn write_lock(dir: &Path, task_id: &str, lock: &Lock) -> Result<PathBuf, Failure> {
-    std::fs::create_dir_all(dir).map_err(|e| {
+/// Writes `DIR/<task-id>.config.lock.toml` atomically (0600: config values can be sensitive),
+/// through `fs`. DIR may lie in a root earlier tasks could write (`writable`, this run's): from
+/// there on no symlink is followed.
+fn write_lock(
+    dir: &Path,
+    writable: &[PathBuf],
+    task_id: &str,
+    lock: &Lock,
+) -> Result<PathBuf, Failure> {
+    let out = crate::fs::open_beneath(dir, writable, 0o755).map_err(|e| {
         Failure::refused(format!(
             "failed to create config lock export directory {}: {e}",
             dir.display()
         ))
     })?;
-    let path = dir.join(format!("{task_id}.config.lock.toml"));
-    crate::home::atomic::write(&path, lock.render().as_bytes(), 0o600).map_err(|e| {
-        Failure::refused(format!(
-            "failed to write config lock to {}: {e}",
-            path.display()
-        ))
-    })?;
+    let name = format!("{task_id}.config.lock.toml");
+    let path = dir.join(&name);
+    out.write_file(&name, lock.render().as_bytes(), 0o600)
+        .map_err(|e| {
+            Failure::refused(format!(
+                "failed to write config lock to {}: {e}",
+                path.display()
+            ))
+        })?;
     Ok(path)
 }
 

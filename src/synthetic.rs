@@ -6,12 +6,22 @@
 //! would detach that sandbox's mask. Each user of a target leaves a marker file
 //! `REG/<fnv1a64(target)>/<pid>` saying `synthetic` (we created it) or `existing`; the format is the
 //! one Codex's helper uses, so both can run side by side in one workspace.
+//!
+//! The registry lives in the temp dir, which a Landlock-sandboxed task can write. So it must be a
+//! real directory owned by us (mode 0700), every operation in it goes through [`crate::fs`], and a
+//! marker a task planted can at worst keep an empty placeholder around, never redirect a write.
 
-use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::backend::bwrap::{SyntheticTarget, TargetKind};
+use crate::backend::bwrap::{SyntheticTarget, TargetKind, PROTECTED_NAMES};
+use crate::fs::{self, Dir, FsError, Kind};
+use crate::policy::{Access, FileSystem, Policy};
+
+/// Mode of the registry and of every entry directory in it.
+const PRIVATE: u32 = 0o700;
+/// The registry's lock file (kept: helper launches are the hot path).
+const LOCK: &str = "lock";
 
 /// FNV-1a 64 over the path bytes, as 16 hex digits.
 pub fn target_hash(path: &Path) -> String {
@@ -29,6 +39,30 @@ pub fn registry_dir(temp_dir: &Path, uid: u32) -> PathBuf {
     temp_dir.join(format!("codex-bwrap-synthetic-mount-targets-{uid}"))
 }
 
+/// Creates what a bubblewrap plan binds from the host: Codex's app-server socket dir and the
+/// registry (private dirs owned by us, mode fixed to 0700, anything else refused: both live in a
+/// temp dir others can write) and the empty placeholder files, each `(path, mode)`, which must be
+/// directly in the registry.
+pub fn create_host_files(
+    daemon_dir: &Path,
+    registry: &Path,
+    placeholders: &[(&Path, u32)],
+) -> Result<(), FsError> {
+    fs::private_dir(daemon_dir, PRIVATE)?;
+    let reg = fs::private_dir(registry, PRIVATE)?;
+    for (path, mode) in placeholders {
+        let (parent, name) = fs::split(path)?;
+        if parent != registry {
+            return Err(FsError::Untrusted {
+                path: path.to_path_buf(),
+                reason: format!("placeholders belong in {}", registry.display()),
+            });
+        }
+        reg.placeholder(name, *mode)?;
+    }
+    Ok(())
+}
+
 /// Markers this process holds, released by [`Registration::release`].
 #[derive(Debug)]
 pub struct Registration {
@@ -39,52 +73,104 @@ pub struct Registration {
 #[derive(Debug)]
 struct Held {
     target: SyntheticTarget,
-    marker: PathBuf,
+    hash: String,
     synthetic: bool,
     /// (dev, ino) of a target that existed before, which must never be removed.
     preexisting_id: Option<(u64, u64)>,
 }
 
-/// Held while the registry is read or changed; released when dropped.
-fn lock(registry: &Path) -> io::Result<crate::home::atomic::Lock> {
-    crate::home::atomic::lock(&registry.join("lock"))
-}
-
+/// `kill(pid, 0)`: EPERM still means the process exists.
 fn pid_alive(pid: i32) -> bool {
-    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    pid > 0
+        && !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
 }
 
-/// Live markers other than ours in `dir`, deleting stale ones; returns whether any live one says
-/// `synthetic`, and whether any (live or stale) did.
-fn scan_markers(dir: &Path, own: &Path) -> (bool, bool, bool) {
-    let (mut live, mut live_synthetic, mut any_synthetic) = (false, false, false);
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return (false, false, false);
+/// Whether the marker `name` in `entry` belongs to a live process: its pid exists and that process
+/// is not younger than the marker. pid_max is often 32768, so pids come round again; a process
+/// that started after the marker was written only reuses the dead writer's pid.
+fn marker_alive(entry: &Dir, name: &OsStr) -> Result<bool, FsError> {
+    let pid = marker_pid(name);
+    if !pid_alive(pid) {
+        return Ok(false);
+    }
+    let Some(written) = entry.entry(name)?.map(|e| e.mtime) else {
+        return Ok(false);
     };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path == own {
+    // Start times have a one-second grain (boot time in seconds); allow for it.
+    Ok(process_start(pid).is_none_or(|started| started <= written + 2))
+}
+
+/// When process `pid` started, in seconds since the epoch, from `/proc` (None if unreadable).
+fn process_start(pid: i32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may itself hold spaces or ')': starttime is field 22.
+    let ticks: i64 = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()?;
+    let boot: i64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| boot + ticks / hz)
+}
+
+fn marker_pid(name: &OsStr) -> i32 {
+    name.to_str()
+        .and_then(|s| s.parse::<i32>().ok())
+        .unwrap_or(0)
+}
+
+/// What the markers in one entry say, other than `own`.
+#[derive(Debug, Default)]
+struct Scan {
+    live: bool,
+    live_synthetic: bool,
+    any_synthetic: bool,
+}
+
+/// Reads the markers in `entry` (skipping `own`); with `prune`, deletes the stale ones. A marker is
+/// only read if it is a regular file; a symlink or FIFO counts as a marker saying nothing.
+fn scan_markers(entry: &Dir, own: &str, prune: bool) -> Result<Scan, FsError> {
+    let mut scan = Scan::default();
+    for name in entry.names()? {
+        if name == own {
             continue;
         }
-        let says_synthetic = std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == "synthetic");
-        any_synthetic |= says_synthetic;
-        let pid = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-            .unwrap_or(0);
-        if pid_alive(pid) {
-            live = true;
-            live_synthetic |= says_synthetic;
-        } else {
-            let _ = std::fs::remove_file(&path);
+        let says_synthetic = entry
+            .read_file(&name)?
+            .is_some_and(|b| String::from_utf8_lossy(&b).trim() == "synthetic");
+        scan.any_synthetic |= says_synthetic;
+        if marker_alive(entry, &name)? {
+            scan.live = true;
+            scan.live_synthetic |= says_synthetic;
+        } else if prune {
+            entry.remove_any(&name)?;
         }
     }
-    (live, live_synthetic, any_synthetic)
+    Ok(scan)
+}
+
+/// Opens the registry and takes its lock.
+fn open_locked(registry: &Path) -> Result<(Dir, fs::Lock), FsError> {
+    let reg = fs::private_dir(registry, PRIVATE)?;
+    let lock = reg.lock(LOCK, false)?;
+    Ok((reg, lock))
 }
 
 /// Records this process as a user of every target. Must run before bubblewrap starts.
-pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> io::Result<Registration> {
+pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registration, FsError> {
     let mut registration = Registration {
         registry: registry.to_path_buf(),
         held: Vec::new(),
@@ -92,33 +178,43 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> io::Result<Regi
     if targets.is_empty() {
         return Ok(registration);
     }
-    let _guard = lock(registry)?;
-    let pid = std::process::id();
+    let (reg, _guard) = open_locked(registry)?;
+    let own = std::process::id().to_string();
     for target in targets {
-        let dir = registry.join(target_hash(&target.path));
-        std::fs::create_dir_all(&dir)?;
-        let marker = dir.join(pid.to_string());
-        let (_, live_synthetic, _) = scan_markers(&dir, &marker);
-        // A target that "exists" only because another live sandbox created it is still synthetic.
-        let synthetic = !target.preexisting || live_synthetic;
+        let hash = target_hash(&target.path);
+        // Anything but a directory at an entry's name is debris (or planted): ours to clear.
+        reg.clear_non_dir(&hash)?;
+        let entry = reg.create_dir(&hash, PRIVATE)?;
+        let scan = scan_markers(&entry, &own, true)?;
+        // A target that "exists" only because a sandbox created it is still synthetic: one that
+        // is live, or one that died without cleaning up (its bubblewrap may even have made the
+        // mount point after the launcher was killed, too late for the sweep). The stale marker
+        // is pruned here, so what it said lives on in ours.
+        let synthetic = !target.preexisting || scan.any_synthetic;
         let preexisting_id = if synthetic {
             None
         } else {
-            std::fs::symlink_metadata(&target.path)
-                .ok()
-                .map(|m| (m.dev(), m.ino()))
+            std::fs::symlink_metadata(&target.path).ok().map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                (m.dev(), m.ino())
+            })
         };
-        std::fs::write(
-            &marker,
-            if synthetic {
-                "synthetic\n"
-            } else {
-                "existing\n"
-            },
-        )?;
+        // A marker under our pid is from a dead process that had it before; whatever it is
+        // (a task could have planted a symlink there), it goes, and ours is created O_EXCL.
+        entry.remove_any(&own)?;
+        let mut file = entry.create_new(&own, 0o644)?;
+        let text: &[u8] = if synthetic {
+            b"synthetic\n"
+        } else {
+            b"existing\n"
+        };
+        std::io::Write::write_all(&mut file, text).map_err(|e| FsError::Io {
+            path: entry.path().join(&own),
+            source: e,
+        })?;
         registration.held.push(Held {
             target: target.clone(),
-            marker,
+            hash,
             synthetic,
             preexisting_id,
         });
@@ -129,90 +225,166 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> io::Result<Regi
 impl Registration {
     /// Drops our markers and removes each target nobody else uses, if it is still an empty
     /// placeholder that a sandbox created.
-    pub fn release(self) -> io::Result<()> {
+    pub fn release(self) -> Result<(), FsError> {
         if self.held.is_empty() {
             return Ok(());
         }
-        let _guard = lock(&self.registry)?;
+        let (reg, _guard) = open_locked(&self.registry)?;
+        let own = std::process::id().to_string();
         for held in &self.held {
-            let _ = std::fs::remove_file(&held.marker);
-            let dir = held.marker.parent().expect("marker has a parent");
-            let (live, _, any_synthetic) = scan_markers(dir, &held.marker);
-            if live {
+            let Some(entry) = reg.open_dir(&held.hash)? else {
+                continue;
+            };
+            entry.remove_any(&own)?;
+            let scan = scan_markers(&entry, &own, true)?;
+            if scan.live {
                 continue;
             }
-            if held.synthetic || any_synthetic {
-                remove_placeholder(held);
+            if held.synthetic || scan.any_synthetic {
+                remove_placeholder(
+                    &held.target.path,
+                    Some(held.target.kind),
+                    held.preexisting_id,
+                );
             }
             // The target's registry entry goes with its last user, so the registry stays small.
-            let _ = std::fs::remove_dir(dir);
+            let _ = reg.remove_dir(&held.hash);
         }
         Ok(())
     }
 }
 
-fn remove_placeholder(held: &Held) {
-    let path = &held.target.path;
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return;
-    };
-    if held.preexisting_id == Some((meta.dev(), meta.ino())) {
-        return;
+/// Removes `path` if it is still an empty directory or an empty regular file (of `kind`, when
+/// known) and not the pre-existing inode. Its parent is a writable root the user named; the
+/// placeholder itself is never followed.
+fn remove_placeholder(path: &Path, kind: Option<TargetKind>, preexisting_id: Option<(u64, u64)>) {
+    let result = (|| -> Result<bool, FsError> {
+        let (parent, name) = fs::split(path)?;
+        let parent = Dir::anchor(parent)?;
+        let Some(found) = parent.entry(name)? else {
+            return Ok(false);
+        };
+        if preexisting_id == Some((found.dev, found.ino)) {
+            return Ok(false);
+        }
+        match (found.kind, kind) {
+            // rmdir fails on a directory that gained content: then it is not ours any more.
+            (Kind::Dir, Some(TargetKind::Dir) | None) => parent.remove_dir(name),
+            (Kind::File, Some(TargetKind::File) | None) if found.size == 0 => parent.remove(name),
+            _ => Ok(false),
+        }
+    })();
+    match result {
+        Ok(removed) => tracing::debug!(path = %path.display(), removed, "placeholder cleanup"),
+        Err(e) => tracing::debug!(path = %path.display(), error = %e, "placeholder left in place"),
     }
-    let result = match held.target.kind {
-        TargetKind::Dir if meta.is_dir() => std::fs::remove_dir(path),
-        TargetKind::File if meta.is_file() && meta.len() == 0 => std::fs::remove_file(path),
-        // It changed type or gained content: not ours any more.
-        _ => Ok(()),
-    };
-    if let Err(e) = result {
-        tracing::debug!(path = %path.display(), error = %e, "placeholder left in place");
+}
+
+/// Whether `path` looks like a placeholder a killed launch left: an empty directory or an empty
+/// regular file (one `lstat`, plus a directory read for a directory).
+fn looks_left_over(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none()),
+        Ok(m) => m.is_file() && m.len() == 0,
+        Err(_) => false,
     }
+}
+
+/// Call before planning a launch. Finds the placeholders of `candidates` (the `.git`, `.codex`,
+/// `.agents`, `.aws` paths a plan may mount over) that a killed launch left behind: still empty,
+/// with only dead users in the registry, at least one of which created it (`synthetic`). Removes
+/// them, so the next plan is the one a clean run would make. Touches the registry only when some
+/// candidate exists as an empty directory or file. Returns what it removed.
+pub fn sweep_leftovers(registry: &Path, candidates: &[PathBuf]) -> Vec<PathBuf> {
+    let suspects: Vec<&PathBuf> = candidates.iter().filter(|p| looks_left_over(p)).collect();
+    if suspects.is_empty() {
+        return Vec::new();
+    }
+    let swept = (|| -> Result<Vec<PathBuf>, FsError> {
+        let (parent, name) = fs::split(registry)?;
+        // A registry that does not exist knows of no leftovers; do not create one here.
+        let Some(reg) = Dir::anchor(parent)?.open_dir(name)? else {
+            return Ok(Vec::new());
+        };
+        reg.set_mode(PRIVATE)?;
+        let _guard = reg.lock(LOCK, false)?;
+        let mut removed = Vec::new();
+        for path in suspects {
+            let hash = target_hash(path);
+            let Some(entry) = reg.open_dir(&hash)? else {
+                continue;
+            };
+            // Stale markers stay: a killed launch's bubblewrap can still be making this mount
+            // point; if it reappears, the next launch knows whose it is. A later launch's
+            // release prunes them.
+            let scan = scan_markers(&entry, "", false)?;
+            if scan.live || !scan.any_synthetic {
+                continue;
+            }
+            remove_placeholder(path, None, None);
+            if std::fs::symlink_metadata(path).is_err() {
+                removed.push(path.clone());
+            }
+        }
+        Ok(removed)
+    })();
+    swept.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "leftover mount targets not swept");
+        Vec::new()
+    })
+}
+
+/// The paths a bubblewrap plan for `policy` may create as mount points on the host: the protected
+/// names in every writable root, and every path from a writable root down to a read-only or
+/// denied entry inside it (the first missing one becomes an empty placeholder file).
+pub fn leftover_candidates(policy: &Policy) -> Vec<PathBuf> {
+    let FileSystem::Restricted(rules) = &policy.file_system else {
+        return Vec::new();
+    };
+    let writable = rules.paths_with(Access::Write);
+    let mut out: Vec<PathBuf> = Vec::new();
+    for root in &writable {
+        out.extend(PROTECTED_NAMES.iter().map(|n| root.join(n)));
+    }
+    for access in [Access::Read, Access::Deny] {
+        for path in rules.paths_with(access) {
+            let Some(root) = writable
+                .iter()
+                .filter(|w| path.starts_with(w) && path != **w)
+                .max_by_key(|w| w.as_os_str().len())
+            else {
+                continue;
+            };
+            let mut current = root.clone();
+            for part in path
+                .strip_prefix(root)
+                .into_iter()
+                .flat_map(Path::components)
+            {
+                current.push(part);
+                out.push(current.clone());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// [`sweep_leftovers`] for a launch with `policy`, in this user's registry under `temp_dir`.
+pub fn sweep_for_policy(policy: &Policy, temp_dir: &Path) -> Vec<PathBuf> {
+    let candidates = leftover_candidates(policy);
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let registry = registry_dir(temp_dir, nix::unistd::getuid().as_raw());
+    let removed = sweep_leftovers(&registry, &candidates);
+    if !removed.is_empty() {
+        tracing::debug!(?removed, "removed mount points a killed launch left");
+    }
+    removed
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hash_matches_the_shared_format() {
-        assert_eq!(
-            target_hash(Path::new("/tmp/ws/.agents")),
-            "55f09e983bb675d5"
-        );
-    }
-
-    #[test]
-    fn created_placeholders_are_removed_and_preexisting_ones_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = dir.path().join("reg");
-        std::fs::create_dir(&registry).unwrap();
-        let created = dir.path().join(".agents");
-        let kept = dir.path().join(".codex");
-        std::fs::create_dir(&kept).unwrap();
-        let targets = [
-            SyntheticTarget {
-                path: created.clone(),
-                kind: TargetKind::Dir,
-                preexisting: false,
-            },
-            SyntheticTarget {
-                path: kept.clone(),
-                kind: TargetKind::Dir,
-                preexisting: true,
-            },
-        ];
-        let registration = register(&registry, &targets).unwrap();
-        std::fs::create_dir(&created).unwrap(); // what bubblewrap does
-        registration.release().unwrap();
-        assert!(!created.exists());
-        assert!(kept.exists());
-        let left: Vec<_> = std::fs::read_dir(&registry)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .filter(|n| n != "lock")
-            .collect();
-        assert!(left.is_empty(), "registry entries left: {left:?}");
-    }
-}
+#[path = "synthetic_tests.rs"]
+mod tests;

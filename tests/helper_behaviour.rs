@@ -91,13 +91,17 @@ fn assert_sandboxed_by_vendored(s: &Setup, out: &std::process::Output) {
 }
 
 #[test]
-fn an_old_bwrap_first_on_path_falls_back_to_vendored_and_is_probed_once() {
+fn an_old_trusted_bwrap_first_on_path_falls_back_to_vendored_and_is_probed_once() {
     if !is_root() {
         return skip("needs root for the user namespace setup of this host");
     }
     let s = setup();
-    let fake_dir = s.base.join("oldbin");
+    let Some(root_dir) = root_only_dir() else {
+        return;
+    };
+    let fake_dir = root_dir.path().join("oldbin");
     let fake = fake_bwrap(&fake_dir, BWRAP_040_HELP);
+    std::fs::set_permissions(&fake_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/bin:/bin", fake_dir.display());
     for _ in 0..3 {
         let out = output(&mut helper(&s, &path));
@@ -124,6 +128,30 @@ fn an_old_bwrap_first_on_path_falls_back_to_vendored_and_is_probed_once() {
     }
     assert_sandboxed_by_vendored(&s, &output(&mut helper(&s, &path)));
     assert_eq!(calls(&fake_dir).len(), 3);
+}
+
+#[test]
+fn an_untrusted_bwrap_first_on_path_is_never_run() {
+    if !is_root() {
+        return skip("needs root for the user namespace setup of this host");
+    }
+    let s = setup();
+    // Claims every feature; only where it lives (a world-writable dir) excludes it.
+    let fake_dir = s.base.join("oldbin");
+    fake_bwrap(&fake_dir, "--perms --as-pid-1 --argv0");
+    let path = format!("{}:/usr/bin:/bin", fake_dir.display());
+    let out = output(&mut helper(&s, &path));
+    assert_sandboxed_by_vendored(&s, &out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}/bwrap is not trusted", fake_dir.display())),
+        "{err}"
+    );
+    assert!(
+        calls(&fake_dir).is_empty(),
+        "fake ran: {:?}",
+        calls(&fake_dir)
+    );
 }
 
 #[test]

@@ -160,37 +160,45 @@ fn explain_on_this_host_picks_system_then_vendored_bwrap() {
         skip("/usr/bin/bwrap is missing or too old: only the vendored case is checked");
     }
 
-    let fake = s.base.join("oldbin");
-    std::fs::create_dir_all(&fake).unwrap();
-    std::fs::write(
-        fake.join("bwrap"),
-        "#!/bin/sh\necho 'usage: bwrap --bind SRC DEST --as-pid-1'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        fake.join("bwrap"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let path = format!("{}:/usr/bin:/bin", fake.display());
-    let plan = explain_json(
-        &s,
-        |c| {
-            let mut c = copy(c);
-            c.env("PATH", &path);
-            Ok(c)
-        },
-        &[],
-    )
-    .unwrap();
-    assert_eq!(plan["backend"], "bwrap-vendored", "{plan:#}");
-    assert!(
-        plan["ladder"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("lacks --perms"),
-        "{plan:#}"
-    );
+    // An old bwrap first on PATH: explain names why it is passed over. In a world-writable dir
+    // it is not trusted (and never run); in a root-only chain it is probed and found too old.
+    let trusted_root = root_only_dir();
+    let mut cases = vec![(s.base.join("oldbin"), "is not trusted: ")];
+    if let Some(root) = &trusted_root {
+        cases.push((root.path().join("oldbin"), "lacks --perms"));
+    }
+    for (dir, reason) in cases {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("bwrap"),
+            "#!/bin/sh\necho 'usage: bwrap --bind SRC DEST --as-pid-1'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            dir.join("bwrap"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let path = format!("{}:/usr/bin:/bin", dir.display());
+        let plan = explain_json(
+            &s,
+            |c| {
+                let mut c = copy(c);
+                c.env("PATH", &path);
+                Ok(c)
+            },
+            &[],
+        )
+        .unwrap();
+        assert_eq!(plan["backend"], "bwrap-vendored", "{plan:#}");
+        assert!(
+            plan["ladder"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains(reason),
+            "{plan:#}"
+        );
+    }
 }
 
 #[test]

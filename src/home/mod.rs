@@ -3,14 +3,19 @@
 //!
 //! `prepare` validates everything it can (shared config parses, referenced files are safe) before
 //! it changes anything, so bad input leaves the per-task home as it was. Writes are atomic and a
-//! per-home lock serialises concurrent prepares.
+//! per-home lock (kept outside the home) serialises concurrent prepares.
+//!
+//! The per-task home is writable by Codex and, under some outer layers, by the commands it runs,
+//! so every prepare treats it as untrusted (DESIGN §9): it goes through [`crate::fs`], restores the
+//! links, removes temp files killed prepares left, and resets everything Codex reads as
+//! configuration or instructions ([`reset`]).
 
-pub mod atomic;
+pub mod home_lock;
 pub mod inner_sandbox;
 pub mod managed;
+pub mod reset;
 pub mod sync;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -26,11 +31,13 @@ use crate::select::Backend;
 pub enum HomeError {
     #[error("{0}")]
     Refused(String),
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Fs(#[from] crate::fs::FsError),
 }
 
 impl HomeError {
@@ -48,11 +55,16 @@ impl From<HomeError> for Failure {
     }
 }
 
-/// One thing prepare did (or found already right).
+/// One thing prepare did (or found already right): `unchanged`, `copied`, `refreshed`, `deleted`,
+/// `linked`, `reset` (something a task or Codex left where only the shared home or the launcher
+/// may supply content), `displaced` (a directory with content moved to `moved_to`) or `removed`
+/// (a leftover temp file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
     pub path: PathBuf,
     pub action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_to: Option<PathBuf>,
 }
 
 impl Action {
@@ -60,6 +72,14 @@ impl Action {
         Self {
             path: path.to_path_buf(),
             action,
+            moved_to: None,
+        }
+    }
+
+    pub fn displaced(path: &Path, to: &Path) -> Self {
+        Self {
+            moved_to: Some(to.to_path_buf()),
+            ..Self::new(path, "displaced")
         }
     }
 }
@@ -68,6 +88,9 @@ impl Action {
 pub struct PrepareOptions {
     pub shared_home: PathBuf,
     pub home: PathBuf,
+    /// An ancestor of `home` the user named (the state dir, or the parent of `--home`): the path
+    /// up to it is opened normally, everything below it without following symlinks.
+    pub home_anchor: PathBuf,
     pub platform: Platform,
     /// `codex --version` output, when known.
     pub codex_version: Option<String>,
@@ -107,6 +130,7 @@ struct Validated {
     referenced: Vec<sync::Referenced>,
     config_json: Option<Vec<u8>>,
     instructions: Option<Vec<u8>>,
+    resets: reset::Sources,
     auth_present: bool,
 }
 
@@ -165,6 +189,7 @@ fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
         config_text,
         config_json: sync::read_source(&shared.join("config.json"))?,
         instructions: sync::read_source(&shared.join("instructions.md"))?,
+        resets: reset::Sources::read(shared)?,
         auth_present: shared.join("auth.json").exists(),
     })
 }
@@ -271,23 +296,28 @@ fn desired_config(opts: &PrepareOptions, v: &Validated) -> Result<(String, Decis
 /// Creates the per-task home directory (0700) and its parents, and the shared `sessions/`.
 /// Returns whether the home itself was created.
 pub fn ensure_dirs(opts: &PrepareOptions) -> Result<bool, HomeError> {
+    open_home(opts).map(|(_, created)| created)
+}
+
+/// The per-task home, created when missing: walked from its anchor without following symlinks,
+/// every directory ours, the home itself exactly 0700.
+fn open_home(opts: &PrepareOptions) -> Result<(crate::fs::Dir, bool), HomeError> {
     check_home_location(&opts.home, &opts.shared_home)?;
+    let below = opts.home.strip_prefix(&opts.home_anchor).map_err(|_| {
+        HomeError::Refused(format!(
+            "{} is not below {}",
+            opts.home.display(),
+            opts.home_anchor.display()
+        ))
+    })?;
     let created = std::fs::symlink_metadata(&opts.home).is_err();
-    std::fs::create_dir_all(&opts.home).map_err(|e| HomeError::io(&opts.home, e))?;
-    let meta = std::fs::symlink_metadata(&opts.home).map_err(|e| HomeError::io(&opts.home, e))?;
-    if meta.file_type().is_symlink() || !meta.is_dir() {
-        return Err(HomeError::Refused(format!(
-            "{} is not a plain directory",
-            opts.home.display()
-        )));
-    }
-    if meta.permissions().mode() & 0o777 != 0o700 {
-        std::fs::set_permissions(&opts.home, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| HomeError::io(&opts.home, e))?;
+    let home = crate::fs::Dir::anchor_creating(&opts.home_anchor)?.create_dirs(below, 0o700)?;
+    if home.stat()?.mode != 0o700 {
+        home.set_mode(0o700)?;
     }
     let sessions = opts.shared_home.join("sessions");
     std::fs::create_dir_all(&sessions).map_err(|e| HomeError::io(&sessions, e))?;
-    Ok(created)
+    Ok((home, created))
 }
 
 /// Brings the per-task home up to date with the shared home. Nothing is written when it already is.
@@ -302,51 +332,49 @@ pub fn write(opts: &PrepareOptions, planned: Planned) -> Result<Report, HomeErro
         config: config_text,
         decision,
     } = planned;
-    ensure_dirs(opts)?;
-    let home = &opts.home;
+    let _lock = home_lock::take(&opts.home)?;
+    let (home, _) = open_home(opts)?;
     let shared = &opts.shared_home;
-    let _lock =
-        atomic::lock(&home.join(".codex-launcher.lock")).map_err(|e| HomeError::io(home, e))?;
     let mut actions = Vec::new();
 
-    sync::ensure_link(
-        &shared.join("sessions"),
-        &home.join("sessions"),
-        &mut actions,
-    )?;
+    sync::remove_leftovers(&home, &mut actions)?;
+    sync::ensure_link(&home, "sessions", &shared.join("sessions"), &mut actions)?;
     if v.auth_present {
-        sync::ensure_link(
-            &shared.join("auth.json"),
-            &home.join("auth.json"),
-            &mut actions,
-        )?;
+        sync::ensure_link(&home, "auth.json", &shared.join("auth.json"), &mut actions)?;
     } else {
         // The shared credentials are gone: so is the per-task link, rather than dangling.
-        sync::remove_if_present(&home.join("auth.json"), &mut actions)?;
+        sync::remove_if_present(&home, "auth.json", &mut actions)?;
     }
-    sync::sync_copy(
-        v.config_json.as_deref(),
-        &home.join("config.json"),
-        &mut actions,
-    )?;
-    sync::sync_copy(
-        v.instructions.as_deref(),
-        &home.join("instructions.md"),
-        &mut actions,
-    )?;
+    for (name, bytes) in [
+        ("config.json", &v.config_json),
+        ("instructions.md", &v.instructions),
+    ] {
+        sync::sync_copy(
+            &home,
+            &home,
+            name.as_ref(),
+            bytes.as_deref(),
+            sync::Wording::Sync,
+            &mut actions,
+        )?;
+    }
+    reset::apply(&home, &v.resets, &mut actions)?;
     for r in &v.referenced {
-        sync::copy_referenced(home, r, &mut actions)?;
+        sync::copy_referenced(&home, r, &mut actions)?;
     }
     sync::sync_copy(
+        &home,
+        &home,
+        "config.toml".as_ref(),
         Some(config_text.as_bytes()),
-        &home.join("config.toml"),
+        sync::Wording::Sync,
         &mut actions,
     )?;
     if decision.setting.mode == "danger-full-access" && opts.outer == Backend::None {
         tracing::warn!(reason = %decision.reason, hint = ?decision.hint, "codex runs unsandboxed (danger-full-access)");
     }
     Ok(Report {
-        home: home.clone(),
+        home: opts.home.clone(),
         shared_home: shared.clone(),
         sandbox: decision,
         actions,

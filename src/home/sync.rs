@@ -1,10 +1,18 @@
 //! Links and copies from the shared home into the per-task home (reference §4.1–4.3, §4.5).
+//!
+//! The shared home is the user's and is read by path (its symlinks are the user's own). The
+//! per-task home is writable by Codex and, under some outer layers, by the commands it runs, so it
+//! is only ever changed through [`fs::Dir`]: nothing found there is followed or trusted.
 
-use std::os::unix::fs::PermissionsExt;
+use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 
-use super::atomic;
 use super::{Action, HomeError};
+use crate::fs::{self, Dir, Kind};
+
+/// Permission bits of every file and directory the launcher writes into the per-task home.
+pub const FILE_MODE: u32 = 0o600;
+pub const DIR_MODE: u32 = 0o700;
 
 /// Contents of `path` following symlinks, or None when absent (a dangling link counts as absent).
 pub fn read_source(path: &Path) -> Result<Option<Vec<u8>>, HomeError> {
@@ -15,91 +23,150 @@ pub fn read_source(path: &Path) -> Result<Option<Vec<u8>>, HomeError> {
     }
 }
 
-/// The 4-case rule: copy / refresh / delete / nothing. Unchanged content is not rewritten.
+/// How a copy reports a difference it repaired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wording {
+    /// Copies the launcher has always kept in step with the shared home: `refreshed` when the
+    /// content differed, `deleted` when the shared file is gone.
+    Sync,
+    /// What Codex reads as configuration or instructions and only the shared home may supply:
+    /// anything else found there is `reset`.
+    Reset,
+}
+
+/// The 4-case rule for `dir/name` (temp files in `home`): copy / refresh / delete / nothing.
+/// Unchanged content is not rewritten. Something that is not a regular file (a symlink, FIFO or
+/// directory a task put there) is always `reset`.
 pub fn sync_copy(
+    home: &Dir,
+    dir: &Dir,
+    name: &OsStr,
     src: Option<&[u8]>,
-    dst: &Path,
+    wording: Wording,
     actions: &mut Vec<Action>,
 ) -> Result<(), HomeError> {
-    let existing = std::fs::symlink_metadata(dst).ok();
-    match (src, existing) {
-        (Some(bytes), Some(meta)) if meta.is_file() && !meta.file_type().is_symlink() => {
-            let same = std::fs::read(dst).is_ok_and(|cur| cur == bytes);
-            if same && meta.permissions().mode() & 0o777 == 0o600 {
-                actions.push(Action::new(dst, "unchanged"));
-            } else {
-                atomic::write(dst, bytes, 0o600).map_err(|e| HomeError::io(dst, e))?;
-                actions.push(Action::new(dst, "refreshed"));
-            }
-        }
+    let path = dir.path().join(name);
+    let existing = dir.entry(name)?;
+    let wrong_kind = existing.is_some_and(|e| e.kind != Kind::File);
+    let action = match (src, existing) {
+        (Some(bytes), Some(_)) if dir.holds(name, bytes, FILE_MODE)? => "unchanged",
         (Some(bytes), existing) => {
-            if let Some(meta) = existing {
-                remove_entry(dst, &meta)?;
+            if wrong_kind {
+                dir.remove_any(name)?;
             }
-            atomic::write(dst, bytes, 0o600).map_err(|e| HomeError::io(dst, e))?;
-            actions.push(Action::new(dst, "copied"));
+            home.write_file_into(dir, name, bytes, FILE_MODE)?;
+            match (existing, wording) {
+                (None, _) => "copied",
+                (Some(_), Wording::Sync) if !wrong_kind => "refreshed",
+                _ => "reset",
+            }
         }
-        (None, Some(meta)) => {
-            remove_entry(dst, &meta)?;
-            actions.push(Action::new(dst, "deleted"));
+        (None, Some(_)) => {
+            dir.remove_any(name)?;
+            if wording == Wording::Sync && !wrong_kind {
+                "deleted"
+            } else {
+                "reset"
+            }
         }
-        (None, None) => {}
-    }
+        (None, None) => return Ok(()),
+    };
+    actions.push(Action::new(&path, action));
     Ok(())
 }
 
-fn remove_entry(path: &Path, meta: &std::fs::Metadata) -> Result<(), HomeError> {
-    let result = if meta.is_dir() {
-        std::fs::remove_dir(path)
-    } else {
-        std::fs::remove_file(path)
-    };
-    result.map_err(|e| HomeError::io(path, e))
-}
-
-/// Makes `dst` a symlink to `target` (absolute), replacing a wrong or broken link or a regular file.
-pub fn ensure_link(target: &Path, dst: &Path, actions: &mut Vec<Action>) -> Result<(), HomeError> {
-    match std::fs::symlink_metadata(dst) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            if std::fs::read_link(dst).is_ok_and(|t| t == target) {
-                actions.push(Action::new(dst, "unchanged"));
+/// Makes `name` in `home` a symlink to `target` (absolute). A wrong link, a file or an empty
+/// directory is replaced; a directory with content is moved aside (it may hold sessions Codex
+/// wrote into it) and the report names where it went. Never refuses: a task that replaced a link
+/// must not stop every later run.
+pub fn ensure_link(
+    home: &Dir,
+    name: &str,
+    target: &Path,
+    actions: &mut Vec<Action>,
+) -> Result<(), HomeError> {
+    let path = home.path().join(name);
+    let action = match home.entry(name)? {
+        Some(e) if e.kind == Kind::Symlink => {
+            if home.read_link(name)?.as_deref() == Some(target) {
+                actions.push(Action::new(&path, "unchanged"));
                 return Ok(());
             }
-            std::fs::remove_file(dst).map_err(|e| HomeError::io(dst, e))?;
+            "linked"
         }
-        Ok(meta) if meta.is_dir() => {
-            // An empty directory is replaced; one with content is the user's data: refuse to guess.
-            std::fs::remove_dir(dst).map_err(|_| {
-                HomeError::Refused(format!(
-                "{} is a non-empty directory where a link to {} belongs; move it away and retry",
-                dst.display(),
-                target.display()
-            ))
-            })?;
+        Some(e) if e.kind == Kind::Dir => {
+            if home.remove_dir(name).is_err() {
+                let aside = displaced_name(home, name)?;
+                home.rename_to(name, home, &aside)?;
+                actions.push(Action::displaced(&path, &home.path().join(&aside)));
+            }
+            "reset"
         }
-        Ok(meta) => remove_entry(dst, &meta)?,
-        Err(_) => {}
-    }
-    // Create under a temp name and rename over, so the link is never missing for a reader.
-    let tmp = dst.with_file_name(format!(
-        ".{}.link-{}",
-        dst.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).map_err(|e| HomeError::io(&tmp, e))?;
-    std::fs::rename(&tmp, dst).map_err(|e| HomeError::io(dst, e))?;
-    actions.push(Action::new(dst, "linked"));
+        Some(_) => "reset",
+        None => "linked",
+    };
+    home.symlink(target, name)?;
+    actions.push(Action::new(&path, action));
     Ok(())
 }
 
-/// Removes a link or file at `dst` (used when its shared source is gone: no dangling links).
-pub fn remove_if_present(dst: &Path, actions: &mut Vec<Action>) -> Result<(), HomeError> {
-    if let Ok(meta) = std::fs::symlink_metadata(dst) {
-        remove_entry(dst, &meta)?;
-        actions.push(Action::new(dst, "deleted"));
+/// A free name `<name>.displaced-<unix seconds>[-n]` next to `name`.
+fn displaced_name(home: &Dir, name: &str) -> Result<String, HomeError> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    for n in 0.. {
+        let candidate = match n {
+            0 => format!("{name}.displaced-{secs}"),
+            n => format!("{name}.displaced-{secs}-{n}"),
+        };
+        if home.entry(&candidate)?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    unreachable!("some suffix is free")
+}
+
+/// Removes whatever is at `name` (used when its shared source is gone: no dangling links).
+pub fn remove_if_present(
+    home: &Dir,
+    name: &str,
+    actions: &mut Vec<Action>,
+) -> Result<(), HomeError> {
+    if home.remove_any(name)? {
+        actions.push(Action::new(&home.path().join(name), "deleted"));
     }
     Ok(())
+}
+
+/// Removes temp files that killed prepares left in the home (ours, the old `.<name>.tmp-<pid>`
+/// form) and the lock file older launchers kept inside the home.
+pub fn remove_leftovers(home: &Dir, actions: &mut Vec<Action>) -> Result<(), HomeError> {
+    const OLD_LOCK: &str = ".codex-launcher.lock";
+    for name in home.names()? {
+        if (fs::is_leftover_temp(&name) || name == OLD_LOCK) && home.remove_any(&name)? {
+            actions.push(Action::new(&home.path().join(&name), "removed"));
+        }
+    }
+    Ok(())
+}
+
+/// Opens the directory `rel` below `home`, creating what is missing. A component that is not a
+/// directory (a symlink or file a task put there) is removed first and reported as `reset`.
+pub fn ensure_subdir(home: &Dir, rel: &Path, actions: &mut Vec<Action>) -> Result<Dir, HomeError> {
+    let mut dir = home.try_clone()?;
+    for part in rel.components() {
+        let Component::Normal(name) = part else {
+            continue;
+        };
+        if dir.entry(name)?.is_some_and(|e| e.kind != Kind::Dir) {
+            dir.remove_any(name)?;
+            actions.push(Action::new(&dir.path().join(name), "reset"));
+        }
+        dir = dir.create_dir(name, DIR_MODE)?;
+    }
+    Ok(dir)
 }
 
 /// A file the shared config names by a relative path: where it is read and where the copy goes.
@@ -165,38 +232,29 @@ pub fn referenced_files(
         let bytes = std::fs::read(&current).map_err(|e| HomeError::io(&current, e))?;
         out.push(Referenced {
             key,
-            relative: rel.to_path_buf(),
+            relative: rel.components().collect(),
             bytes,
         });
     }
     Ok(out)
 }
 
-/// Copies a referenced file to the same relative path inside `home`, refusing symlinked parents.
+/// Copies a referenced file to the same relative path inside `home`; its parent directories are
+/// made real directories first.
 pub fn copy_referenced(
-    home: &Path,
+    home: &Dir,
     r: &Referenced,
     actions: &mut Vec<Action>,
 ) -> Result<(), HomeError> {
-    let mut current = home.to_path_buf();
-    let parts: Vec<_> = r.relative.components().collect();
-    for part in &parts[..parts.len().saturating_sub(1)] {
-        current.push(part);
-        match std::fs::symlink_metadata(&current) {
-            Ok(m) if m.file_type().is_symlink() || !m.is_dir() => {
-                return Err(HomeError::Refused(format!(
-                    "{} ({}) is not a plain directory in the per-task home; refusing to write through it",
-                    current.display(),
-                    r.key
-                )))
-            }
-            Ok(_) => {}
-            Err(_) => {
-                std::fs::create_dir(&current).map_err(|e| HomeError::io(&current, e))?;
-                std::fs::set_permissions(&current, std::fs::Permissions::from_mode(0o700))
-                    .map_err(|e| HomeError::io(&current, e))?;
-            }
+    let (parent, name) = match (r.relative.parent(), r.relative.file_name()) {
+        (Some(parent), Some(name)) => (parent, name),
+        _ => {
+            return Err(HomeError::Refused(format!(
+                "{} = {:?}: not a file path",
+                r.key, r.relative
+            )))
         }
-    }
-    sync_copy(Some(&r.bytes), &home.join(&r.relative), actions)
+    };
+    let dir = ensure_subdir(home, parent, actions)?;
+    sync_copy(home, &dir, name, Some(&r.bytes), Wording::Sync, actions)
 }

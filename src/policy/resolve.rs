@@ -88,6 +88,17 @@ impl Policy {
     pub fn network_restricted(&self) -> bool {
         self.network == Network::Restricted
     }
+
+    /// Where a task under this policy may write: its write entries, or `/` when the whole disk is
+    /// writable. What lies below them is what the launcher must not trust afterwards.
+    pub fn writable_roots(&self) -> Vec<PathBuf> {
+        match &self.file_system {
+            FileSystem::Restricted(rules) if !self.is_full_disk_write() => {
+                rules.paths_with(Access::Write)
+            }
+            _ => vec![PathBuf::from("/")],
+        }
+    }
 }
 
 impl Rules {

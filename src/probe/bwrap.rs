@@ -1,7 +1,13 @@
 //! Which bubblewrap to run (reference codex-linux-sandbox.md §5.2): the first `bwrap` on PATH that
-//! is outside the cwd and every writable root, if its `--help` lists the flags we emit; otherwise the
-//! copy built into this binary. `--help` results are cached on disk per file identity, so a warm
-//! launch forks no probe.
+//! is outside the cwd and every writable root, if it is trusted (root's, in a directory chain only
+//! root can change) and its `--help` lists the flags we emit; otherwise the copy built into this
+//! binary. `--help` results are cached on disk per file identity, so a warm launch forks no probe.
+//!
+//! Skipping the current writable roots is not enough: a `bwrap` planted in `~/.local/bin` by a task
+//! whose workspace was `$HOME` is outside the roots of the *next* launch, and it would run on the
+//! host unsandboxed. Only a file that no sandboxed task of this user could have written is run:
+//! root's, in a root-only directory chain, and (because a root task writes root-owned files) not
+//! under `$HOME` or a temp dir.
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -11,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::cache::{self, FileStamp};
+use super::cache::{CacheDir, FileStamp};
 
 /// How long a `bwrap --help` may take before the candidate is treated as unusable.
 const HELP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -95,18 +101,62 @@ fn is_executable_file(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Whether the canonical `path` may be run: a file owned by root that group and others cannot
+/// write, in directories that are all root's and not writable by group or others. Else why not.
+pub fn trusted(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // The file's own faults read "owned by uid N"; a directory's name the directory.
+    let check = |p: &Path| -> Result<(), String> {
+        let what = if p == path {
+            String::new()
+        } else {
+            format!("{} is ", p.display())
+        };
+        let m = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if m.uid() != 0 {
+            Err(format!("{what}owned by uid {}", m.uid()))
+        } else if m.mode() & 0o022 != 0 {
+            Err(format!(
+                "{what}writable by group or others (mode {:o})",
+                m.mode() & 0o7777
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    std::iter::once(path)
+        .chain(path.ancestors().skip(1))
+        .try_for_each(check)
+        .map_err(|why| format!("{} is not trusted: {why}", path.display()))
+}
+
+/// The user's home or a temp dir that `path` lies in. Ownership cannot tell a task's file from the
+/// user's when the user is root (a root task writes root-owned files), so a bwrap under a place
+/// a task of this user could have been given is never run.
+fn under_user_dirs(path: &Path) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let tmpdir = std::env::var_os("TMPDIR").map(PathBuf::from);
+    [home, Some("/tmp".into()), Some("/var/tmp".into()), tmpdir]
+        .into_iter()
+        .flatten()
+        .filter(|d| d.is_absolute())
+        .filter_map(|d| d.canonicalize().ok())
+        .find(|d| d != Path::new("/") && path.starts_with(d))
+}
+
 /// Features of the bwrap at `path`, from the cache when its stamp still matches, else by running
-/// `path --help` once and caching the answer.
-pub fn features(path: &Path) -> Option<BwrapFeatures> {
+/// `path --help` once and caching the answer. Either answer is safe to cache: a bwrap that lacks a
+/// flag only sends the launch to the built-in one, which is as strong.
+pub fn features(path: &Path, cache: &CacheDir) -> Option<BwrapFeatures> {
     let stamp = FileStamp::of(path)?;
     let name = "bwrap-help-v1.json";
-    if let Some(found) = cache::load::<FileStamp, BwrapFeatures>(name, &stamp) {
+    if let Some(found) = cache.load::<FileStamp, BwrapFeatures>(name, &stamp) {
         return Some(found);
     }
     let text = run_help(path)?;
     let found = BwrapFeatures::from_help(&text);
     tracing::debug!(path = %path.display(), ?found, "probed bwrap --help");
-    cache::store(name, &stamp, &found);
+    cache.store(name, &stamp, &found);
     Some(found)
 }
 
@@ -140,12 +190,24 @@ fn run_help(path: &Path) -> Option<String> {
 }
 
 /// The system bubblewrap a run with `writable_roots` could use, or why there is none.
-pub fn system_bwrap(cwd: &Path, writable_roots: &[PathBuf]) -> Result<Launcher, String> {
+pub fn system_bwrap(
+    cwd: &Path,
+    writable_roots: &[PathBuf],
+    cache: &CacheDir,
+) -> Result<Launcher, String> {
     let path_var = std::env::var_os("PATH");
     let Some(path) = find_system_candidate(path_var.as_deref(), cwd, writable_roots) else {
         return Err("no bwrap on PATH outside the cwd and writable roots".into());
     };
-    match features(&path) {
+    trusted(&path)?;
+    if let Some(root) = under_user_dirs(&path) {
+        return Err(format!(
+            "{} is not trusted: it is under {}, which this user's sandboxed tasks can write",
+            path.display(),
+            root.display()
+        ));
+    }
+    match features(&path, cache) {
         None => Err(format!("{} --help did not answer", path.display())),
         Some(f) if !f.usable() => Err(format!(
             "{} lacks {} (too old)",
@@ -177,6 +239,37 @@ mod tests {
         let new = "--perms OCTAL --as-pid-1 --argv0 VALUE";
         let f = BwrapFeatures::from_help(new);
         assert!(f.usable() && f.argv0);
+    }
+
+    #[test]
+    fn only_a_root_owned_bwrap_in_a_root_owned_chain_is_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(trusted(Path::new("/")), Ok(()));
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().canonicalize().unwrap().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let f = bin.join("bwrap");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = trusted(&f).unwrap_err();
+        assert!(
+            err.starts_with(&format!("{} is not trusted: ", f.display())),
+            "{err}"
+        );
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&f, Some(1000), None).unwrap();
+            assert!(trusted(&f).unwrap_err().contains("owned by uid 1000"));
+            std::os::unix::fs::chown(&f, Some(0), None).unwrap();
+            std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o775)).unwrap();
+            let err = trusted(&f).unwrap_err();
+            assert!(
+                err.contains(&format!("{} is writable by group or others", bin.display())),
+                "{err}"
+            );
+        } else {
+            assert!(trusted(&f).unwrap_err().contains("owned by uid"));
+        }
     }
 
     #[test]

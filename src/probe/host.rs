@@ -1,18 +1,12 @@
 //! What this host can enforce (DESIGN §3): kernel, user namespaces, Landlock, seccomp state, AppArmor's
-//! userns restriction, container and nesting hints. Only the user-namespace test forks; its verdict is
-//! cached per boot, kernel, namespaces, uid and the sysctls that decide it, so a warm launch forks nothing.
+//! userns restriction, container and nesting hints. Only the user-namespace test can create a
+//! process, and only when user namespaces work; that verdict is cached per boot, kernel, namespaces,
+//! uid and the sysctls that decide it, so a warm launch creates none. "Unavailable" is never taken
+//! from the cache: it would move the launch down to Landlock, and a forged cache must not do that.
 
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::time::Duration;
-
-use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
 
-use super::cache;
-
-/// How long the forked user-namespace test may take.
-const USERNS_TIMEOUT: Duration = Duration::from_secs(2);
+use super::cache::{self, CacheDir};
 
 /// Everything the ladder and `doctor` look at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,7 +53,8 @@ impl UsernsVerdict {
     }
 }
 
-pub fn probe() -> HostFacts {
+/// Probes the host; `cache` is where this launch may keep verdicts ([`CacheDir::for_policy`]).
+pub fn probe(cache: &CacheDir) -> HostFacts {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| -> Option<u32> {
         status
@@ -73,7 +68,7 @@ pub fn probe() -> HostFacts {
     HostFacts {
         os: std::env::consts::OS.into(),
         kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        userns: userns_cached(uid, &facts, seccomp_mode),
+        userns: userns_cached(cache, uid, &facts, seccomp_mode),
         landlock: landlock_abi(),
         seccomp_mode,
         no_new_privs: field("NoNewPrivs:") == Some(1),
@@ -121,7 +116,12 @@ struct UsernsKey {
     launcher_version: String,
 }
 
-fn userns_cached(uid: u32, sysctls: &Sysctls, seccomp_mode: u32) -> UsernsVerdict {
+fn userns_cached(
+    cache: &CacheDir,
+    uid: u32,
+    sysctls: &Sysctls,
+    seccomp_mode: u32,
+) -> UsernsVerdict {
     let key = UsernsKey {
         boot: cache::boot_identity(),
         namespaces: cache::namespace_identity(),
@@ -131,117 +131,91 @@ fn userns_cached(uid: u32, sysctls: &Sysctls, seccomp_mode: u32) -> UsernsVerdic
         launcher_version: env!("CARGO_PKG_VERSION").into(),
     };
     let name = "userns-v2.json";
-    if let Some(found) = cache::load::<UsernsKey, UsernsVerdict>(name, &key) {
-        return found;
+    match cache.load::<UsernsKey, UsernsVerdict>(name, &key) {
+        Some(found) if found.available => return found,
+        Some(_) => tracing::debug!("cached user-namespace verdict says unavailable: probing again"),
+        None => {}
     }
     let verdict = probe_userns();
     tracing::debug!(?verdict, "probed user namespaces");
-    if verdict.available || verdict.errno.is_some() {
-        cache::store(name, &key, &verdict);
+    if verdict.available {
+        cache.store(name, &key, &verdict);
     }
     verdict
 }
 
-/// Forks a child that does what bubblewrap does first: a new user and mount namespace, then makes
-/// `/` a slave mount. The child reports the failing step and errno through a pipe.
+/// Does what bubblewrap does first: a new user and mount namespace, then `/` made a slave mount.
+/// `clone` with the namespace flags fails in the caller when user namespaces are blocked, so that
+/// (common, never cached) answer costs one syscall and no process; only when it succeeds does a
+/// child exist, which tries the mount and exits with its errno.
 fn probe_userns() -> UsernsVerdict {
-    let unknown = |e: String| UsernsVerdict {
+    let failed = |step: &str, errno: i32| UsernsVerdict {
         available: false,
-        failed_step: Some("probe".into()),
-        errno: None,
-        error: Some(e),
+        failed_step: Some(step.into()),
+        errno: Some(errno),
+        error: Some(nix::errno::Errno::from_raw(errno).to_string()),
     };
-    let Ok((read_end, write_end)) = nix::unistd::pipe() else {
-        return unknown("cannot create a pipe".into());
+    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::SIGCHLD;
+    // SAFETY: clone without CLONE_VM (and with a null stack) is fork with namespace flags: the child
+    // gets a copy of the address space and only makes raw syscalls before _exit.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
     };
-    // SAFETY: the child only makes raw syscalls and writes to a pipe before _exit.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            drop(read_end);
-            let report = |step: u8| {
-                let errno = nix::errno::Errno::last_raw();
-                let msg = [step, (errno & 0xff) as u8, ((errno >> 8) & 0xff) as u8];
-                let _ = nix::unistd::write(&write_end, &msg);
-                // SAFETY: leaving the forked child without running destructors.
-                unsafe { libc::_exit(1) }
+    if pid < 0 {
+        return failed(
+            "clone(CLONE_NEWUSER|CLONE_NEWNS)",
+            nix::errno::Errno::last_raw(),
+        );
+    }
+    if pid == 0 {
+        // SAFETY: plain syscalls on this child's own state, then _exit without destructors.
+        unsafe {
+            let root = c"/";
+            let status = if libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_SLAVE | libc::MS_REC,
+                std::ptr::null(),
+            ) == 0
+            {
+                0
+            } else {
+                // errno values fit an exit status; 0 is reserved for success.
+                nix::errno::Errno::last_raw().clamp(1, 255)
             };
-            // SAFETY: plain syscalls on this child's own state.
-            unsafe {
-                if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0 {
-                    report(1);
-                }
-                let root = c"/";
-                if libc::mount(
-                    std::ptr::null(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_SLAVE | libc::MS_REC,
-                    std::ptr::null(),
-                ) != 0
-                {
-                    report(2);
-                }
-                let _ = nix::unistd::write(&write_end, &[0u8]);
-                libc::_exit(0)
-            }
+            libc::_exit(status)
         }
-        Ok(ForkResult::Parent { child }) => {
-            drop(write_end);
-            let msg = read_with_timeout(read_end, USERNS_TIMEOUT);
-            if msg.is_none() {
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-            }
-            let _ = nix::sys::wait::waitpid(child, None);
-            match msg.as_deref() {
-                Some([0]) => UsernsVerdict {
+    }
+    let child = nix::unistd::Pid::from_raw(pid as i32);
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, 0)) => {
+                return UsernsVerdict {
                     available: true,
                     failed_step: None,
                     errno: None,
                     error: None,
-                },
-                Some([step, lo, hi]) => {
-                    let errno = i32::from(*lo) | (i32::from(*hi) << 8);
-                    let step = if *step == 1 {
-                        "unshare(CLONE_NEWUSER|CLONE_NEWNS)"
-                    } else {
-                        "mount(/, MS_SLAVE)"
-                    };
-                    UsernsVerdict {
-                        available: false,
-                        failed_step: Some(step.into()),
-                        errno: Some(errno),
-                        error: Some(nix::errno::Errno::from_raw(errno).to_string()),
-                    }
                 }
-                _ => unknown("the test process did not answer in time".into()),
             }
-        }
-        Err(e) => unknown(format!("fork failed: {e}")),
-    }
-}
-
-fn read_with_timeout(fd: std::os::fd::OwnedFd, timeout: Duration) -> Option<Vec<u8>> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut file = std::fs::File::from(fd);
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32).ok()?;
-        // SAFETY: the fd stays open for the duration of the poll.
-        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(file.as_raw_fd()) };
-        let mut fds = [PollFd::new(borrowed, PollFlags::POLLIN)];
-        match poll(&mut fds, ms) {
-            Ok(0) => return None,
-            Ok(_) => {}
+            Ok(WaitStatus::Exited(_, errno)) => return failed("mount(/, MS_SLAVE)", errno),
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return None,
-        }
-        let mut buf = [0u8; 8];
-        match file.read(&mut buf) {
-            Ok(0) => return Some(out),
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(_) => return None,
+            other => {
+                return UsernsVerdict {
+                    available: false,
+                    failed_step: Some("probe".into()),
+                    errno: None,
+                    error: Some(format!("the test process ended unexpectedly: {other:?}")),
+                }
+            }
         }
     }
 }
@@ -313,4 +287,37 @@ fn landlock_json<S: serde::Serializer>(v: &Result<u32, String>, s: S) -> Result<
         Err(e) => map.serialize_entry("error", e)?,
     }
     map.end()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_unavailable_verdict_is_probed_again() {
+        let probed = probe_userns();
+        if !probed.available {
+            return eprintln!("SKIPPED: user namespaces are unavailable here");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = CacheDir::at(Some((tmp.path().into(), "c".into())), &[]);
+        let sysctls = Sysctls::read();
+        let forged = UsernsVerdict {
+            available: false,
+            failed_step: Some("clone(CLONE_NEWUSER|CLONE_NEWNS)".into()),
+            errno: Some(libc::EPERM),
+            error: Some("forged".into()),
+        };
+        let uid = nix::unistd::getuid().as_raw();
+        let key = UsernsKey {
+            boot: cache::boot_identity(),
+            namespaces: cache::namespace_identity(),
+            uid,
+            seccomp_mode: 0,
+            sysctls: sysctls.clone(),
+            launcher_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        cache.store("userns-v2.json", &key, &forged);
+        assert!(userns_cached(&cache, uid, &sysctls, 0).available);
+    }
 }

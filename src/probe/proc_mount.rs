@@ -1,7 +1,8 @@
 //! Whether bubblewrap may mount a fresh `/proc` here (reference codex-linux-sandbox.md §5.3). Nested
 //! containers with a masked `/proc` refuse it; then the sandbox keeps its PID namespace but no new
-//! `/proc`. Codex probes this on every launch; we probe once and cache the verdict per boot, kernel,
-//! namespaces, user and bubblewrap.
+//! `/proc`. Codex probes this on every launch; we cache a "mountable" verdict per boot, kernel,
+//! namespaces, user and bubblewrap. "Not mountable" is always probed again: taken from a forged
+//! cache it would show the host's processes inside the sandbox.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -10,7 +11,7 @@ use std::os::fd::AsRawFd;
 use nix::unistd::{fork, ForkResult};
 use serde::{Deserialize, Serialize};
 
-use super::cache::{self, FileStamp};
+use super::cache::{self, CacheDir, FileStamp};
 use crate::exec::exec_bwrap;
 use crate::probe::bwrap::Launcher;
 
@@ -67,8 +68,9 @@ pub fn is_proc_refusal(stderr: &str) -> bool {
         .any(|e| stderr.contains(e))
 }
 
-/// True unless bubblewrap has been seen to fail mounting `/proc` in this environment.
-pub fn proc_mount_allowed(launcher: &Launcher, unshare_net: bool) -> bool {
+/// True unless bubblewrap fails to mount `/proc` in this environment right now; `cache` is where this
+/// launch may keep the verdict ([`CacheDir::for_launch`] with its writable roots).
+pub fn proc_mount_allowed(launcher: &Launcher, unshare_net: bool, cache: &CacheDir) -> bool {
     let key = Key {
         boot: cache::boot_identity(),
         namespaces: cache::namespace_identity(),
@@ -81,8 +83,8 @@ pub fn proc_mount_allowed(launcher: &Launcher, unshare_net: bool) -> bool {
         unshare_net,
     };
     let name = "proc-mount-v1.json";
-    if let Some(allowed) = cache::load::<Key, bool>(name, &key) {
-        return allowed;
+    if cache.load::<Key, bool>(name, &key) == Some(true) {
+        return true;
     }
     let allowed = match run_probe(launcher, unshare_net) {
         Some(stderr) => !is_proc_refusal(&stderr),
@@ -90,7 +92,9 @@ pub fn proc_mount_allowed(launcher: &Launcher, unshare_net: bool) -> bool {
         None => return true,
     };
     tracing::debug!(allowed, "probed /proc mount");
-    cache::store(name, &key, &allowed);
+    if allowed {
+        cache.store(name, &key, &allowed);
+    }
     allowed
 }
 

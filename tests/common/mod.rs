@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod attack;
+pub mod scene;
+pub mod write_sites;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
@@ -112,7 +114,7 @@ pub fn as_pid1(cmd: &Command) -> Result<Command, String> {
 }
 
 /// `wrapper ... cmd`: the wrapper runs cmd's program and args with cmd's cwd and environment.
-fn wrap(mut wrapper: Command, cmd: &Command) -> Command {
+pub fn wrap(mut wrapper: Command, cmd: &Command) -> Command {
     wrapper.arg(cmd.get_program()).args(cmd.get_args());
     copy_context(&mut wrapper, cmd);
     wrapper
@@ -185,5 +187,73 @@ pub fn home_scratch_root() -> PathBuf {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o1777)).unwrap();
     root
+}
+
+/// A fresh directory that only root can change (mode 0755 in a root-owned chain, not under `$HOME`
+/// or a temp dir), as a system bwrap's is; None (after a loud skip) where the target dir is not such
+/// a place or we are not root.
+pub fn root_only_dir() -> Option<tempfile::TempDir> {
+    use std::os::unix::fs::MetadataExt;
+    let root = scratch_root();
+    let chain_ok = root
+        .ancestors()
+        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0));
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let in_user_dirs = [home, Some("/tmp".into()), Some("/var/tmp".into())]
+        .into_iter()
+        .flatten()
+        .any(|d| d != Path::new("/") && root.starts_with(d));
+    if !is_root() || !chain_ok || in_user_dirs {
+        skip("a root-only directory chain needs root and a target dir outside $HOME and /tmp");
+        return None;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("cl-rootbin-")
+        .tempdir_in(&root)
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Some(dir)
+}
+
+/// Runs and captures like [`output`], but kills the command (and fails) if it takes longer than
+/// `limit`: a launch that blocks on a planted FIFO must fail the test, not hang it.
+pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {:?}: {e}", cmd));
+    let mut pipes = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let readers = (
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = pipes.0.read_to_end(&mut v);
+            v
+        }),
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = pipes.1.read_to_end(&mut v);
+            v
+        }),
+    );
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{:?} did not finish within {limit:?}", cmd);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: readers.0.join().unwrap(),
+        stderr: readers.1.join().unwrap(),
+    }
 }
 pub mod matrix;

@@ -1,0 +1,83 @@
+//! Locks on files in directories a task could write: only ever a regular file we own.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+
+use super::{component, euid, Dir, Entry, FsError, Kind, Result};
+
+impl Dir {
+    /// Takes an exclusive `flock` on `name`, creating it (0600) when missing. Only a regular file we
+    /// own is ever opened; a symlink, FIFO, socket or empty directory someone put there is removed
+    /// (it cannot be a lock any launcher holds), anything else is refused. With
+    /// `remove_on_release` the file goes when the lock is dropped, so per-home lock files do not
+    /// pile up; waiters notice and retry on the new file.
+    pub fn lock(&self, name: impl AsRef<OsStr>, remove_on_release: bool) -> Result<Lock> {
+        let name = component(&self.path, name.as_ref())?;
+        let path = self.child(name);
+        loop {
+            let file = match self.entry(name)? {
+                None => match self.create_new(name, 0o600) {
+                    Ok(f) => f,
+                    Err(e) if e.errno() == Some(Errno::EEXIST) => continue,
+                    Err(e) => return Err(e),
+                },
+                Some(e) if e.kind == Kind::File => {
+                    if e.uid != euid() {
+                        return Err(FsError::untrusted(
+                            &path,
+                            format!("lock file owned by uid {}", e.uid),
+                        ));
+                    }
+                    match self.open_regular(name, OFlag::O_RDWR)? {
+                        Some((f, _)) => f,
+                        None => continue,
+                    }
+                }
+                Some(e) if e.kind == Kind::Dir => {
+                    self.remove_dir(name).map_err(|_| {
+                        FsError::untrusted(&path, "a non-empty directory is where the lock belongs")
+                    })?;
+                    continue;
+                }
+                Some(_) => {
+                    tracing::debug!(path = %path.display(), "removing a non-file at a lock path");
+                    self.remove(name)?;
+                    continue;
+                }
+            };
+            let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+                .map_err(|(_, e)| FsError::io(&path, e))?;
+            // The name may have been removed (by a holder releasing) or replaced while we waited.
+            let ours = nix::sys::stat::fstat(held.as_fd()).map(|st| Entry::of(&st));
+            let named = self.entry(name)?;
+            if ours.is_ok_and(|o| named.is_some_and(|n| n.ino == o.ino && n.dev == o.dev)) {
+                return Ok(Lock {
+                    _held: held,
+                    remove: remove_on_release
+                        .then(|| self.try_clone().map(|d| (d, name.to_os_string())))
+                        .transpose()?,
+                });
+            }
+        }
+    }
+}
+
+/// An exclusive advisory lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct Lock {
+    _held: nix::fcntl::Flock<File>,
+    remove: Option<(Dir, OsString)>,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Removed while still held, so nobody can lock the old file after we let go of it.
+        if let Some((dir, name)) = &self.remove {
+            let _ = dir.remove(name);
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Every filesystem effect on a path a sandboxed task could have touched (DESIGN §9): the per-task
+//! home, the probe cache, the mount-target registry, lock files, installed links.
+//!
+//! Everything goes through a [`Dir`], an open directory descriptor. Names below it are single
+//! components opened with `O_NOFOLLOW`, so a symlink a task planted is never followed; a directory
+//! that already exists must be owned by us and writable by nobody else; new files are written under
+//! unpredictable temp names (`O_CREAT|O_EXCL|O_NOFOLLOW`), fsynced and renamed into place; a lock
+//! is only ever taken on a regular file we own. The one path opened normally is an *anchor*, a
+//! directory the user named (`$XDG_STATE_HOME`, the parent of `--home`, the temp dir): symlinks in
+//! it are the user's own choice.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::UnlinkatFlags;
+
+mod lock;
+mod remove;
+mod temp;
+mod write;
+
+pub use lock::Lock;
+use temp::temp_name;
+pub use temp::{is_leftover_temp, TEMP_PREFIX};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{} is not trusted: {reason}", path.display())]
+    Untrusted { path: PathBuf, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, FsError>;
+
+impl FsError {
+    fn io(path: &Path, source: impl Into<io::Error>) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+
+    fn untrusted(path: &Path, reason: impl Into<String>) -> Self {
+        Self::Untrusted {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The errno behind an I/O failure, if that is what it was.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Self::Io { source, .. } => source.raw_os_error().map(Errno::from_raw),
+            Self::Untrusted { .. } => None,
+        }
+    }
+}
+
+/// What a directory entry is, read without following it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// A FIFO, socket or device: never opened.
+    Other,
+}
+
+/// `lstat` of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: Kind,
+    /// Permission bits (`0o7777`).
+    pub mode: u32,
+    pub uid: u32,
+    pub size: u64,
+    pub dev: u64,
+    pub ino: u64,
+    /// Last modification, seconds since the epoch.
+    pub mtime: i64,
+}
+
+impl Entry {
+    fn of(st: &libc::stat) -> Self {
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => Kind::File,
+            libc::S_IFDIR => Kind::Dir,
+            libc::S_IFLNK => Kind::Symlink,
+            _ => Kind::Other,
+        };
+        Self {
+            kind,
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            size: st.st_size as u64,
+            dev: st.st_dev,
+            ino: st.st_ino,
+            mtime: st.st_mtime,
+        }
+    }
+}
+
+/// An open directory; every operation is relative to it and follows no symlink.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// A single path component: no `/`, not empty, not `.` or `..`.
+fn component<'a>(dir: &Path, name: &'a OsStr) -> Result<&'a OsStr> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.contains(&b'/') || bytes == b"." || bytes == b".." {
+        return Err(FsError::io(
+            &dir.join(name),
+            io::Error::new(io::ErrorKind::InvalidInput, "not a single path component"),
+        ));
+    }
+    Ok(name)
+}
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+impl Dir {
+    /// Opens a directory the user named. Its path may go through the user's own symlinks; nothing
+    /// below it will.
+    pub fn anchor(path: &Path) -> Result<Dir> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| FsError::io(path, e))?;
+        Ok(Dir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// [`Dir::anchor`], creating the directory and its parents first when missing.
+    pub fn anchor_creating(path: &Path) -> Result<Dir> {
+        std::fs::create_dir_all(path).map_err(|e| FsError::io(path, e))?;
+        Self::anchor(path)
+    }
+
+    /// The path this directory was opened by (for messages; never used to reach it).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn child(&self, name: &OsStr) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// `lstat` of `name`, or None when nothing is there.
+    pub fn entry(&self, name: impl AsRef<OsStr>) -> Result<Option<Entry>> {
+        let name = component(&self.path, name.as_ref())?;
+        match nix::sys::stat::fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(Entry::of(&st))),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// `fstat` of this directory.
+    pub fn stat(&self) -> Result<Entry> {
+        nix::sys::stat::fstat(&self.fd)
+            .map(|st| Entry::of(&st))
+            .map_err(|e| FsError::io(&self.path, e))
+    }
+
+    /// Refuses a directory someone else owns, and takes group/other write away from one we own:
+    /// anyone who can write a directory can swap the names in it.
+    fn trust(&self) -> Result<()> {
+        let st = self.stat()?;
+        if st.uid != euid() {
+            return Err(FsError::untrusted(
+                &self.path,
+                format!("owned by uid {}, not {}", st.uid, euid()),
+            ));
+        }
+        if st.mode & 0o022 != 0 {
+            self.set_mode(st.mode & !0o022)?;
+        }
+        Ok(())
+    }
+
+    /// Sets this directory's permission bits to exactly `mode` (it must be ours).
+    pub fn set_mode(&self, mode: u32) -> Result<()> {
+        nix::sys::stat::fchmod(&self.fd, Mode::from_bits_truncate(mode))
+            .map_err(|e| FsError::io(&self.path, e))
+    }
+
+    fn open_raw_dir(&self, name: &OsStr) -> std::result::Result<Dir, Errno> {
+        let fd = nix::fcntl::openat(
+            &self.fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Dir {
+            fd,
+            path: self.child(name),
+        })
+    }
+
+    /// Opens the existing directory `name`; None when missing. A symlink or anything else that is
+    /// not a directory we own is refused.
+    pub fn open_dir(&self, name: impl AsRef<OsStr>) -> Result<Option<Dir>> {
+        let name = component(&self.path, name.as_ref())?;
+        match self.open_raw_dir(name) {
+            Ok(dir) => dir.trust().map(|_| Some(dir)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => Err(FsError::untrusted(
+                &self.child(name),
+                "not a directory (a symlink or file is in the way)",
+            )),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Opens the directory `name` only to read from it: no symlink is followed, but the owner is
+    /// not checked and nothing is changed. None when missing or not a directory.
+    pub fn open_dir_to_read(&self, name: impl AsRef<OsStr>) -> Result<Option<Dir>> {
+        let name = component(&self.path, name.as_ref())?;
+        match self.open_raw_dir(name) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(Errno::ENOENT | Errno::ELOOP | Errno::ENOTDIR) => Ok(None),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Opens or creates the directory `name` (created with exactly `mode`).
+    pub fn create_dir(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<Dir> {
+        let name = component(&self.path, name.as_ref())?;
+        match nix::sys::stat::mkdirat(&self.fd, name, Mode::from_bits_truncate(mode)) {
+            Ok(()) => {
+                let dir = self
+                    .open_raw_dir(name)
+                    .map_err(|e| FsError::io(&self.child(name), e))?;
+                // The umask may have taken bits away; what we create has exactly `mode`.
+                dir.set_mode(mode)?;
+                dir.trust()?;
+                Ok(dir)
+            }
+            Err(Errno::EEXIST) => self
+                .open_dir(name)?
+                .ok_or_else(|| FsError::io(&self.child(name), Errno::ENOENT)),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Removes `name` if it is a symlink, file or other non-directory that we own.
+    pub fn clear_non_dir(&self, name: impl AsRef<OsStr>) -> Result<()> {
+        let name = name.as_ref();
+        if let Some(e) = self.entry(name)? {
+            if e.kind != Kind::Dir && e.uid == euid() {
+                tracing::debug!(path = %self.child(name).display(), "removing a non-directory where a directory belongs");
+                self.remove(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens or creates every directory of the relative path `rel` below this one.
+    pub fn create_dirs(&self, rel: &Path, mode: u32) -> Result<Dir> {
+        let mut names = relative_components(&self.path, rel)?.into_iter();
+        let Some(first) = names.next() else {
+            return self.try_clone();
+        };
+        let mut dir = self.create_dir(first, mode)?;
+        for name in names {
+            dir = dir.create_dir(name, mode)?;
+        }
+        Ok(dir)
+    }
+
+    /// Opens the existing directories of `rel` without changing anything: each must be a directory
+    /// we own that nobody else can write. None when one is missing or is not.
+    pub fn open_private_dirs(&self, rel: &Path) -> Result<Option<Dir>> {
+        let mut dir = self.try_clone()?;
+        for name in relative_components(&self.path, rel)? {
+            match dir.open_dir_to_read(name)? {
+                Some(next) if is_private(&next.stat()?) => dir = next,
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(dir))
+    }
+
+    /// The contents of `name` if it is a regular file we own that nobody else can write.
+    pub fn read_private_file(&self, name: impl AsRef<OsStr>) -> Result<Option<Vec<u8>>> {
+        let Some((mut file, st)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
+            return Ok(None);
+        };
+        if !is_private(&st) {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
+        Ok(Some(bytes))
+    }
+
+    /// Another descriptor for the same directory.
+    pub fn try_clone(&self) -> Result<Dir> {
+        Ok(Dir {
+            fd: self
+                .fd
+                .try_clone()
+                .map_err(|e| FsError::io(&self.path, e))?,
+            path: self.path.clone(),
+        })
+    }
+
+    /// The names in this directory (without `.` and `..`).
+    pub fn names(&self) -> Result<Vec<OsString>> {
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| FsError::io(&self.path, e))?;
+        let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| FsError::io(&self.path, e))?;
+        let mut out = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.map_err(|e| FsError::io(&self.path, e))?;
+            let name = OsStr::from_bytes(entry.file_name().to_bytes());
+            if name != "." && name != ".." {
+                out.push(name.to_os_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The contents of the regular file `name`; None when it is missing or not a regular file
+    /// (a symlink, FIFO or device is never opened for reading).
+    pub fn read_file(&self, name: impl AsRef<OsStr>) -> Result<Option<Vec<u8>>> {
+        let Some((mut file, _)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
+        Ok(Some(bytes))
+    }
+
+    /// Whether `name` is a regular file with exactly `bytes` and permission bits `mode`.
+    pub fn holds(&self, name: impl AsRef<OsStr>, bytes: &[u8], mode: u32) -> Result<bool> {
+        let Some((mut file, st)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
+            return Ok(false);
+        };
+        if st.size != bytes.len() as u64 || st.mode != mode {
+            return Ok(false);
+        }
+        let mut current = Vec::with_capacity(bytes.len());
+        file.read_to_end(&mut current)
+            .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
+        Ok(current == bytes)
+    }
+
+    /// Opens `name` if it is a regular file, without following a symlink and without blocking on a
+    /// FIFO; None when missing or of another kind.
+    fn open_regular(&self, name: &OsStr, access: OFlag) -> Result<Option<(File, Entry)>> {
+        let name = component(&self.path, name)?;
+        let flags = access | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT | Errno::ELOOP | Errno::ENXIO | Errno::EISDIR) => return Ok(None),
+            Err(e) => return Err(FsError::io(&self.child(name), e)),
+        };
+        let st = nix::sys::stat::fstat(&fd)
+            .map(|st| Entry::of(&st))
+            .map_err(|e| FsError::io(&self.child(name), e))?;
+        if st.kind != Kind::File {
+            return Ok(None);
+        }
+        Ok(Some((File::from(fd), st)))
+    }
+
+    /// Where the symlink `name` points; None when `name` is not a symlink.
+    pub fn read_link(&self, name: impl AsRef<OsStr>) -> Result<Option<PathBuf>> {
+        let name = component(&self.path, name.as_ref())?;
+        match nix::fcntl::readlinkat(&self.fd, name) {
+            Ok(target) => Ok(Some(PathBuf::from(target))),
+            Err(Errno::EINVAL | Errno::ENOENT) => Ok(None),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Renames `from` here to `dest/to` (never following either name).
+    pub fn rename_to(
+        &self,
+        from: impl AsRef<OsStr>,
+        dest: &Dir,
+        to: impl AsRef<OsStr>,
+    ) -> Result<()> {
+        let from = component(&self.path, from.as_ref())?;
+        let to = component(&dest.path, to.as_ref())?;
+        nix::fcntl::renameat(&self.fd, from, &dest.fd, to)
+            .map_err(|e| FsError::io(&dest.child(to), e))
+    }
+
+    /// Removes the non-directory `name` (a symlink itself, never its target); false when missing.
+    pub fn remove(&self, name: impl AsRef<OsStr>) -> Result<bool> {
+        self.unlink(name.as_ref(), UnlinkatFlags::NoRemoveDir)
+    }
+
+    /// Removes the empty directory `name`; false when missing.
+    pub fn remove_dir(&self, name: impl AsRef<OsStr>) -> Result<bool> {
+        self.unlink(name.as_ref(), UnlinkatFlags::RemoveDir)
+    }
+
+    fn unlink(&self, name: &OsStr, how: UnlinkatFlags) -> Result<bool> {
+        let name = component(&self.path, name)?;
+        match nix::unistd::unlinkat(&self.fd, name, how) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(FsError::io(&self.child(name), e)),
+        }
+    }
+
+    /// Makes directory changes durable.
+    fn sync(&self) -> Result<()> {
+        nix::unistd::fsync(&self.fd).map_err(|e| FsError::io(&self.path, e))
+    }
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Dir {
+    fn as_raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Ours, and writable by nobody else.
+fn is_private(e: &Entry) -> bool {
+    e.uid == euid() && e.mode & 0o022 == 0
+}
+
+fn relative_components<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a OsStr>> {
+    rel.components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .map(|c| match c {
+            Component::Normal(name) => Ok(name),
+            _ => Err(FsError::io(
+                &base.join(rel),
+                io::Error::new(io::ErrorKind::InvalidInput, "not a plain relative path"),
+            )),
+        })
+        .collect()
+}
+
+/// A private directory `path` (exactly `mode`) in the anchor that is its parent: created when
+/// missing; an existing one must be a real directory owned by us (its mode is then fixed). A
+/// symlink or file of ours in its place (a same-user task can plant one in a shared temp dir) is
+/// removed, so it cannot stop every later launch; one owned by someone else is refused.
+pub fn private_dir(path: &Path, mode: u32) -> Result<Dir> {
+    let (parent, name) = split(path)?;
+    let parent = Dir::anchor(parent)?;
+    parent.clear_non_dir(name)?;
+    let dir = parent.create_dir(name, mode)?;
+    if dir.stat()?.mode != mode {
+        dir.set_mode(mode)?;
+    }
+    Ok(dir)
+}
+
+/// Opens the directory `path`, creating what is missing (with `mode`). Inside the outermost of
+/// `roots` that holds it (directories a sandboxed task could write), nothing is followed and every
+/// directory must be ours: a task could have swapped any of them for a symlink. Outside every root
+/// the path is the user's own and opened as given.
+pub fn open_beneath(path: &Path, roots: &[PathBuf], mode: u32) -> Result<Dir> {
+    use crate::policy::resolve::normalize;
+    let path = if path.is_absolute() {
+        normalize(path)
+    } else {
+        let cwd = std::env::current_dir().map_err(|e| FsError::io(path, e))?;
+        normalize(&cwd.join(path))
+    };
+    let outermost = roots
+        .iter()
+        .map(|r| normalize(r))
+        .filter(|r| path.starts_with(r))
+        .min_by_key(|r| r.components().count());
+    match outermost {
+        None => Dir::anchor_creating(&path),
+        Some(root) => {
+            let below = path.strip_prefix(&root).unwrap_or(Path::new(""));
+            Dir::anchor(&root)?.create_dirs(below, mode)
+        }
+    }
+}
+
+/// `path` as (parent, last component).
+pub fn split(path: &Path) -> Result<(&Path, &OsStr)> {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => Ok((parent, name)),
+        _ => Err(FsError::io(
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "needs a parent directory"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;
