@@ -23,9 +23,12 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
 
 /// Inside bubblewrap: no capabilities may remain; filter, then run the command as PID 2.
 fn inner_stage(request: &SandboxRequest) -> Outcome {
-    if exec::holds_capabilities() {
+    // bubblewrap starts the inner stage as the sandbox's PID 1 with no capabilities; anything else
+    // means it was started by hand, outside the sandbox it is meant to finish.
+    let pid1 = nix::unistd::getpid().as_raw() == 1 || request.inherit_pid_namespace;
+    if exec::holds_capabilities() || !pid1 {
         return Err(Failure::refused(
-            "the inner stage still holds capabilities, so it is not inside the sandbox; --apply-seccomp-then-exec is for the helper's own use",
+            "the inner stage is not inside bubblewrap's sandbox (it holds capabilities or is not the sandbox's PID 1); --apply-seccomp-then-exec is for the helper's own use",
         ));
     }
     let policy = &request.policy;

@@ -309,6 +309,10 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
             return Err(Failure::refused(format!("{} cannot run on Linux", other.name())).into())
         }
     };
+    let mut not_enforced = not_enforced;
+    if !network_restricted {
+        not_enforced.push(unix_socket_gap(&plan));
+    }
     Ok(LaunchPlan {
         backend: selection.backend,
         ladder: selection.ladder,
@@ -338,6 +342,17 @@ fn with_launcher_state_read_only(rules: &Rules, state: &[PathBuf]) -> Rules {
         }
     }
     out
+}
+
+/// With the network on, nothing stands between the task and the host's unix sockets in readable
+/// directories (a socket is reachable through a read-only mount), nor, without a network
+/// namespace, the abstract ones.
+fn unix_socket_gap(plan: &BackendPlan) -> String {
+    let abstract_scoped = matches!(plan, BackendPlan::Landlock(p) if p.scoped);
+    format!(
+        "host unix sockets while the network is on: pathname sockets in readable directories (docker.sock, the D-Bus session bus, ssh-agent){} stay reachable",
+        if abstract_scoped { "" } else { " and abstract sockets" },
+    )
 }
 
 /// The command's own environment additions, as an [`EnvSpec`].
@@ -480,6 +495,15 @@ fn plan_bwrap(
     let proc_allowed = view.proc_mount_allowed;
     let mount_proc = !req.no_proc && !req.inherit_pid_namespace && proc_allowed;
     let mut not_enforced = Vec::new();
+    if req.inherit_pid_namespace {
+        not_enforced.push(
+            "a pid namespace (--inherit-pid-namespace): the task sees, signals and outlives the caller's processes of its user".into(),
+        );
+    } else if req.no_proc {
+        not_enforced.push(
+            "a fresh /proc (--no-proc): the host's stays visible, with every process's command line".into(),
+        );
+    }
     if !proc_allowed && !req.no_proc && !req.inherit_pid_namespace {
         not_enforced.push(
             "a fresh /proc (the kernel refused to mount one here; the host's stays visible)".into(),

@@ -162,15 +162,16 @@ pub fn for_helper(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
 /// Codex runs this helper for every command; an inherited variable must not switch its sandbox
 /// off. `--backend none` on the command line is honoured, loudly.
 fn refuse_weakening_env(backend: BackendRequest) -> Result<(), Failure> {
-    if backend != BackendRequest::None {
-        return Ok(());
+    let from_env = std::env::var("CODEX_LAUNCHER_BACKEND").ok();
+    if let Some(weaker @ ("none" | "landlock")) = from_env.as_deref() {
+        return Err(Failure::refused(format!(
+            "CODEX_LAUNCHER_BACKEND={weaker} in the environment would run Codex's commands {}; unset it (pass --backend {weaker} to mean it)",
+            if weaker == "none" { "with no sandbox" } else { "under Landlock where bubblewrap may be stronger" }
+        )));
     }
-    if std::env::var_os("CODEX_LAUNCHER_BACKEND").is_some_and(|v| v == "none") {
-        return Err(Failure::refused(
-            "CODEX_LAUNCHER_BACKEND=none in the environment would run the command with no sandbox; unset it (pass --backend none to mean it)",
-        ));
+    if backend == BackendRequest::None {
+        warn_unsandboxed();
     }
-    warn_unsandboxed();
     Ok(())
 }
 

@@ -280,6 +280,7 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     }
     let replay = match &args.lock.replay {
         Some(file) => {
+            refuse_lock_in_writable_root(file, &request)?;
             let lock = read_lock(file)?;
             // The lock, not the shared config.toml, is what the per-task config starts from.
             prep.config_source = Some((file.clone(), lock.config_text()));
@@ -356,6 +357,29 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         eprintln!("codex-run: the workspace is enforced by the outer {} sandbox; Codex runs its commands without its own sandbox inside it", launch.backend.name());
     }
     crate::exec::exec_plan(&launch)
+}
+
+/// A lock inside a writable root of this launch may have been rewritten by an earlier task (a
+/// provider `base_url` swapped for one that collects the user's token, say), and a replay checks a
+/// lock only against itself: refuse it.
+fn refuse_lock_in_writable_root(file: &Path, request: &SandboxRequest) -> Result<(), Failure> {
+    let Ok(canonical) = file.canonicalize() else {
+        return Ok(()); // read_lock reports the missing file
+    };
+    let inside = request
+        .policy
+        .writable_roots()
+        .into_iter()
+        .map(|w| w.canonicalize().unwrap_or(w))
+        .find(|w| canonical.starts_with(w));
+    match inside {
+        Some(root) => Err(Failure::refused(format!(
+            "config lock {} is inside the writable root {}, where a task could have changed it; review it and keep the copy you replay outside the sandbox's reach",
+            file.display(),
+            root.display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn read_lock(file: &Path) -> Result<Lock, Failure> {

@@ -185,7 +185,9 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
         // Anything but a directory at an entry's name is debris (or planted): ours to clear.
         reg.clear_non_dir(&hash)?;
         let entry = reg.create_dir(&hash, PRIVATE)?;
-        let scan = scan_markers(&entry, &own, true)?;
+        // Stale markers are pruned only once ours, carrying what they said, is written: a launch
+        // killed in between must not leave a placeholder that nobody's marker calls synthetic.
+        let scan = scan_markers(&entry, &own, false)?;
         // A target that "exists" only because a sandbox created it is still synthetic: one that
         // is live, or one that died without cleaning up (its bubblewrap may even have made the
         // mount point after the launcher was killed, too late for the sweep). The stale marker
@@ -212,6 +214,7 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
             path: entry.path().join(&own),
             source: e,
         })?;
+        scan_markers(&entry, &own, true)?;
         registration.held.push(Held {
             target: target.clone(),
             hash,
@@ -235,9 +238,11 @@ impl Registration {
             let Some(entry) = reg.open_dir(&held.hash)? else {
                 continue;
             };
-            entry.remove_any(&own)?;
-            let scan = scan_markers(&entry, &own, true)?;
+            // The placeholder goes before the markers that say whose it is: a release killed
+            // half-way leaves markers without a placeholder (harmless), never the reverse.
+            let scan = scan_markers(&entry, &own, false)?;
             if scan.live {
+                entry.remove_any(&own)?;
                 continue;
             }
             if held.synthetic || scan.any_synthetic {
@@ -247,6 +252,8 @@ impl Registration {
                     held.preexisting_id,
                 );
             }
+            scan_markers(&entry, &own, true)?;
+            entry.remove_any(&own)?;
             // The target's registry entry goes with its last user, so the registry stays small.
             let _ = reg.remove_dir(&held.hash);
         }

@@ -207,9 +207,16 @@ fn forced_landlock_enforces_on_this_host_too() {
     let out = output(&mut helper(&s, &["--backend", "landlock"]));
     assert_workspace_write_enforced(&s, &out);
 
+    // From the environment, the helper refuses it: Codex's commands must not quietly get a
+    // weaker sandbox than the host allows.
     let s = setup();
     let out = output(helper(&s, &[]).env("CODEX_LAUNCHER_BACKEND", "landlock"));
-    assert_workspace_write_enforced(&s, &out);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("CODEX_LAUNCHER_BACKEND=landlock"),
+        "{}",
+        stderr(&out)
+    );
     let plan = explain_json(&s, |c| Ok(copy(c)), &["--backend", "landlock"]).unwrap();
     assert_eq!(plan["backend"], "landlock");
     assert_eq!(plan["ladder"][0]["verdict"], "not-requested");
