@@ -77,7 +77,7 @@ for name in os.listdir(d):
     doc = json.load(open(p))
     doc["value"] = weaken(doc["value"])
     json.dump(doc, open(p, "w"))
-for name in ["userns-v2.json", "proc-mount-v1.json", "bwrap-help-v1.json"]:
+for name in ["userns-v3.json", "proc-mount-v1.json", "bwrap-help-v1.json"]:
     for pid in range({pid}, {pid} + 400):
         try: os.symlink(victim, os.path.join(d, f".{{name}}.{{pid}}"))
         except FileExistsError: pass
@@ -156,7 +156,7 @@ fn a_forged_cache_never_yields_a_weaker_plan() {
         let out = output(&mut variant.wrap(&stage1));
         assert_eq!(out.status.code(), Some(0), "{variant:?}: {}", stderr(&out));
 
-        let userns_entry = s.ws.join(".cache/codex-launcher/userns-v2.json");
+        let userns_entry = s.ws.join(".cache/codex-launcher/userns-v3.json");
         let bwrap_ladder = family(&clean_ws2) == "bwrap";
         if bwrap_ladder {
             let forged = std::fs::read_to_string(&userns_entry).unwrap();

@@ -112,8 +112,30 @@ struct UsernsKey {
     namespaces: String,
     uid: u32,
     seccomp_mode: u32,
+    /// How many seccomp filters this process has (`Seccomp_filters:`): one more filter than when
+    /// the verdict was cached (a stricter profile stacked on) must mean a new probe.
+    seccomp_filters: Option<u32>,
     sysctls: Sysctls,
     launcher_version: String,
+}
+
+/// What a cached user-namespace verdict was made for.
+fn userns_key(uid: u32, sysctls: &Sysctls, seccomp_mode: u32) -> UsernsKey {
+    UsernsKey {
+        boot: cache::boot_identity(),
+        namespaces: cache::namespace_identity(),
+        uid,
+        seccomp_mode,
+        seccomp_filters: std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Seccomp_filters:"))
+                    .and_then(|v| v.trim().parse().ok())
+            }),
+        sysctls: sysctls.clone(),
+        launcher_version: env!("CARGO_PKG_VERSION").into(),
+    }
 }
 
 fn userns_cached(
@@ -122,15 +144,8 @@ fn userns_cached(
     sysctls: &Sysctls,
     seccomp_mode: u32,
 ) -> UsernsVerdict {
-    let key = UsernsKey {
-        boot: cache::boot_identity(),
-        namespaces: cache::namespace_identity(),
-        uid,
-        seccomp_mode,
-        sysctls: sysctls.clone(),
-        launcher_version: env!("CARGO_PKG_VERSION").into(),
-    };
-    let name = "userns-v2.json";
+    let key = userns_key(uid, sysctls, seccomp_mode);
+    let name = "userns-v3.json";
     match cache.load::<UsernsKey, UsernsVerdict>(name, &key) {
         Some(found) if found.available => return found,
         Some(_) => tracing::debug!("cached user-namespace verdict says unavailable: probing again"),
@@ -175,23 +190,49 @@ fn probe_userns() -> UsernsVerdict {
         );
     }
     if pid == 0 {
-        // SAFETY: plain syscalls on this child's own state, then _exit without destructors.
+        // What bubblewrap does first, step by step: make `/` a slave mount, mount a tmpfs as the
+        // new root and pivot into it. Docker's default profile with CAP_SYS_ADMIN allows the first
+        // two and not pivot_root, so testing less would pick a bwrap that then fails. The exit
+        // status is step * 64 + errno (errno < 64 for these calls; 0 means every step worked).
+        // SAFETY: plain syscalls on this child's own, private mount namespace, then _exit.
         unsafe {
-            let root = c"/";
-            let status = if libc::mount(
+            let fail = |step: i32| {
+                let errno = nix::errno::Errno::last_raw().clamp(1, 63);
+                libc::_exit(step * 64 + errno)
+            };
+            if libc::mount(
                 std::ptr::null(),
-                root.as_ptr(),
+                c"/".as_ptr(),
                 std::ptr::null(),
                 libc::MS_SLAVE | libc::MS_REC,
                 std::ptr::null(),
-            ) == 0
+            ) != 0
             {
-                0
-            } else {
-                // errno values fit an exit status; 0 is reserved for success.
-                nix::errno::Errno::last_raw().clamp(1, 255)
-            };
-            libc::_exit(status)
+                fail(1);
+            }
+            // Any existing directory will do as the mount point: the namespace is ours alone.
+            let dir = [c"/tmp", c"/dev", c"/"]
+                .into_iter()
+                .find(|d| libc::access(d.as_ptr(), libc::F_OK) == 0)
+                .unwrap_or(c"/");
+            if libc::mount(
+                c"tmpfs".as_ptr(),
+                dir.as_ptr(),
+                c"tmpfs".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                std::ptr::null(),
+            ) != 0
+            {
+                fail(2);
+            }
+            if libc::chdir(dir.as_ptr()) != 0 {
+                fail(2);
+            }
+            let dot = c".";
+            if libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) != 0 {
+                fail(3);
+            }
+            libc::_exit(0)
         }
     }
     let child = nix::unistd::Pid::from_raw(pid as i32);
@@ -206,7 +247,14 @@ fn probe_userns() -> UsernsVerdict {
                     error: None,
                 }
             }
-            Ok(WaitStatus::Exited(_, errno)) => return failed("mount(/, MS_SLAVE)", errno),
+            Ok(WaitStatus::Exited(_, status)) => {
+                let step = match status / 64 {
+                    1 => "mount(/, MS_SLAVE)",
+                    2 => "mount(tmpfs)",
+                    _ => "pivot_root",
+                };
+                return failed(step, status % 64);
+            }
             Err(nix::errno::Errno::EINTR) => continue,
             other => {
                 return UsernsVerdict {
@@ -309,15 +357,8 @@ mod tests {
             error: Some("forged".into()),
         };
         let uid = nix::unistd::getuid().as_raw();
-        let key = UsernsKey {
-            boot: cache::boot_identity(),
-            namespaces: cache::namespace_identity(),
-            uid,
-            seccomp_mode: 0,
-            sysctls: sysctls.clone(),
-            launcher_version: env!("CARGO_PKG_VERSION").into(),
-        };
-        cache.store("userns-v2.json", &key, &forged);
+        let key = userns_key(uid, &sysctls, 0);
+        cache.store("userns-v3.json", &key, &forged);
         assert!(userns_cached(&cache, uid, &sysctls, 0).available);
     }
 }
