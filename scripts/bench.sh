@@ -13,9 +13,12 @@ bin=$PWD/target/release/codex-launcher
 # Not under /tmp: a per-task home must not live in the temp dir.
 work=$(mktemp -d "$PWD/target/cl-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/ws" "$work/cache"
+mkdir -p "$work/ws" "$work/cache" "$work/tmp"
 ln -s "$bin" "$work/codex-linux-sandbox"
 export XDG_CACHE_HOME=$work/cache
+# A temp dir of its own: the mount-target registry lives there, and sharing the system one with
+# whatever else runs as this user would time their lock waits, not our launch.
+export TMPDIR=$work/tmp
 unset CODEX_LAUNCHER_LOG RUST_LOG CODEX_LAUNCHER_BWRAP
 
 ws=$work/ws
