@@ -20,23 +20,25 @@ bin=$(realpath "$bin")
 mkdir -p "$out"
 out=$(realpath "$out")
 
-# The suite is the host's own release; the mirror is the apt source that serves it (not the
-# security or updates suites, nor a third-party repository).
+# The suite is the runtime stage's (FROM debian:SUITE-slim); the mirror is the apt source that
+# serves this host's own release (not the security or updates suites, nor a third-party one).
+suite=${CODEX_CT_SUITE:-$(sed -nE 's/^FROM[[:space:]]+debian:([a-z]+)-slim.*/\1/p' deploy/Dockerfile | tail -n 1)}
+[ -n "$suite" ] || { echo "container-image.sh: no FROM debian:SUITE-slim in deploy/Dockerfile" >&2; exit 1; }
 . /etc/os-release
-suite=${CODEX_CT_SUITE:-$VERSION_CODENAME}
+host_suite=$VERSION_CODENAME
 mirror=$(
     {
         # one-line sources: deb [options] URI SUITE COMPONENTS...
         grep -hsE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
-            sed -E 's/\[[^]]*\]//' | awk -v s="$suite" '$3 == s { print $2 }'
+            sed -E 's/\[[^]]*\]//' | awk -v s="$host_suite" '$3 == s { print $2 }'
         # deb822 .sources files: a stanza's URIs with a Suites line that names the suite itself.
-        awk -v s="$suite" '
+        awk -v s="$host_suite" '
             /^URIs:/ { uris = $2 }
             /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == s) print uris }
             /^$/ { uris = "" }' /etc/apt/sources.list.d/*.sources 2>/dev/null
     } | head -n 1
 )
-[ -n "$mirror" ] || { echo "container-image.sh: no apt source serves $suite" >&2; exit 1; }
+[ -n "$mirror" ] || { echo "container-image.sh: no apt source serves $host_suite" >&2; exit 1; }
 arch=$(dpkg --print-architecture)
 
 # Only what the runtime stage installs and the tests use: bubblewrap (the bwrap-system backend),
@@ -68,7 +70,7 @@ cp -a "$base" "$image.tmp"
 rm -f "$image.tmp/.codex-ct-stamp"
 install -m 0755 "$bin" "$image.tmp/usr/local/bin/codex-launcher"
 install -D -m 0755 deploy/image-setup.sh "$image.tmp/usr/local/lib/codex-launcher/image-setup.sh"
-podman run --rm --network none "${ulimits[@]}" --user 0:0 --rootfs "$image.tmp" \
+podman --runtime runc run --rm --network none "${ulimits[@]}" --user 0:0 --rootfs "$image.tmp" \
     /bin/sh /usr/local/lib/codex-launcher/image-setup.sh
 sha256sum "$bin" | cut -d' ' -f1 >"$image.tmp/.codex-ct-binary-sha256"
 mv "$image.tmp" "$image"

@@ -46,6 +46,8 @@ struct Config {
     read_only: bool,
     /// A tmpfs over HOME (the remedy doctor gives for a read-only root).
     home_tmpfs: bool,
+    /// An image without bubblewrap installed: the built-in copy is all there is.
+    without_system_bwrap: bool,
 }
 
 const BASE: Config = Config {
@@ -55,6 +57,7 @@ const BASE: Config = Config {
     sys_admin: false,
     read_only: false,
     home_tmpfs: false,
+    without_system_bwrap: false,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +123,23 @@ const KNOWN_FAILING: &[Known] = &[
                  refuses them: `bwrap: Unexpected capabilities but not setuid, old file caps \
                  config?` (exit 1). `bwrap --help` fails the same way, so the system bwrap is cached \
                  as too old and the built-in one fails identically",
+    },
+    Known {
+        config: "podman_builtin_bwrap",
+        users: &[User::Root, User::Image],
+        checks: &["task", "segv", "stop"],
+        doctor: Some("proc_probe_misreads"),
+        reason: "the /proc probe recognises a refusal only by `/newroot/proc` in bwrap's message; the \
+                 built-in bubblewrap 0.12 says `bwrap: Can't mount proc on /proc: Operation not \
+                 permitted`, so the probe reports a fresh /proc as allowed and every bwrap-vendored \
+                 launch in a container that masks /proc fails with that message (exit 1)",
+    },
+    Known {
+        config: "podman_builtin_bwrap",
+        users: &[User::NoHome],
+        checks: &["dry_run"],
+        doctor: None,
+        reason: DRY_RUN_IGNORES_STATE_DIR,
     },
     Known {
         config: "stale_cache_podman_then_docker",
@@ -218,6 +238,11 @@ fn expected(cfg: &Config, user: User) -> (Expect, &'static str, &'static [&'stat
             "degraded",
             &["pivot_root_refused"],
         ),
+        _ if cfg.without_system_bwrap => (
+            Expect::Runs(&["bwrap-vendored"]),
+            "degraded",
+            &["masked_proc"],
+        ),
         // Ambient capabilities (podman's --cap-add for a non-root --user): a launcher that drops
         // them before bubblewrap gets bwrap-system; one that falls back gets Landlock.
         (Seccomp::PodmanDefault, true) if user != User::Root => {
@@ -277,9 +302,14 @@ impl Cell<'_> {
     /// container of its own.
     fn podman(&self, name: Option<&str>, env: &[(&str, &str)], argv: &[&str]) -> Run {
         let (uid, gid) = self.uid_gid();
-        let root = Overlay::of(&self.img.rootfs);
+        let removed: &[&str] = if self.cfg.without_system_bwrap {
+            &["/usr/bin/bwrap"]
+        } else {
+            &[]
+        };
+        let root = Overlay::of(&self.img.rootfs, removed);
         let mut cmd = bounded(120, "podman");
-        cmd.args(["run", "--rm"]).args(ULIMITS);
+        cmd.args(["--runtime", "runc", "run", "--rm"]).args(ULIMITS);
         cmd.arg(format!("--network=ns:{}", self.net.ns_path.display()));
         if let Some(n) = name {
             cmd.args(["--name", n]);
@@ -581,10 +611,16 @@ fn stop(cell: &Cell) -> Result<String, String> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn podman run");
-    let ready = wait_for(
-        &cell.ws.path().join("codex-ct-ready"),
-        Duration::from_secs(30),
-    );
+    // Ready, or already gone (a run that fails never gets ready).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let ready_file = cell.ws.path().join("codex-ct-ready");
+    while !ready_file.exists()
+        && std::time::Instant::now() < deadline
+        && matches!(child.try_wait(), Ok(None))
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ready = ready_file.exists();
     // Give the orphans time to exit and be reaped.
     std::thread::sleep(Duration::from_millis(700));
     let zombies = container_pid(&name).map(zombies_below);
@@ -827,6 +863,15 @@ fn podman_default_profile_with_sys_admin() {
     matrix(Config {
         name: "podman_sys_admin",
         sys_admin: true,
+        ..BASE
+    });
+}
+
+#[test]
+fn podman_default_profile_with_the_built_in_bubblewrap_only() {
+    matrix(Config {
+        name: "podman_builtin_bwrap",
+        without_system_bwrap: true,
         ..BASE
     });
 }

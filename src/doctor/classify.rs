@@ -60,6 +60,8 @@ pub struct Facts {
     pub cached_userns: Option<UsernsVerdict>,
     /// The cached "bwrap may mount /proc" verdict a launch would use, when it would use bwrap.
     pub cached_proc_allowed: Option<bool>,
+    /// The same verdict probed afresh.
+    pub fresh_proc_allowed: Option<bool>,
     pub dirs: Vec<DirCheck>,
     pub unresolved: Vec<Unresolved>,
     /// The workspace and the other writable roots a task gets.
@@ -223,25 +225,36 @@ fn stale_cache(facts: &Facts) -> Vec<Finding> {
             ));
         }
     }
-    let proc_ok = facts
-        .trial
-        .as_ref()
-        .and_then(|t| t.proc.as_ref())
-        .map(|p| p.ok);
-    match (facts.cached_proc_allowed, proc_ok) {
-        (Some(true), Some(false)) => out.push(finding(
+    let proc = facts.trial.as_ref().and_then(|t| t.proc.as_ref());
+    let Some(proc) = proc else { return out };
+    if facts.fresh_proc_allowed == Some(true) && !proc.ok {
+        // Not the cache: the probe itself reads this refusal as success.
+        out.push(finding(
+            "proc_probe_misreads",
+            Severity::Fails,
+            format!(
+                "the launcher's /proc probe takes bubblewrap's refusal ({}) for success: launches ask for a fresh /proc and fail",
+                proc.stderr
+            ),
+            format!(
+                "install the distribution's bubblewrap (apt-get install bubblewrap), whose wording the probe knows, or give bubblewrap a /proc it may mount ({}); and report this launcher bug",
+                remedy::unmask_proc(facts.runtime)
+            ),
+        ));
+    } else if facts.cached_proc_allowed == Some(true) && !proc.ok {
+        out.push(finding(
             "stale_probe_cache",
             Severity::Fails,
             "the probe cache says bubblewrap may mount a fresh /proc here, but the kernel refuses it now: launches ask for one and fail",
             remedy,
-        )),
-        (Some(false), Some(true)) => out.push(finding(
+        ));
+    } else if facts.cached_proc_allowed == Some(false) && proc.ok {
+        out.push(finding(
             "stale_probe_cache",
             Severity::Weakens,
             "the probe cache says the kernel refuses bubblewrap a fresh /proc, but it allows one now: sandboxes go without",
             remedy,
-        )),
-        _ => {}
+        ));
     }
     out
 }

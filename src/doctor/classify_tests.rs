@@ -40,6 +40,7 @@ fn facts(host: HostFacts) -> Facts {
         trial: None,
         cached_userns: None,
         cached_proc_allowed: None,
+        fresh_proc_allowed: None,
         dirs: vec![dir(
             Role::TaskHome,
             "/home/codex/.local/state/codex-launcher/tasks",
@@ -302,4 +303,21 @@ fn a_stale_proc_verdict_is_named() {
     let f = classify(&fx, None);
     assert_eq!(causes(&f), ["stale_probe_cache", "masked_proc"]);
     assert_eq!(verdict(&f), "fails");
+}
+
+#[test]
+fn a_proc_probe_that_misreads_the_refusal_is_named() {
+    // bubblewrap 0.12 (the built-in copy) says "on /proc", not "on /newroot/proc".
+    let mut fx = facts(host(None, ""));
+    fx.cached_proc_allowed = Some(true);
+    fx.fresh_proc_allowed = Some(true);
+    fx.runtime = Runtime::Podman;
+    fx.trial = trial(
+        "",
+        Some("bwrap: Can't mount proc on /proc: Operation not permitted"),
+    );
+    let f = classify(&fx, None);
+    assert_eq!(causes(&f), ["proc_probe_misreads", "masked_proc"]);
+    assert_eq!(verdict(&f), "fails");
+    assert!(f[0].remedy.contains("unmask=ALL"), "{}", f[0].remedy);
 }

@@ -95,12 +95,14 @@ fn gather(binary: String) -> classify::Facts {
     });
     // Only when the ladder would pick bubblewrap: otherwise the user-namespace findings say why not.
     let trial = host.userns.available.then(|| trial::run(&launcher));
-    // The cached /proc verdict a launch with the network off would use.
-    let cached_proc_allowed = (host.userns.available && cached_userns.available)
-        .then(|| crate::probe::proc_mount::proc_mount_allowed(&launcher, true));
+    // The /proc verdict a launch with the network off would use (cached), and a fresh one.
+    let proc_verdict = || crate::probe::proc_mount::proc_mount_allowed(&launcher, true);
+    let cached_proc_allowed = (host.userns.available && cached_userns.available).then(proc_verdict);
+    let fresh_proc_allowed = host.userns.available.then(|| uncached(proc_verdict));
     classify::Facts {
         cached_userns: Some(cached_userns),
         cached_proc_allowed,
+        fresh_proc_allowed,
         effective_caps: effective_caps(),
         runtime,
         trial,

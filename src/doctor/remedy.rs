@@ -77,20 +77,25 @@ pub fn seccomp_profile(runtime: Runtime, pivot_root: bool) -> String {
     format!("{make}; run with {apply}; {fallback}")
 }
 
-/// How to give bubblewrap a `/proc` it may mount.
-pub fn masked_proc(runtime: Runtime) -> String {
+/// The runtime's flag that stops it masking `/proc`, so bubblewrap may mount a fresh one.
+pub fn unmask_proc(runtime: Runtime) -> String {
     let docker = "docker run --security-opt systempaths=unconfined";
     let podman = "podman run --security-opt unmask=ALL";
     let k8s = "securityContext.procMount: Unmasked (a user-namespaced pod: hostUsers: false)";
-    let how = match runtime {
+    match runtime {
         Runtime::Docker => docker.to_string(),
         Runtime::Podman => podman.to_string(),
         Runtime::Kubernetes => k8s.to_string(),
         Runtime::Other => format!("{docker}; {podman}; Kubernetes {k8s}"),
-    };
+    }
+}
+
+/// How to give bubblewrap a `/proc` it may mount.
+pub fn masked_proc(runtime: Runtime) -> String {
     format!(
         "nothing is required: sandboxes keep their PID namespace and see the container's /proc; \
-         for a private /proc, unmask it: {how}"
+         for a private /proc, unmask it: {}",
+        unmask_proc(runtime)
     )
 }
 

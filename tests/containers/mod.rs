@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Skips loudly, except under `CI=true`, where a missing prerequisite fails the test.
 pub fn require(check: Result<(), String>) -> bool {
@@ -216,7 +216,9 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    pub fn of(image: &Path) -> Overlay {
+    /// The image with `removed` (paths inside it) deleted in the container's layer, as a
+    /// Dockerfile's `RUN rm` would leave them: overlayfs whiteouts.
+    pub fn of(image: &Path, removed: &[&str]) -> Overlay {
         let dir = tempfile::Builder::new()
             .prefix("ct-layer-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -229,13 +231,32 @@ impl Overlay {
         for d in [&upper, &work, &merged] {
             std::fs::create_dir(d).unwrap();
         }
-        // The upper layer's root takes the image root's owner and mode.
+        // Directories in the upper layer shadow the image's: same mode (both are root's).
         run_ok(
             Command::new("chmod")
                 .arg("--reference")
                 .arg(image)
                 .arg(&upper),
         );
+        for path in removed {
+            let rel = Path::new(path.trim_start_matches('/'));
+            let mut dir = rel.parent();
+            std::fs::create_dir_all(upper.join(dir.unwrap())).unwrap();
+            while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+                run_ok(
+                    Command::new("chmod")
+                        .arg("--reference")
+                        .arg(image.join(d))
+                        .arg(upper.join(d)),
+                );
+                dir = d.parent();
+            }
+            run_ok(
+                Command::new("mknod")
+                    .arg(upper.join(rel))
+                    .args(["c", "0", "0"]),
+            );
+        }
         let opts = format!(
             "lowerdir={},upperdir={},workdir={}",
             image.display(),
@@ -276,18 +297,6 @@ pub fn output(cmd: &mut Command) -> Output {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Waits for `path` to appear.
-pub fn wait_for(path: &Path, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if path.exists() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// The host PID of a running container's PID 1.
