@@ -33,7 +33,7 @@ pub enum LauncherCommand {
     PrepareHome(PrepareHomeArgs),
     /// Print the host probes, backend ladder and exact launch plan without running anything
     Explain(ExplainArgs),
-    /// Diagnose why a sandbox backend is unavailable and print the remedy
+    /// Name every problem a run would hit here (backend, bubblewrap, state dirs, cache) with the remedy
     Doctor(DoctorArgs),
     /// Export or verify an effective config lock
     Lock(LockArgs),
