@@ -155,7 +155,7 @@ pub struct LinuxSandboxArgs {
     )]
     pub backend: crate::select::BackendRequest,
 
-    #[arg(long, hide = true, env = "CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, hide = true, env = "CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION", value_parser = clap::builder::BoolishValueParser::new())]
     pub require_full_isolation: bool,
 
     /// The command to run and its arguments
@@ -221,7 +221,7 @@ pub struct SandboxOptions {
     pub backend: crate::select::BackendRequest,
 
     /// Refuse to run when the backend cannot enforce every part of the policy.
-    #[arg(long, env = "CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION", value_parser = clap::builder::FalseyValueParser::new())]
+    #[arg(long, env = "CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION", value_parser = clap::builder::BoolishValueParser::new())]
     pub require_full_isolation: bool,
 }
 

@@ -19,9 +19,15 @@ pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
     logging::init();
     crate::exit::set_program_name(personality.name());
     let (name, outcome) = match personality {
-        Personality::Run => ("codex-run", crate::run::run(RunCli::parse_from(args).args)),
+        Personality::Run => {
+            crate::exit::use_launcher_failure_code();
+            let matches = parse_or_exit(RunCli::command(), args);
+            let cli = RunCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+            ("codex-run", entrypoint::run_with_env(cli.args, &matches))
+        }
         Personality::Entrypoint => {
-            let matches = EntrypointCli::command().get_matches_from(args);
+            crate::exit::use_launcher_failure_code();
+            let matches = parse_or_exit(EntrypointCli::command(), args);
             let cli = EntrypointCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
             ("codex-entrypoint", entrypoint::start(cli.args, &matches))
         }
@@ -30,7 +36,12 @@ pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
             ("codex-linux-sandbox", helper::run(cli.args))
         }
         Personality::Launcher => {
-            let matches = LauncherCli::command().get_matches_from(args);
+            // `codex-launcher run|entrypoint` are codex-run and the entrypoint: same exit codes,
+            // usage errors included.
+            if args.get(1).is_some_and(|a| a == "run" || a == "entrypoint") {
+                crate::exit::use_launcher_failure_code();
+            }
+            let matches = parse_or_exit(LauncherCli::command(), args);
             let cli = LauncherCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
             ("codex-launcher", launcher(cli, &matches))
         }
@@ -44,13 +55,33 @@ pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
     }
 }
 
+/// Parses `args`; a usage error exits with the personality's own failure code (125 for
+/// `codex-run` and the entrypoint), `--help` and `--version` with 0.
+fn parse_or_exit(command: clap::Command, args: Vec<OsString>) -> clap::ArgMatches {
+    command.try_get_matches_from(args).unwrap_or_else(|e| {
+        let _ = e.print();
+        let code = match (e.use_stderr(), crate::exit::Failure::usage("").exit_code()) {
+            (false, _) => 0,
+            (true, code) => code,
+        };
+        std::process::exit(i32::from(code))
+    })
+}
+
 fn launcher(cli: LauncherCli, matches: &clap::ArgMatches) -> Outcome {
     match cli.command {
         LauncherCommand::Install(args) => install_links(args),
         LauncherCommand::Bwrap(args) => vendored_bwrap::passthrough(&args.args),
-        LauncherCommand::Run(args) => crate::run::run(args),
+        LauncherCommand::Run(args) => {
+            crate::exit::use_launcher_failure_code();
+            let sub = matches
+                .subcommand_matches("run")
+                .expect("clap parsed the run subcommand");
+            entrypoint::run_with_env(args, sub)
+        }
         LauncherCommand::LinuxSandbox(args) => helper::run(args),
         LauncherCommand::Entrypoint(args) => {
+            crate::exit::use_launcher_failure_code();
             let sub = matches
                 .subcommand_matches("entrypoint")
                 .expect("clap parsed the entrypoint subcommand");

@@ -49,11 +49,14 @@ impl Failure {
         }
     }
 
-    /// The process exit code for this failure.
+    /// The process exit code for this failure. `codex-run` and the entrypoint answer 125 for
+    /// every failure of their own, as `env`, `chroot` and `docker run` do, so an orchestrator can
+    /// tell "the launcher refused" from the command's own 1 or 2; the helper keeps Codex's codes.
     pub fn exit_code(&self) -> u8 {
+        let own = launcher_failure_code();
         match self.class {
-            FailureClass::Usage => 2,
-            FailureClass::Refused => 1,
+            FailureClass::Usage => own.unwrap_or(2),
+            FailureClass::Refused => own.unwrap_or(1),
             FailureClass::NotExecutable => 126,
             FailureClass::NotFound => 127,
         }
@@ -72,10 +75,23 @@ impl std::error::Error for Failure {}
 pub type Outcome = Result<u8, Failure>;
 
 static PROGRAM_NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+static OWN_FAILURE_CODE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+
+/// The exit code for every failure of the launcher itself, when the personality has one.
+pub const LAUNCHER_FAILED: u8 = 125;
 
 /// Sets the personality name that prefixes error lines (`codex-run`, `codex-linux-sandbox`, …).
 pub fn set_program_name(name: &'static str) {
     let _ = PROGRAM_NAME.set(name);
+}
+
+/// From here on, usage errors and refusals exit [`LAUNCHER_FAILED`] (`codex-run`, entrypoint).
+pub fn use_launcher_failure_code() {
+    let _ = OWN_FAILURE_CODE.set(LAUNCHER_FAILED);
+}
+
+fn launcher_failure_code() -> Option<u8> {
+    OWN_FAILURE_CODE.get().copied()
 }
 
 /// The personality name for error lines; `codex-launcher` until one is set.

@@ -20,24 +20,17 @@ pub fn run(args: ExplainArgs) -> Outcome {
             ))
         }
     };
-    let codex = match args.codex {
-        Some(c) => Some(c),
-        None if args.command.is_empty() => Some(crate::run::codex_or_placeholder(
-            args.sandbox.cwd.as_deref(),
-        )),
-        None => None,
-    };
     let run = RunArgs {
         home: args.home,
         sandbox: args.sandbox,
-        codex,
+        codex: args.codex,
         dry_run: true,
         json: args.json,
         lock: LockOptions::default(),
         command: args.command,
     };
-    match crate::run::plan_run(&run, target, false) {
-        Ok((planned, _)) => {
+    match crate::run::plan_run(&run, target) {
+        Ok(planned) => {
             print(&planned.launch, args.json);
             Ok(0)
         }
@@ -69,7 +62,7 @@ pub fn print(plan: &LaunchPlan, json: bool) {
     if json {
         let mut v = plan.to_json();
         v["platform"] = serde_json::json!(plan.target);
-        v["codex_home"] = serde_json::json!(plan.codex_home);
+        v["codex_home"] = serde_json::json!(plan.codex_home.as_ref().map(|h| h.to_string_lossy()));
         v["inner"] = inner;
         println!(
             "{}",

@@ -63,7 +63,7 @@ impl Step {
         match self {
             Self::Landlock(p) => json!({"step": self.name(), "abi": p.abi, "rules": p.rules.len()}),
             Self::Seccomp(m) => json!({"step": self.name(), "mode": m}),
-            Self::Chdir(dir) => json!({"step": self.name(), "dir": dir}),
+            Self::Chdir(dir) => json!({"step": self.name(), "dir": dir.to_string_lossy()}),
             _ => json!({"step": self.name()}),
         }
     }
@@ -162,6 +162,15 @@ impl ExecSpec {
             "supervision": self.supervision,
         })
     }
+}
+
+/// Serialises a path as text, replacing bytes that are not UTF-8 (JSON cannot carry them), so a
+/// plan for a workspace with such a name still prints.
+pub fn serialize_path_lossy<S: serde::Serializer>(
+    path: &std::path::Path,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 #[cfg(test)]

@@ -1,14 +1,15 @@
 //! Diagnostics through `tracing`, silent unless asked for.
 //!
 //! Codex scans a command's output for sandbox-denial words and bwrap's stderr is matched by its
-//! preflight, so on the success path we print nothing. `CODEX_LAUNCHER_LOG=debug` (or `RUST_LOG`) turns
-//! logging on, to stderr. Both variables are removed from our environment once read, so they never
-//! reach the sandboxed command.
+//! preflight, so on the success path we print nothing. `CODEX_LAUNCHER_LOG=debug` turns
+//! logging on, to stderr; the variable is removed from our environment once read, so it never
+//! reaches the sandboxed command.
 
 use tracing::level_filters::LevelFilter;
 
 /// Environment variables that configure our logging; never passed to the sandboxed command.
-pub const LOG_VARIABLES: [&str; 2] = ["CODEX_LAUNCHER_LOG", "RUST_LOG"];
+/// `RUST_LOG` is left alone: it belongs to the command (Codex reads it), not to us.
+pub const LOG_VARIABLES: [&str; 1] = ["CODEX_LAUNCHER_LOG"];
 
 /// Reads the logging variables, installs a stderr subscriber if one asks for it, and removes them.
 pub fn init() {

@@ -10,45 +10,20 @@ use crate::backend::bwrap::{self, BwrapOptions, BwrapPlan};
 use crate::backend::landlock::{self, LandlockPlan};
 use crate::backend::seatbelt::{self, SeatbeltPlan};
 use crate::backend::seccomp::SeccompMode;
-use crate::cli::SandboxOptions;
 use crate::exit::Failure;
+use crate::hostview::{FsView, HostView, LiveFs};
 use crate::launch::{
     EnvSpec, ExecSpec, FdPass, FdSource, Program, Step as PreExec, Supervision, INFO_FD,
 };
 use crate::policy::glob_scan;
-use crate::policy::{modes, FileSystem, PermissionProfile, Policy, ResolveContext, Rules};
-use crate::probe::bwrap::{self as bwrap_probe, Launcher};
+use crate::policy::{Access, FileSystem, Rules};
+use crate::probe::bwrap::Launcher;
 use crate::probe::host::HostFacts;
-use crate::probe::proc_mount;
+pub use crate::request::SandboxRequest;
 use crate::select::{
     self, Backend, BackendRequest, LadderInputs, Refusal, Step, TargetOs, Verdict,
 };
 use crate::synthetic;
-
-/// A validated request to run a command under a policy.
-#[derive(Debug, Clone)]
-pub struct SandboxRequest {
-    pub profile: PermissionProfile,
-    pub policy: Policy,
-    /// Absolute.
-    pub policy_cwd: PathBuf,
-    pub command_cwd: Option<PathBuf>,
-    pub command: Vec<OsString>,
-    pub backend: BackendRequest,
-    pub require_full_isolation: bool,
-    pub no_proc: bool,
-    pub inherit_pid_namespace: bool,
-    /// The sandbox wraps Codex itself (codex-run), not one of Codex's commands.
-    pub outer_layer: bool,
-    /// The system the plan is for (explain can plan for macOS on Linux).
-    pub target: TargetOs,
-    /// Network only through the loopback proxy in the proxy variables (`--network proxy`).
-    pub proxy_only: bool,
-    /// Variables the command gets on top of the launcher's environment (`CODEX_HOME` for a run).
-    pub env_set: Vec<(OsString, OsString)>,
-    /// Where the command starts (the workspace for a run); `None` keeps the caller's directory.
-    pub chdir: Option<PathBuf>,
-}
 
 #[derive(Debug)]
 pub struct LaunchPlan {
@@ -117,116 +92,85 @@ impl From<PlanError> for Failure {
     }
 }
 
-impl SandboxRequest {
-    /// The request `run`/`explain` options describe, for `command` in the workspace.
-    pub fn from_options(opts: &SandboxOptions, command: Vec<OsString>) -> Result<Self, Failure> {
-        let here = || {
-            std::env::current_dir()
-                .map_err(|e| Failure::refused(format!("cannot read the current directory: {e}")))
-        };
-        let cwd = match &opts.cwd {
-            Some(dir) if dir.is_absolute() => dir.clone(),
-            Some(dir) => here()?.join(dir),
-            None => here()?,
-        };
-        if !cwd.is_dir() {
-            return Err(Failure::usage(format!(
-                "--cwd {}: not an existing directory",
-                cwd.display()
-            )));
-        }
-        let policy_cwd = crate::policy::resolve::normalize(&cwd);
-        let profile = match &opts.permission_profile {
-            Some(json) => PermissionProfile::parse(json)
-                .map_err(|e| Failure::usage(format!("--permission-profile: {e}")))?,
-            None => modes::profile_for(opts.sandbox, opts.network, &opts.writable_roots)
-                .map_err(Failure::usage)?,
-        };
-        let backend = opts.backend.with_bwrap_env_var().map_err(Failure::usage)?;
-        Ok(Self {
-            policy: resolve_here(&profile, &policy_cwd),
-            profile,
-            policy_cwd,
-            command_cwd: None,
-            command: if command.is_empty() {
-                vec!["codex".into()]
-            } else {
-                command
-            },
-            backend,
-            require_full_isolation: opts.require_full_isolation,
-            no_proc: false,
-            inherit_pid_namespace: false,
-            outer_layer: true,
-            target: TargetOs::host(),
-            proxy_only: opts.network == modes::Network::Proxy,
-            env_set: Vec::new(),
-            chdir: None,
-        })
-    }
-}
-
-/// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
-/// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
-pub fn resolve_here(profile: &PermissionProfile, policy_cwd: &Path) -> Policy {
-    let ctx = ResolveContext {
-        policy_cwd: policy_cwd.to_path_buf(),
-        tmpdir: std::env::var_os("TMPDIR").map(PathBuf::from),
-    };
-    Policy::resolve(profile, &ctx)
-}
-
 /// Directories no temp dir may be, or contain: `$TMPDIR` becomes a writable root, and `TMPDIR=/`
 /// would make the whole disk writable without anyone asking for it.
 const SYSTEM_DIRS: [&str; 11] = [
     "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin", "/sys", "/usr", "/var",
 ];
 
-/// Refuses a `$TMPDIR` that is `/`, a system directory or a parent of one.
-pub fn check_temp_dir(tmpdir: Option<&std::ffi::OsStr>) -> Result<(), Failure> {
+/// Where no temp dir may be, beyond the system dirs: the trees that hold other people's and
+/// services' files.
+const SHARED_TREES: [&str; 7] = ["/home", "/root", "/run", "/opt", "/srv", "/mnt", "/media"];
+
+/// Refuses a `$TMPDIR` that is `/`, a system or shared directory, a parent of one, or a parent of
+/// the caller's home, judged both as written and where its symlinks lead (a `TMPDIR` that is a
+/// link to `/` would otherwise make the whole disk writable).
+pub fn check_temp_dir(
+    tmpdir: Option<&std::ffi::OsStr>,
+    home: Option<&Path>,
+    fs: &dyn FsView,
+) -> Result<(), Failure> {
     let Some(t) = tmpdir.filter(|t| !t.is_empty()) else {
         return Ok(());
     };
-    let path = crate::policy::resolve::normalize(Path::new(t));
-    let system = SYSTEM_DIRS
-        .iter()
-        .map(Path::new)
-        .find(|sys| sys.starts_with(&path));
-    if path == Path::new("/") || system.is_some() {
-        return Err(Failure::refused(format!(
-            "TMPDIR={}: the temp dir becomes a writable root, and this one is (or contains) {}; set TMPDIR to a dedicated directory such as /tmp",
-            Path::new(t).display(),
-            system.map_or("/".into(), |s| s.display().to_string())
-        )));
+    let written = crate::policy::resolve::normalize(Path::new(t));
+    let resolved = fs.canonicalize(&written);
+    for path in std::iter::once(&written).chain(resolved.as_ref()) {
+        let guarded = SYSTEM_DIRS
+            .iter()
+            .chain(&SHARED_TREES)
+            .map(Path::new)
+            .chain(home)
+            .find(|dir| dir.starts_with(path) || (path == Path::new("/")));
+        if let Some(dir) = guarded {
+            return Err(Failure::refused(format!(
+                "TMPDIR={}: the temp dir becomes a writable root, and {} is (or contains) {}; set TMPDIR to a dedicated directory such as /tmp",
+                Path::new(t).display(),
+                path.display(),
+                dir.display()
+            )));
+        }
     }
     Ok(())
 }
 
-/// The system temp dir as Codex's helper sees it: `$TMPDIR` when set, else `/tmp`.
-pub fn temp_dir() -> Result<PathBuf, Failure> {
-    match std::env::var_os("TMPDIR").filter(|t| !t.is_empty()) {
-        None => Ok(PathBuf::from("/tmp")),
-        Some(t) => {
-            let path = PathBuf::from(&t);
-            if path.is_absolute() && path.is_dir() {
-                Ok(path)
-            } else {
-                Err(Failure::refused(format!(
-                    "TMPDIR={}: must be an absolute, existing directory",
-                    path.display()
-                )))
-            }
+/// Refuses a writable root that only reaches `/` or a system directory through a symlink: the
+/// policy named something else, and a task (or anyone) who can repoint the link would widen it.
+fn check_writable_targets(rules: &Rules, fs: &dyn FsView) -> Result<(), Failure> {
+    for root in rules.paths_with(Access::Write) {
+        let written = crate::policy::resolve::normalize(&root);
+        let Some(resolved) = fs.canonicalize(&written) else {
+            continue;
+        };
+        let system =
+            resolved == Path::new("/") || SYSTEM_DIRS.iter().any(|d| Path::new(d) == resolved);
+        if resolved != written && system {
+            return Err(Failure::refused(format!(
+                "writable root {} leads to {} through a symlink; name the directory itself",
+                root.display(),
+                resolved.display()
+            )));
         }
     }
+    Ok(())
 }
 
 fn refused(e: impl std::fmt::Display) -> Failure {
     Failure::refused(e.to_string())
 }
 
-/// Decides backend and plan for `req` on `host`. Reads the filesystem and the probe caches; creates
-/// nothing.
-pub fn plan_launch(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanError> {
+/// Gathers this host's view for `req` (probes, filesystem) and plans on it: what every caller
+/// that is about to run or print a launch uses. `will_create` are directories the launch creates
+/// before exec; the plan treats them as existing.
+pub fn plan_here(req: &SandboxRequest, will_create: Vec<PathBuf>) -> Result<LaunchPlan, PlanError> {
+    let fs = LiveFs::with_planned_dirs(will_create);
+    let view = crate::hostview::gather(req, &fs)?;
+    plan_launch(req, &view)
+}
+
+/// Decides backend and plan for `req` on `host`: a pure function of the two (no I/O; the
+/// filesystem is seen through `host.fs`).
+pub fn plan_launch(req: &SandboxRequest, host: &HostView) -> Result<LaunchPlan, PlanError> {
     let plan = plan_backend(req, host)?;
     if req.require_full_isolation && !plan.not_enforced.is_empty() {
         return Err(Failure::refused(format!(
@@ -239,13 +183,15 @@ pub fn plan_launch(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, 
     Ok(plan)
 }
 
-fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanError> {
+fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanError> {
+    let host = view.facts.clone();
+    let fs = view.fs;
     let direct = |reason: &str, seccomp| LaunchPlan::direct(req, host.clone(), reason, seccomp);
     if req.backend == BackendRequest::None {
         return Ok(direct("--backend none: no sandbox, as asked", None));
     }
     if req.target == TargetOs::Macos {
-        return plan_macos(req, host);
+        return plan_macos(req, view);
     }
     if req.proxy_only {
         return Err(Failure::usage(
@@ -253,7 +199,12 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
         )
         .into());
     }
-    check_temp_dir(std::env::var_os("TMPDIR").as_deref())?;
+    let home = view
+        .env
+        .iter()
+        .find(|(k, _)| k == "HOME")
+        .map(|(_, v)| PathBuf::from(v));
+    check_temp_dir(view.tmpdir.as_deref(), home.as_deref(), fs)?;
     let network_restricted = req.policy.network_restricted();
     let seccomp = SeccompMode::for_policy(network_restricted, req.policy.is_full_disk_write());
     let rules = match &req.policy.file_system {
@@ -263,13 +214,16 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
             seccomp,
         )),
     };
+    check_writable_targets(rules, fs)?;
+    let protected = with_launcher_state_read_only(rules, &view.launcher_state);
+    let rules = &protected;
 
-    let uid = nix::unistd::getuid().as_raw();
+    let uid = view.uid;
     let daemon_dir = PathBuf::from(format!("/tmp/codex-daemon-{uid}"));
     let mut deny_matches = Vec::new();
     for pattern in &rules.deny_globs {
         deny_matches
-            .extend(glob_scan::expand(pattern, rules.glob_scan_max_depth).map_err(refused)?);
+            .extend(glob_scan::expand(pattern, rules.glob_scan_max_depth, fs).map_err(refused)?);
     }
     // Only what the ladder can reach is probed: a warm bwrap launch never plans Landlock, and a
     // Landlock launch never walks PATH for bwrap.
@@ -282,10 +236,11 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
             network_restricted,
             &deny_matches,
             &daemon_dir,
+            fs,
         )),
         _ => None,
     };
-    let writable = bwrap_reachable.then(|| bwrap::writable_roots(rules));
+    let writable = bwrap_reachable.then(|| bwrap::writable_roots(rules, fs));
     let inputs = LadderInputs {
         os: TargetOs::Linux,
         request: req.backend,
@@ -297,10 +252,7 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
         system_bwrap: match &writable {
             _ if !req.backend.allows(Backend::BwrapSystem) => Err("not probed".into()),
             None => Err("not probed".into()),
-            Some(Ok(w)) => {
-                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-                bwrap_probe::system_bwrap(&cwd, w)
-            }
+            Some(Ok(_)) => view.system_bwrap.clone(),
             Some(Err(e)) => Err(e.to_string()),
         },
         landlock: host.landlock.clone(),
@@ -330,12 +282,12 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
                 .map_err(refused)?;
             plan_bwrap(
                 req,
+                view,
                 rules,
                 writable,
                 &deny_matches,
                 launcher,
                 daemon_dir,
-                uid,
             )?
         }
         other => {
@@ -355,6 +307,22 @@ fn plan_backend(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, Pla
         network_on: !req.policy.network_restricted(),
         codex_home: None,
     })
+}
+
+/// `rules` with the launcher's own state dirs read-only wherever a writable root covers them, so
+/// no task can plant what the next launch reads (a deeper writable root, such as the per-task
+/// home inside the state dir, stays writable). Landlock, which cannot carve a read-only hole out
+/// of a writable root, then lists each as not enforced.
+fn with_launcher_state_read_only(rules: &Rules, state: &[PathBuf]) -> Rules {
+    let mut out = rules.clone();
+    for dir in state {
+        if rules.access_for(dir) == Some(Access::Write)
+            && !rules.entries.iter().any(|(p, _)| p == dir)
+        {
+            out.entries.push((dir.clone(), Access::Read));
+        }
+    }
+    out
 }
 
 /// The command's own environment additions, as an [`EnvSpec`].
@@ -397,7 +365,8 @@ fn landlock_exec(
 
 /// macOS: Seatbelt, or nothing when the policy restricts nothing (there is no seccomp to fall
 /// back on, so a network restriction alone still needs Seatbelt).
-fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanError> {
+fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanError> {
+    let host = view.facts.clone();
     let rules = match &req.policy.file_system {
         FileSystem::Restricted(rules) if !rules.is_full_disk_write() => Some(rules),
         _ => None,
@@ -419,15 +388,15 @@ fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanE
         landlock: Err("not Linux".into()),
         landlock_gaps: Vec::new(),
         require_full_isolation: req.require_full_isolation,
-        inside_seatbelt: std::env::var_os(seatbelt::SANDBOX_ENV).is_some_and(|v| v == "seatbelt"),
+        inside_seatbelt: view
+            .env
+            .iter()
+            .any(|(k, v)| k == seatbelt::SANDBOX_ENV && v == "seatbelt"),
     };
     let selection =
         select::select(&inputs).map_err(|r| PlanError::Refused(Box::new((r, host.clone()))))?;
-    let env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
     let (proxy_ports, has_proxy_config) = if req.proxy_only {
-        seatbelt::proxy_ports(&env)
+        seatbelt::proxy_ports(&view.env)
     } else {
         Default::default()
     };
@@ -439,6 +408,7 @@ fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanE
         ..Default::default()
     };
     let plan = seatbelt::plan(&seatbelt::SeatbeltInputs {
+        fs: view.fs,
         rules,
         policy_cwd: &req.policy_cwd,
         network,
@@ -478,18 +448,21 @@ fn plan_macos(req: &SandboxRequest, host: HostFacts) -> Result<LaunchPlan, PlanE
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn plan_bwrap(
     req: &SandboxRequest,
+    view: &HostView,
     rules: &Rules,
     writable: Vec<PathBuf>,
     deny_matches: &[PathBuf],
     launcher: Launcher,
     daemon_dir: PathBuf,
-    uid: u32,
 ) -> Result<(BackendPlan, Vec<String>, ExecSpec), Failure> {
-    let registry_dir = synthetic::registry_dir(&temp_dir()?, uid);
+    let uid = view.uid;
+    let temp = view.temp_dir().map_err(Failure::refused)?;
+    let registry_dir = synthetic::registry_dir(&temp, uid);
     let unshare_net = req.policy.network_restricted();
-    let proc_allowed = proc_mount::proc_mount_allowed(&launcher, unshare_net);
+    let proc_allowed = view.proc_mount_allowed;
     let mount_proc = !req.no_proc && !req.inherit_pid_namespace && proc_allowed;
     let mut not_enforced = Vec::new();
     if !proc_allowed && !req.no_proc && !req.inherit_pid_namespace {
@@ -504,6 +477,13 @@ fn plan_bwrap(
         registry_dir,
     };
     let sandbox_id = (req.outer_layer && uid == 0).then_some(OUTER_ROOT_SANDBOX_ID);
+    let sandbox_uid_dirs = match sandbox_id {
+        Some(id) => vec![
+            PathBuf::from(format!("/tmp/codex-daemon-{id}")),
+            synthetic::registry_dir(&temp, id),
+        ],
+        None => Vec::new(),
+    };
     let options = BwrapOptions {
         policy_cwd: req.policy_cwd.clone(),
         command_cwd: req.command_cwd.clone(),
@@ -514,13 +494,14 @@ fn plan_bwrap(
         daemon_dir: files.daemon_dir.clone(),
         private_codex_dirs: req.outer_layer,
         sandbox_id,
+        sandbox_uid_dirs,
         registry_dir: files.registry_dir.clone(),
         denied_file: files.denied_file.clone(),
         empty_file: files.empty_file.clone(),
         info_fd: Some(INFO_FD),
-        inner: inner_argv(req, launcher.supports_argv0())?,
+        inner: inner_argv(req, view, launcher.supports_argv0())?,
     };
-    let bwrap = bwrap::plan(rules, writable, deny_matches, &options).map_err(refused)?;
+    let bwrap = bwrap::plan(rules, writable, deny_matches, &options, view.fs).map_err(refused)?;
     let mut steps = vec![PreExec::CloseInheritedFds];
     steps.extend(req.chdir.clone().map(PreExec::Chdir));
     let exec = ExecSpec {
@@ -562,10 +543,12 @@ pub fn inner_stage_exec(command: &[OsString], seccomp: Option<SeccompMode>) -> E
 
 /// The program bubblewrap starts inside: this binary, as `codex-linux-sandbox` either by `--argv0`
 /// or, for an old bwrap without it, by the `linux-sandbox` subcommand.
-fn inner_argv(req: &SandboxRequest, supports_argv0: bool) -> Result<Vec<OsString>, Failure> {
-    let exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| Failure::refused(format!("cannot locate this executable: {e}")))?;
+fn inner_argv(
+    req: &SandboxRequest,
+    view: &HostView,
+    supports_argv0: bool,
+) -> Result<Vec<OsString>, Failure> {
+    let exe = view.current_exe.clone().map_err(Failure::refused)?;
     let mut argv: Vec<OsString> = vec![exe.clone().into()];
     let named_helper = exe.file_name().is_some_and(|n| n == "codex-linux-sandbox");
     if !supports_argv0 && !named_helper {
@@ -749,3 +732,7 @@ impl LaunchPlan {
         out
     }
 }
+
+#[cfg(test)]
+#[path = "plan_golden_tests.rs"]
+mod golden_tests;

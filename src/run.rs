@@ -11,9 +11,9 @@ use crate::exit::{Failure, Outcome};
 use crate::home::inner_sandbox::Platform;
 use crate::home::{self, PrepareOptions};
 use crate::lock::{self, Lock};
-use crate::plan::{self, LaunchPlan, PlanError, SandboxRequest};
+use crate::plan::{self, LaunchPlan, PlanError};
 use crate::policy::modes::{Network, SandboxMode};
-use crate::probe::host;
+use crate::request::{self, SandboxRequest};
 use crate::select::{Backend, BackendRequest, TargetOs};
 
 fn env_path(var: &str) -> Option<PathBuf> {
@@ -50,6 +50,18 @@ fn workspace(cwd: Option<&Path>) -> Result<PathBuf, Failure> {
                 dir.display()
             ))
         })
+}
+
+/// `path` itself when it is an existing directory, else a usage error naming `what`.
+fn existing_dir(what: &str, path: &Path) -> Result<PathBuf, Failure> {
+    if path.is_dir() {
+        Ok(crate::policy::resolve::normalize(path))
+    } else {
+        Err(Failure::usage(format!(
+            "{what}={}: no such directory",
+            path.display()
+        )))
+    }
 }
 
 /// A stable task id for a workspace: its name plus a hash of its path.
@@ -97,11 +109,25 @@ fn task_home(
     workspace: &Path,
     network_on: bool,
 ) -> Result<(PrepareOptions, String), Failure> {
-    let shared = match &opts.shared_home {
-        Some(p) => absolute("--shared-home", p)?,
-        None => env_path("CODEX_HOME")
-            .or_else(|| env_path("HOME").map(|h| h.join(".codex")))
-            .ok_or_else(|| Failure::usage("cannot find the shared Codex home: set CODEX_HOME or HOME, or pass --shared-home"))?,
+    let shared = match (&opts.shared_home, std::env::var_os("CODEX_HOME")) {
+        (Some(p), _) => existing_dir("--shared-home", &absolute("--shared-home", p)?)?,
+        (None, Some(v)) if !v.is_empty() => {
+            // Like Codex, which refuses a CODEX_HOME that does not exist: a typo must not
+            // quietly start a new, empty shared home without the user's login.
+            let path = PathBuf::from(&v);
+            if !path.is_absolute() {
+                return Err(Failure::usage(format!(
+                    "CODEX_HOME={}: must be an absolute path",
+                    path.display()
+                )));
+            }
+            existing_dir("CODEX_HOME", &path)?
+        }
+        _ => env_path("HOME").map(|h| h.join(".codex")).ok_or_else(|| {
+            Failure::usage(
+                "cannot find the shared Codex home: set CODEX_HOME or HOME, or pass --shared-home",
+            )
+        })?,
     };
     let task_id = opts
         .task_id
@@ -158,25 +184,6 @@ pub fn codex_or_placeholder(cwd: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|_| PathBuf::from("codex"))
 }
 
-/// The run's outer policy: the sandbox options plus the per-task home and the shared sessions dir,
-/// which Codex must be able to write; the command starts in the workspace with `CODEX_HOME` set.
-fn run_request(
-    sandbox: &SandboxOptions,
-    home: &Path,
-    shared: &Path,
-    command: Vec<OsString>,
-) -> Result<SandboxRequest, Failure> {
-    let mut opts = sandbox.clone();
-    if opts.permission_profile.is_none() && opts.sandbox != SandboxMode::DangerFullAccess {
-        opts.writable_roots.push(home.to_path_buf());
-        opts.writable_roots.push(shared.join("sessions"));
-    }
-    let mut request = SandboxRequest::from_options(&opts, command)?;
-    request.env_set = vec![("CODEX_HOME".into(), home.as_os_str().to_owned())];
-    request.chdir = Some(request.policy_cwd.clone());
-    Ok(request)
-}
-
 /// How far a run goes: all the way (exec), or only to the lock (`lock export` / `lock verify`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finish {
@@ -201,82 +208,57 @@ pub struct RunPlan {
     pub launch: LaunchPlan,
 }
 
-/// Resolves the homes, the command and the outer sandbox for `args`; `create_home` makes the
-/// per-task home first (bubblewrap binds only existing roots). Returns the plan and whether the
-/// home was created by this call.
-pub fn plan_run(
-    args: &RunArgs,
-    target: TargetOs,
-    create_home: bool,
-) -> Result<(RunPlan, bool), PlanError> {
+/// Resolves the homes, the command and the outer sandbox for `args`. Creates nothing: the
+/// per-task home and the shared `sessions/` are planned as the directories the run will create.
+pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> {
     let ws = workspace(args.sandbox.cwd.as_deref())?;
     let (prep, task_id) = task_home(&args.home, &ws, args.sandbox.network != Network::Off)?;
-    let command = if args.command.is_empty() {
-        let codex = match &args.codex {
-            Some(p) => p.clone(),
-            None => find_codex(&ws)?,
-        };
-        vec![codex.into_os_string()]
-    } else {
+    let command = if !args.command.is_empty() {
         args.command.clone()
+    } else if let Some(codex) = &args.codex {
+        vec![codex.clone().into_os_string()]
+    } else if args.dry_run {
+        // A dry run shows the plan even where the run itself would stop at "codex not found".
+        vec![codex_or_placeholder(Some(&ws)).into_os_string()]
+    } else {
+        vec![find_codex(&ws)?.into_os_string()]
     };
     if args.sandbox.backend == BackendRequest::None {
-        crate::helper::warn_unsandboxed();
+        request::warn_unsandboxed();
     }
     let mut sandbox = args.sandbox.clone();
     sandbox.cwd = Some(ws.clone());
-    let created = create_home && home::ensure_dirs(&prep).map_err(Failure::from)?;
-    let undo = |e: PlanError| {
-        if created {
-            let _ = std::fs::remove_dir(&prep.home);
-        }
-        e
-    };
-    let mut request = run_request(&sandbox, &prep.home, &prep.shared_home, command)
-        .map_err(|f| undo(f.into()))?;
+    let mut request = request::for_run(&sandbox, &prep.home, &prep.shared_home, command)?;
     request.target = target;
-    let mut launch = plan::plan_launch(&request, host::probe()).map_err(undo)?;
+    let will_create = vec![prep.home.clone(), prep.shared_home.join("sessions")];
+    let mut launch = plan::plan_here(&request, will_create)?;
     launch.codex_home = Some(prep.home.clone());
     let mut prep = prep;
     prep.outer = launch.backend;
-    Ok((
-        RunPlan {
-            workspace: ws,
-            task_id,
-            prep,
-            request,
-            launch,
-        },
-        created,
-    ))
+    Ok(RunPlan {
+        workspace: ws,
+        task_id,
+        prep,
+        request,
+        launch,
+    })
 }
 
 pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
-    // The home must exist before planning (bubblewrap binds only existing roots). If this run
-    // created it and then fails before exec, it goes again: bad input leaves nothing behind.
-    let writes = !args.dry_run && finish != Finish::VerifyOnly;
-    let (run, created) = plan_run(&args, TargetOs::host(), writes).map_err(Failure::from)?;
     let RunPlan {
         workspace: ws,
         task_id,
         mut prep,
         request,
         launch,
-    } = run;
-    let home_dir = prep.home.clone();
-    let undo = |f: Failure| {
-        if created {
-            let _ = std::fs::remove_dir(&home_dir);
-        }
-        f
-    };
+    } = plan_run(&args, TargetOs::host()).map_err(Failure::from)?;
     if args.dry_run {
         crate::explain::print(&launch, args.json);
         return Ok(0);
     }
     let replay = match &args.lock.replay {
         Some(file) => {
-            let lock = read_lock(file).map_err(undo)?;
+            let lock = read_lock(file)?;
             // The lock, not the shared config.toml, is what the per-task config starts from.
             prep.config_source = Some((file.clone(), lock.config_text()));
             Some((file.clone(), lock))
@@ -284,10 +266,17 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         None => None,
     };
     let codex_version = if replay.is_some() || args.lock.export.is_some() {
-        let v = prep
-            .codex_version
-            .clone()
-            .unwrap_or_else(|| detect_codex_version(args.codex.as_deref(), &request.command, &ws));
+        let v = prep.codex_version.clone().unwrap_or_else(|| {
+            let writable: Vec<PathBuf> = match &request.policy.file_system {
+                crate::policy::FileSystem::Restricted(rules) => rules
+                    .paths_with(crate::policy::Access::Write)
+                    .into_iter()
+                    .map(|w| w.canonicalize().unwrap_or(w))
+                    .collect(),
+                crate::policy::FileSystem::Unrestricted => vec![PathBuf::from("/")],
+            };
+            detect_codex_version(args.codex.as_deref(), &request.command, &ws, &writable)
+        });
         if v != lock::UNKNOWN {
             prep.codex_version = Some(v.clone());
         }
@@ -301,32 +290,46 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         Lock::new(&codex_version, config, sandbox)
             .map_err(|e| Failure::refused(format!("the effective config does not parse: {e}")))
     };
-    let planned = home::plan(&prep).map_err(|e| undo(e.into()))?;
+    // Everything is read and checked before the first write: bad input leaves nothing behind.
+    let planned = home::plan(&prep)?;
     if let Some((file, expected)) = &replay {
-        let actual = lock_of(&planned.config).map_err(undo)?;
+        let actual = lock_of(&planned.config)?;
         lock::verify(
             expected,
             &actual,
             file,
             args.lock.allow_codex_version_mismatch,
         )
-        .map_err(|e| undo(Failure::refused(e.to_string())))?;
+        .map_err(|e| Failure::refused(e.to_string()))?;
         if finish == Finish::VerifyOnly {
             println!("config lock {} matches", file.display());
             return Ok(0);
         }
     }
-    let report = home::write(&prep, planned).map_err(|e| undo(e.into()))?;
+    let export = match &args.lock.export {
+        Some(dir) => Some((dir, lock_of(&planned.config)?)),
+        None => None,
+    };
+    home::ensure_dirs(&prep)?;
+    let report = home::write(&prep, planned)?;
     tracing::debug!(changed = report.changed(), home = %report.home.display(), "per-task home prepared");
-    if let Some(dir) = &args.lock.export {
-        let written = write_lock(dir, &task_id, &lock_of(&report.config)?)?;
+    if let Some((dir, lock)) = export {
+        let written = write_lock(dir, &task_id, &lock)?;
         tracing::debug!(lock = %written.display(), "config lock written");
         if finish == Finish::ExportOnly {
             println!("{}", written.display());
             return Ok(0);
         }
     }
-    if report.sandbox.setting.mode == "danger-full-access" && launch.backend != Backend::None {
+    let runs_codex = request
+        .command
+        .first()
+        .and_then(|c| Path::new(c).file_name())
+        .is_some_and(|n| n == "codex");
+    if runs_codex
+        && report.sandbox.setting.mode == "danger-full-access"
+        && launch.backend != Backend::None
+    {
         eprintln!("codex-run: the workspace is enforced by the outer {} sandbox; Codex runs its commands without its own sandbox inside it", launch.backend.name());
     }
     crate::exec::exec_plan(&launch)
@@ -367,16 +370,39 @@ fn write_lock(dir: &Path, task_id: &str, lock: &Lock) -> Result<PathBuf, Failure
 
 /// Codex's version as `codex --version` prints it: of `--codex`, of the command when it is Codex,
 /// else of `codex` on PATH; `unknown` when none answers.
-fn detect_codex_version(codex: Option<&Path>, command: &[OsString], ws: &Path) -> String {
+/// Codex's version as `codex --version` prints it: of `--codex`, of the command when it is Codex,
+/// else of `codex` on PATH; `unknown` when none answers. This runs on the host, outside any
+/// sandbox, so it never runs a relative path or a binary inside a writable root of this launch,
+/// where a task could have planted it (pass `--codex-version` for such a Codex).
+fn detect_codex_version(
+    codex: Option<&Path>,
+    command: &[OsString],
+    ws: &Path,
+    writable: &[PathBuf],
+) -> String {
     let program = codex.map(Path::to_path_buf).or_else(|| {
         let first = Path::new(command.first()?);
-        if first.file_name()? == "codex" {
-            which::which(first).ok()
-        } else {
-            find_codex(ws).ok()
+        match first.file_name()? == "codex" {
+            true if first.is_absolute() => Some(first.to_path_buf()),
+            true if first.components().count() > 1 => None,
+            _ => find_codex(ws).ok(),
         }
     });
-    let version = program.and_then(|p| {
+    let trusted = program.and_then(|p| {
+        let canonical = p.canonicalize().ok().filter(|c| c.is_absolute())?;
+        match writable.iter().find(|w| canonical.starts_with(w)) {
+            Some(root) => {
+                eprintln!(
+                    "codex-run: not running {} --version outside the sandbox: it lies in the writable root {}; pass --codex-version",
+                    canonical.display(),
+                    root.display()
+                );
+                None
+            }
+            None => Some(canonical),
+        }
+    });
+    let version = trusted.and_then(|p| {
         let out = std::process::Command::new(&p)
             .arg("--version")
             .stdin(std::process::Stdio::null())
@@ -403,8 +429,8 @@ pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
                 backend: BackendRequest::Auto,
                 require_full_isolation: false,
             };
-            let request = run_request(&sandbox, &home_dir, &shared, vec!["codex".into()])?;
-            plan::plan_launch(&request, host::probe())?.backend
+            let request = request::for_run(&sandbox, &home_dir, &shared, vec!["codex".into()])?;
+            plan::plan_here(&request, Vec::new())?.backend
         }
         Some(BackendRequest::BwrapSystem) | Some(BackendRequest::Bwrap) => Backend::BwrapSystem,
         Some(BackendRequest::BwrapVendored) => Backend::BwrapVendored,

@@ -74,6 +74,19 @@ impl BackendRequest {
     }
 }
 
+/// The bubblewrap the ladder uses when it picks a bwrap backend for `request`: the system one
+/// when allowed and usable, else the built-in one when allowed.
+pub fn bwrap_launcher(
+    request: BackendRequest,
+    system: &Result<Launcher, String>,
+) -> Option<Launcher> {
+    match system {
+        Ok(l) if request.allows(Backend::BwrapSystem) => Some(l.clone()),
+        _ if request.allows(Backend::BwrapVendored) => Some(Launcher::Vendored),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetOs {

@@ -81,7 +81,7 @@ fn a_temp_dir_holding_system_dirs_is_refused() {
         let out = output(&mut run);
         assert_eq!(
             out.status.code(),
-            Some(1),
+            Some(125),
             "run TMPDIR={tmpdir}: {}",
             stderr(&out)
         );

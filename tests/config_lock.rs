@@ -204,7 +204,7 @@ fn a_changed_override_is_drift_and_nothing_runs() {
         "-c",
         "model_reasoning_effort=\"low\"",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(125));
     let err = stderr(&out);
     assert!(
         err.contains("replayed effective config does not match config lock"),
@@ -237,7 +237,7 @@ fn another_backend_is_drift() {
         return skip("the no-userns environment needs root");
     };
     let out = output(&mut replay);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     assert!(!e.s.ws.join("replayed").exists());
     let err = stderr(&out);
     assert!(
@@ -258,7 +258,7 @@ fn bad_lock_files_get_their_error() {
     let file = e.lock_file();
     let check = |expected: String| {
         let out = e.replay(&["--codex-version", "0.169.0"]);
-        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(
@@ -290,7 +290,7 @@ fn another_codex_version_is_refused_unless_allowed() {
     let new = fake_codex(&e, "0.170.0");
     e.export(&["--codex", old.to_str().unwrap()]);
     let out = e.replay(&["--codex", new.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(125));
     let err = stderr(&out);
     assert!(
         err.contains("config lock Codex version mismatch")

@@ -17,6 +17,12 @@ fn task() -> Task {
     let s = setup();
     let homes = home_tempdir("cl-ep-");
     let path = homes.path().to_path_buf();
+    std::fs::create_dir_all(path.join("shared")).unwrap();
+    std::fs::set_permissions(
+        path.join("shared"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     Task {
         s,
         _homes: homes,
@@ -178,6 +184,13 @@ fn a_task_that_ignores_term_is_killed_after_the_grace_period() {
             Some(137),
             "{backend}"
         );
+        // The kill spared the launcher long enough to remove bubblewrap's mount points.
+        for name in [".git", ".codex", ".agents", ".aws"] {
+            assert!(
+                std::fs::symlink_metadata(t.s.ws.join(name)).is_err(),
+                "{backend}: {name} left in the workspace"
+            );
+        }
     }
 }
 
@@ -263,7 +276,7 @@ fn a_misspelled_variable_is_refused_before_anything_runs() {
     let marker = t.s.ws.join("ran");
     let script = format!("touch {}", marker.display());
     let out = output(&mut t.cmd(&[], &script, &[("CODEX_RUN_NETWROK", "off")]));
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(125));
     let err = stderr(&out);
     let last = err.lines().last().unwrap_or_default();
     assert!(

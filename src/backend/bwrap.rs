@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::hostview::FsView;
 use crate::policy::resolve::{depth, MINIMAL_READ_ROOTS};
 use crate::policy::{Access, Rules};
 
@@ -42,6 +43,10 @@ pub struct BwrapOptions {
     /// `--uid N --gid N`: run as this id inside. Used when root launches the outer layer, because
     /// bubblewrap run as uid 0 without capabilities cannot nest, and Codex inside runs its own.
     pub sandbox_id: Option<u32>,
+    /// Codex's per-uid dirs for the uid that runs inside when it differs from ours
+    /// (`/tmp/codex-daemon-1000` and its registry): each gets an empty private tmpfs, so Codex
+    /// inside never shares the host's.
+    pub sandbox_uid_dirs: Vec<PathBuf>,
     /// The synthetic mount-target registry, kept read-only where a writable root exposes it.
     pub registry_dir: PathBuf,
     /// An empty file with mode 000, bound over files that must not be read.
@@ -57,6 +62,7 @@ pub struct BwrapOptions {
 /// A path bubblewrap creates (or mounts over) on the host for the duration of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyntheticTarget {
+    #[serde(serialize_with = "crate::launch::serialize_path_lossy")]
     pub path: PathBuf,
     pub kind: TargetKind,
     /// It existed (empty) before the run and must survive it.
@@ -98,6 +104,7 @@ pub enum BwrapPlanError {
 
 struct Planner<'a> {
     opts: &'a BwrapOptions,
+    fs: &'a dyn FsView,
     /// Writable roots as mounted (canonical), in depth order.
     writable: Vec<PathBuf>,
     /// Paths whose effective access is read, in profile order.
@@ -112,16 +119,16 @@ struct Planner<'a> {
 
 /// The existing writable roots as they will be mounted (canonical), in depth order. A root that is
 /// not a directory cannot carry protected metadata and is refused.
-pub fn writable_roots(rules: &Rules) -> Result<Vec<PathBuf>, BwrapPlanError> {
+pub fn writable_roots(rules: &Rules, fs: &dyn FsView) -> Result<Vec<PathBuf>, BwrapPlanError> {
     let mut writable: Vec<PathBuf> = Vec::new();
     for root in rules.paths_with(Access::Write) {
-        let Ok(meta) = std::fs::metadata(&root) else {
+        let Some(meta) = fs.stat(&root) else {
             continue;
         };
         if !meta.is_dir() {
             return Err(BwrapPlanError::WritableRootNotADirectory(root));
         }
-        let mounted = root.canonicalize().unwrap_or(root);
+        let mounted = fs.canonicalize(&root).unwrap_or(root);
         if !writable.contains(&mounted) {
             writable.push(mounted);
         }
@@ -137,15 +144,16 @@ pub fn plan(
     writable: Vec<PathBuf>,
     deny_matches: &[PathBuf],
     opts: &BwrapOptions,
+    fs: &dyn FsView,
 ) -> Result<BwrapPlan, BwrapPlanError> {
     let mut planner = Planner {
         opts,
+        fs,
         writable,
         reads: rules.paths_with(Access::Read),
-        policy_cwd: opts
-            .policy_cwd
-            .canonicalize()
-            .unwrap_or_else(|_| opts.policy_cwd.clone()),
+        policy_cwd: fs
+            .canonicalize(&opts.policy_cwd)
+            .unwrap_or_else(|| opts.policy_cwd.clone()),
         explicit: rules.entries.iter().map(|(p, _)| p.clone()).collect(),
         args: Vec::new(),
         synthetic: Vec::new(),
@@ -243,6 +251,16 @@ impl Planner<'_> {
             for path in self.read_only_subpaths(root) {
                 self.emit_read_only(root, &path)?;
             }
+            for dir in self.opts.sandbox_uid_dirs.clone() {
+                if is_strictly_under(&dir, root)
+                    && self.deepest_writable(&dir).as_deref() == Some(root)
+                {
+                    self.push(["--perms", "0700"]);
+                    self.push_path("--tmpfs", &dir);
+                    let existed = self.fs.lstat(&dir).is_some();
+                    self.add_target(&dir, TargetKind::Dir, existed);
+                }
+            }
             let registry = self.opts.registry_dir.clone();
             if is_strictly_under(&registry, root) {
                 if self.opts.private_codex_dirs {
@@ -295,9 +313,10 @@ impl Planner<'_> {
             .command_cwd
             .clone()
             .unwrap_or_else(|| self.opts.policy_cwd.clone());
-        let canonical = command_cwd
-            .canonicalize()
-            .unwrap_or_else(|_| command_cwd.clone());
+        let canonical = self
+            .fs
+            .canonicalize(&command_cwd)
+            .unwrap_or_else(|| command_cwd.clone());
         if canonical != command_cwd {
             self.push_path("--chdir", &canonical);
         }
@@ -321,8 +340,8 @@ impl Planner<'_> {
         }
         let mut roots = std::collections::BTreeSet::new();
         for path in &self.reads {
-            if path.exists() {
-                roots.insert(path.canonicalize().unwrap_or_else(|_| path.clone()));
+            if let Some(canonical) = self.fs.canonicalize(path) {
+                roots.insert(canonical);
             }
         }
         roots.extend(self.writable.iter().cloned());
@@ -331,7 +350,7 @@ impl Planner<'_> {
                 MINIMAL_READ_ROOTS
                     .iter()
                     .map(PathBuf::from)
-                    .filter(|p| p.exists()),
+                    .filter(|p| self.fs.exists(p)),
             );
         }
         if roots.contains(Path::new("/")) {
@@ -371,8 +390,7 @@ impl Planner<'_> {
             .filter(|p| !self.explicit.contains(p))
             .collect();
         let present = |p: &PathBuf| {
-            std::fs::symlink_metadata(p).is_ok()
-                || (root == self.policy_cwd && p.ends_with(".codex"))
+            self.fs.lstat(p).is_some() || (root == self.policy_cwd && p.ends_with(".codex"))
         };
         let mut list: Vec<PathBuf> = protected.iter().filter(|p| present(p)).cloned().collect();
         for path in &self.reads {
@@ -381,7 +399,11 @@ impl Planner<'_> {
                 list.push(path.clone());
             }
         }
-        for gitdir in self.writable.iter().filter_map(|w| resolved_gitdir(w)) {
+        for gitdir in self
+            .writable
+            .iter()
+            .filter_map(|w| resolved_gitdir(w, self.fs))
+        {
             if self.deepest_writable(&gitdir).as_deref() == Some(root) && !list.contains(&gitdir) {
                 list.push(gitdir);
             }
@@ -392,23 +414,23 @@ impl Planner<'_> {
     }
 
     fn emit_read_only(&mut self, root: &Path, path: &Path) -> Result<(), BwrapPlanError> {
-        check_no_symlink_below(root, path, "read-only")?;
+        check_no_symlink_below(root, path, "read-only", self.fs)?;
         let is_protected = path.parent() == Some(root)
             && path
                 .file_name()
                 .is_some_and(|n| PROTECTED_NAMES.iter().any(|p| n == *p));
         let empty = self.opts.empty_file.clone();
-        match std::fs::symlink_metadata(path) {
-            Ok(meta) if is_protected && meta.is_dir() && dir_is_empty(path) => {
+        match self.fs.lstat(path) {
+            Some(meta) if is_protected && meta.is_dir() && dir_is_empty(path, self.fs) => {
                 self.push_protected_tmpfs(path, true);
             }
-            Ok(meta) if is_protected && meta.is_file() && meta.len() == 0 => {
+            Some(meta) if is_protected && meta.is_file() && meta.len == 0 => {
                 self.push_bind_from("--ro-bind", &empty, path);
                 self.add_target(path, TargetKind::File, true);
             }
-            Ok(_) => self.push_bind("--ro-bind", path),
-            Err(_) if is_protected => self.push_protected_tmpfs(path, false),
-            Err(_) => self.push_empty_placeholder(&first_missing_component(path)),
+            Some(_) => self.push_bind("--ro-bind", path),
+            None if is_protected => self.push_protected_tmpfs(path, false),
+            None => self.push_empty_placeholder(&first_missing_component(path, self.fs)),
         }
         Ok(())
     }
@@ -422,7 +444,7 @@ impl Planner<'_> {
 
     fn emit_deny(&mut self, path: &Path) -> Result<(), BwrapPlanError> {
         if let Some(root) = self.deepest_writable(path) {
-            check_no_symlink_below(&root, path, "deny-read")?;
+            check_no_symlink_below(&root, path, "deny-read", self.fs)?;
         }
         let writable_below: Vec<PathBuf> = self
             .writable
@@ -430,8 +452,8 @@ impl Planner<'_> {
             .filter(|w| is_strictly_under(w, path))
             .cloned()
             .collect();
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
+        match self.fs.stat(path) {
+            Some(meta) if meta.is_dir() => {
                 self.push([
                     "--perms",
                     if writable_below.is_empty() {
@@ -446,12 +468,12 @@ impl Planner<'_> {
                 }
                 self.push_path("--remount-ro", path);
             }
-            Ok(_) => {
+            Some(_) => {
                 let denied = self.opts.denied_file.clone();
                 self.push_bind_from("--ro-bind", &denied, path);
             }
-            Err(_) => {
-                let first = first_missing_component(path);
+            None => {
+                let first = first_missing_component(path, self.fs);
                 // Only a path a writable root could create needs a placeholder.
                 if self.deepest_writable(&first).is_some() {
                     self.push_empty_placeholder(&first);
@@ -489,18 +511,16 @@ fn is_strictly_under(path: &Path, ancestor: &Path) -> bool {
     path != ancestor && path.starts_with(ancestor)
 }
 
-fn dir_is_empty(path: &Path) -> bool {
-    std::fs::read_dir(path)
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(false)
+fn dir_is_empty(path: &Path, fs: &dyn FsView) -> bool {
+    fs.read_dir(path).is_ok_and(|d| d.is_empty())
 }
 
 /// The shallowest missing path on the way down to `path`.
-fn first_missing_component(path: &Path) -> PathBuf {
+fn first_missing_component(path: &Path, fs: &dyn FsView) -> PathBuf {
     let mut current = PathBuf::new();
     for component in path.components() {
         current.push(component);
-        if std::fs::symlink_metadata(&current).is_err() {
+        if fs.lstat(&current).is_none() {
             return current;
         }
     }
@@ -513,6 +533,7 @@ fn check_no_symlink_below(
     root: &Path,
     path: &Path,
     kind: &'static str,
+    fs: &dyn FsView,
 ) -> Result<(), BwrapPlanError> {
     let Ok(rest) = path.strip_prefix(root) else {
         return Ok(());
@@ -520,16 +541,16 @@ fn check_no_symlink_below(
     let mut current = root.to_path_buf();
     for component in rest.components() {
         current.push(component);
-        match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => {
+        match fs.lstat(&current) {
+            Some(meta) if meta.is_symlink() => {
                 return Err(BwrapPlanError::CrossesWritableSymlink {
                     kind,
                     path: path.to_path_buf(),
                     symlink: current,
                 })
             }
-            Ok(_) => {}
-            Err(_) => break,
+            Some(_) => {}
+            None => break,
         }
     }
     Ok(())
@@ -537,16 +558,15 @@ fn check_no_symlink_below(
 
 /// For a worktree or submodule, `.git` is a file `gitdir: <path>`; the directory it names holds the
 /// refs and hooks and is protected like `.git` itself.
-pub fn resolved_gitdir(root: &Path) -> Option<PathBuf> {
+pub fn resolved_gitdir(root: &Path, fs: &dyn FsView) -> Option<PathBuf> {
     let pointer = root.join(".git");
-    let meta = std::fs::symlink_metadata(&pointer).ok()?;
-    if !meta.is_file() || meta.len() > 4096 {
+    let meta = fs.lstat(&pointer)?;
+    if !meta.is_file() || meta.len > 4096 {
         return None;
     }
-    let text = std::fs::read_to_string(&pointer).ok()?;
+    let text = fs.read_small(&pointer, 4096)?;
     let target = text.lines().next()?.strip_prefix("gitdir:")?.trim();
-    let path = root.join(target);
-    path.canonicalize().ok()
+    fs.canonicalize(&root.join(target))
 }
 
 #[cfg(test)]

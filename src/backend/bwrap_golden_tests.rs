@@ -1,31 +1,59 @@
-//! Golden tests for the planner: each scenario builds a small tree, plans, and compares the argv
-//! (one flag group per line, the fixture path shown as `$WS`) with a reviewed snapshot.
+//! Golden tests for the planner: each scenario builds a small tree in an in-memory host (the
+//! same on every machine), plans, and compares the argv (one flag group per line, the fixture
+//! root shown as `$WS`) with a reviewed snapshot.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::hostview::FixtureFs;
 use crate::policy::{FileSystem, PermissionProfile, Policy, ResolveContext};
 
 struct Fixture {
-    _dir: tempfile::TempDir,
+    fs: RefCell<FixtureFs>,
     root: PathBuf,
 }
 
 impl Fixture {
+    /// A Debian-like host (merged /usr, /lib64) with the scenario's tree under `/srv/fixture`.
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        Self { _dir: dir, root }
+        let fs = FixtureFs::new()
+            .dirs(&[
+                "/usr/bin",
+                "/usr/lib",
+                "/usr/lib64",
+                "/usr/sbin",
+                "/etc",
+                "/tmp",
+                "/dev",
+                "/proc",
+            ])
+            .symlink("/bin", "usr/bin")
+            .symlink("/lib", "usr/lib")
+            .symlink("/lib64", "usr/lib64")
+            .symlink("/sbin", "usr/sbin");
+        let root = PathBuf::from("/srv/fixture");
+        let fs = fs.dirs(&["/srv/fixture"]);
+        Self {
+            fs: RefCell::new(fs),
+            root,
+        }
     }
 
     fn mkdir(&self, rel: &str) -> PathBuf {
         let p = self.root.join(rel);
-        std::fs::create_dir_all(&p).unwrap();
+        self.fs.borrow_mut().add_dir(&p);
         p
     }
 
     fn write(&self, rel: &str, text: &str) {
-        std::fs::write(self.root.join(rel), text).unwrap();
+        self.fs.borrow_mut().add_file(&self.root.join(rel), text);
+    }
+
+    fn symlink(&self, rel: &str, target: &Path) {
+        self.fs
+            .borrow_mut()
+            .add_symlink(&self.root.join(rel), target);
     }
 
     fn options(&self, cwd: &Path) -> BwrapOptions {
@@ -39,6 +67,7 @@ impl Fixture {
             daemon_dir: "/tmp/codex-daemon-0".into(),
             private_codex_dirs: false,
             sandbox_id: None,
+            sandbox_uid_dirs: Vec::new(),
             registry_dir: "/tmp/codex-bwrap-synthetic-mount-targets-0".into(),
             denied_file: "/tmp/codex-bwrap-synthetic-mount-targets-0/denied-placeholder".into(),
             empty_file: "/tmp/codex-bwrap-synthetic-mount-targets-0/empty-placeholder".into(),
@@ -59,14 +88,15 @@ impl Fixture {
         let FileSystem::Restricted(rules) = Policy::resolve(&profile, &ctx).file_system else {
             panic!("scenario needs a restricted filesystem")
         };
+        let fs = self.fs.borrow();
         let mut deny_matches = Vec::new();
         for pattern in &rules.deny_globs {
             deny_matches.extend(
-                crate::policy::glob_scan::expand(pattern, rules.glob_scan_max_depth).unwrap(),
+                crate::policy::glob_scan::expand(pattern, rules.glob_scan_max_depth, &*fs).unwrap(),
             );
         }
-        let rendered = match writable_roots(&rules)
-            .and_then(|writable| plan(&rules, writable, &deny_matches, opts))
+        let rendered = match writable_roots(&rules, &*fs)
+            .and_then(|writable| plan(&rules, writable, &deny_matches, opts, &*fs))
         {
             Ok(plan) => render(&plan),
             Err(e) => format!("refused: {e}"),
@@ -229,7 +259,7 @@ fn unenforceable_policies_are_refused() {
     let f = Fixture::new();
     let ws = f.mkdir("ws");
     f.mkdir("real");
-    std::os::unix::fs::symlink(f.root.join("real"), ws.join("link")).unwrap();
+    f.symlink("ws/link", &f.root.join("real"));
     f.write("file", "x");
     let cases = [
         managed(&[

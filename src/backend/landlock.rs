@@ -14,6 +14,7 @@ use landlock::{
 use serde::Serialize;
 
 use crate::backend::bwrap::{resolved_gitdir, PROTECTED_NAMES};
+use crate::hostview::FsView;
 use crate::policy::resolve::MINIMAL_READ_ROOTS;
 use crate::policy::{Access as PolicyAccess, Rules};
 
@@ -56,6 +57,7 @@ pub enum Grant {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rule {
+    #[serde(serialize_with = "crate::launch::serialize_path_lossy")]
     pub path: PathBuf,
     pub grant: Grant,
 }
@@ -78,7 +80,9 @@ pub fn plan(
     network_restricted: bool,
     deny_matches: &[PathBuf],
     daemon_dir: &Path,
+    fs: &dyn FsView,
 ) -> LandlockPlan {
+    let existing = |paths: Vec<PathBuf>| existing(paths, fs);
     let mut out = Vec::new();
     let writable: Vec<PathBuf> = existing(rules.paths_with(PolicyAccess::Write));
     if rules.is_full_disk_read() {
@@ -124,12 +128,12 @@ pub fn plan(
     let in_writable = |p: &Path| writable.iter().any(|w| p.starts_with(w) && p != w);
     let mut gaps = Vec::new();
     for root in &writable {
-        if root.is_dir() {
+        if fs.is_dir(root) {
             let mut names: Vec<String> = PROTECTED_NAMES
                 .iter()
                 .map(|n| root.join(n).display().to_string())
                 .collect();
-            if let Some(gitdir) = resolved_gitdir(root) {
+            if let Some(gitdir) = resolved_gitdir(root, fs) {
                 names.push(gitdir.display().to_string());
             }
             gaps.push(format!(
@@ -189,10 +193,10 @@ pub fn plan(
     }
 }
 
-fn existing(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+fn existing(paths: Vec<PathBuf>, fs: &dyn FsView) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = paths
         .into_iter()
-        .filter_map(|p| p.canonicalize().ok())
+        .filter_map(|p| fs.canonicalize(&p))
         .collect();
     out.dedup();
     out
@@ -301,6 +305,7 @@ mod tests {
             true,
             &[],
             Path::new("/tmp/codex-daemon-0"),
+            &crate::hostview::LiveFs::default(),
         );
         assert_eq!(
             p.rules[0],
@@ -380,6 +385,7 @@ mod tests {
                 true,
                 &[],
                 Path::new("/nonexistent"),
+                &crate::hostview::LiveFs::default(),
             );
             let gaps = p.not_enforced.join("\n");
             for needle in [
@@ -409,6 +415,7 @@ mod tests {
             true,
             &[],
             Path::new("/nonexistent"),
+            &crate::hostview::LiveFs::default(),
         );
         assert!(!p.restrict_tcp && !p.scoped);
         let gaps = p.not_enforced.join("\n");
@@ -433,6 +440,7 @@ mod tests {
             true,
             &[],
             Path::new("/nonexistent"),
+            &crate::hostview::LiveFs::default(),
         );
         assert!(
             !p.not_enforced

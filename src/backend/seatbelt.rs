@@ -9,6 +9,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::hostview::FsView;
+
 use crate::policy::resolve::normalize;
 use crate::policy::{Access, Rules};
 
@@ -74,8 +76,10 @@ pub enum UnixSockets {
 }
 
 /// What the builder needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SeatbeltInputs<'a> {
+    /// The filesystem as planning sees it (the target machine's paths).
+    pub fs: &'a dyn FsView,
     /// `None`: the filesystem is unrestricted.
     pub rules: Option<&'a Rules>,
     pub policy_cwd: &'a Path,
@@ -111,7 +115,7 @@ pub fn plan(inputs: &SeatbeltInputs) -> Result<SeatbeltPlan, SeatbeltError> {
     let read = read_section(inputs, &mut params);
     let (write, ancestors) = write_section(inputs, &mut params)?;
     let ancestor_lines = ancestor_denies(&ancestors, &mut params);
-    let network = network_policy(&inputs.network, &mut params)?;
+    let network = network_policy(&inputs.network, &mut params, inputs.fs)?;
     let mut sections = vec![BASE_POLICY.to_string(), read, write, network];
     if full_disk_read(inputs.rules) {
         sections.push(PREFERENCES_POLICY.to_string());
@@ -120,7 +124,7 @@ pub fn plan(inputs: &SeatbeltInputs) -> Result<SeatbeltPlan, SeatbeltError> {
         sections.push(PLATFORM_DEFAULTS_POLICY.to_string());
         sections.push(PROCESS_PLATFORM_DEFAULTS.to_string());
     }
-    sections.push(deny_glob_section(inputs.rules));
+    sections.push(deny_glob_section(inputs.rules, inputs.fs));
     sections.push(ancestor_lines);
     let profile = sections.join("\n");
 
@@ -174,15 +178,15 @@ fn full_disk_read(rules: Option<&Rules>) -> bool {
 }
 
 /// Canonical when the path exists, else as given; relative paths are refused.
-pub fn normalize_path_for_sandbox(path: &Path) -> Result<PathBuf, SeatbeltError> {
+pub fn normalize_path_for_sandbox(path: &Path, fs: &dyn FsView) -> Result<PathBuf, SeatbeltError> {
     if !path.is_absolute() {
         return Err(SeatbeltError::Relative(path.to_path_buf()));
     }
-    Ok(path.canonicalize().unwrap_or_else(|_| normalize(path)))
+    Ok(fs.canonicalize(path).unwrap_or_else(|| normalize(path)))
 }
 
-fn canonical(path: &Path) -> PathBuf {
-    normalize_path_for_sandbox(path).unwrap_or_else(|_| path.to_path_buf())
+fn canonical(path: &Path, fs: &dyn FsView) -> PathBuf {
+    normalize_path_for_sandbox(path, fs).unwrap_or_else(|_| path.to_path_buf())
 }
 
 const READ_COMMENT: &str = "; allow read-only file operations";
@@ -194,7 +198,7 @@ fn read_section(inputs: &SeatbeltInputs, params: &mut Params) -> String {
     let denied: Vec<PathBuf> = rules
         .paths_with(Access::Deny)
         .iter()
-        .map(|p| canonical(p))
+        .map(|p| canonical(p, inputs.fs))
         .collect();
     let roots: Vec<AccessRoot> = if rules.is_full_disk_read() {
         if denied.is_empty() {
@@ -208,7 +212,7 @@ fn read_section(inputs: &SeatbeltInputs, params: &mut Params) -> String {
             .entries
             .iter()
             .filter(|(p, _)| effective.get(p.as_path()) != Some(&Access::Deny))
-            .map(|(p, _)| canonical(p))
+            .map(|(p, _)| canonical(p, inputs.fs))
             .filter(|p| seen.insert(p.clone()))
             .map(|root| {
                 let excluded = denied
@@ -321,15 +325,16 @@ fn write_section(
         return Ok((full, BTreeSet::new()));
     }
     let writable = rules.paths_with(Access::Write);
-    let cwd = canonical(inputs.policy_cwd);
+    let fs = inputs.fs;
+    let cwd = canonical(inputs.policy_cwd, fs);
     let mut roots = Vec::new();
     let mut ancestors = BTreeSet::new();
     for root in &writable {
-        let (path, literal) = normalize_writable_root(root)?;
+        let (path, literal) = normalize_writable_root(root, fs)?;
         let excluded = if literal {
             Vec::new()
         } else {
-            read_only_subpaths(rules, &path, &cwd, &writable)
+            read_only_subpaths(rules, &path, &cwd, &writable, fs)
         };
         for (sub, _) in &excluded {
             let mut dir = sub.parent();
@@ -364,7 +369,10 @@ fn write_section(
 
 /// Resolves top-level aliases (macOS `/tmp` → `/private/tmp`), refuses symlinks below them, and
 /// says whether the root is an existing non-directory (matched literally).
-pub fn normalize_writable_root(root: &Path) -> Result<(PathBuf, bool), SeatbeltError> {
+pub fn normalize_writable_root(
+    root: &Path,
+    fs: &dyn FsView,
+) -> Result<(PathBuf, bool), SeatbeltError> {
     if !root.is_absolute() {
         return Err(SeatbeltError::Relative(root.to_path_buf()));
     }
@@ -377,31 +385,27 @@ pub fn normalize_writable_root(root: &Path) -> Result<(PathBuf, bool), SeatbeltE
         return Ok((root, false));
     };
     let top = Path::new("/").join(first);
-    let mut path = top.canonicalize().unwrap_or(top);
+    let mut path = fs.canonicalize(&top).unwrap_or(top);
     let mut exists = true;
     for c in components {
         path.push(c);
         if !exists {
             continue;
         }
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
+        match fs.lstat(&path) {
+            Some(m) if m.is_symlink() => {
                 return Err(SeatbeltError::SymlinkedRoot {
                     root: root.clone(),
                     symlink: path,
                 })
             }
-            Ok(_) => {}
-            Err(_) => exists = false,
+            Some(_) => {}
+            None => exists = false,
         }
     }
-    match std::fs::metadata(&path) {
-        Ok(m) => Ok((path, !m.is_dir())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((path, false)),
-        Err(e) => Err(SeatbeltError::Inspect {
-            path,
-            reason: e.to_string(),
-        }),
+    match fs.stat(&path) {
+        Some(m) => Ok((path, !m.is_dir())),
+        None => Ok((path, false)),
     }
 }
 
@@ -413,26 +417,27 @@ fn read_only_subpaths(
     root: &Path,
     cwd: &Path,
     writable: &[PathBuf],
+    fs: &dyn FsView,
 ) -> Vec<(PathBuf, Option<PathBuf>)> {
     let mut list: Vec<PathBuf> = Vec::new();
     let git = root.join(".git");
-    if let Ok(meta) = std::fs::symlink_metadata(&git) {
-        if let Some(gitdir) = crate::backend::bwrap::resolved_gitdir(root) {
+    if let Some(meta) = fs.lstat(&git) {
+        if let Some(gitdir) = crate::backend::bwrap::resolved_gitdir(root, fs) {
             list.push(gitdir);
         }
-        if meta.is_dir() || meta.is_file() || meta.file_type().is_symlink() {
+        if meta.is_dir() || meta.is_file() || meta.is_symlink() {
             list.push(git);
         }
     }
     let codex = root.join(".codex");
-    if codex.is_dir() || root == cwd {
+    if fs.is_dir(&codex) || root == cwd {
         list.push(codex);
     }
     let agents = root.join(".agents");
-    if agents.is_dir() {
+    if fs.is_dir(&agents) {
         list.push(agents);
     }
-    let writable: Vec<PathBuf> = writable.iter().map(|w| canonical(w)).collect();
+    let writable: Vec<PathBuf> = writable.iter().map(|w| canonical(w, fs)).collect();
     let deepest = |p: &Path| {
         writable
             .iter()
@@ -445,7 +450,7 @@ fn read_only_subpaths(
         if effective.get(path.as_path()) != Some(access) || *access == Access::Write {
             continue;
         }
-        let path = canonical(path);
+        let path = canonical(path, fs);
         if path != root && path.starts_with(root) && deepest(&path).as_deref() == Some(root) {
             list.push(path);
         }
@@ -454,7 +459,7 @@ fn read_only_subpaths(
     list.retain(|p| seen.insert(p.clone()));
     list.into_iter()
         .map(|p| {
-            let resolved = p.canonicalize().ok().filter(|r| *r != p);
+            let resolved = fs.canonicalize(&p).filter(|r| *r != p);
             (p, resolved)
         })
         .collect()
@@ -518,10 +523,13 @@ fn loopback_port(url: &str) -> Option<u16> {
 }
 
 /// `UNIX_SOCKET_PATH_k` parameters: canonical paths, deduplicated and sorted as strings.
-pub fn unix_socket_params(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, SeatbeltError> {
+pub fn unix_socket_params(
+    paths: &[PathBuf],
+    fs: &dyn FsView,
+) -> Result<Vec<(String, PathBuf)>, SeatbeltError> {
     let mut by_name = BTreeMap::new();
     for p in paths {
-        let p = normalize_path_for_sandbox(p)?;
+        let p = normalize_path_for_sandbox(p, fs)?;
         by_name.insert(p.to_string_lossy().into_owned(), p);
     }
     Ok(by_name
@@ -531,7 +539,11 @@ pub fn unix_socket_params(paths: &[PathBuf]) -> Result<Vec<(String, PathBuf)>, S
         .collect())
 }
 
-fn unix_socket_lines(sockets: &UnixSockets, params: &mut Params) -> Result<String, SeatbeltError> {
+fn unix_socket_lines(
+    sockets: &UnixSockets,
+    params: &mut Params,
+    fs: &dyn FsView,
+) -> Result<String, SeatbeltError> {
     let domain = "(allow system-socket (socket-domain AF_UNIX))\n";
     Ok(match sockets {
         UnixSockets::None => String::new(),
@@ -541,7 +553,7 @@ fn unix_socket_lines(sockets: &UnixSockets, params: &mut Params) -> Result<Strin
         ),
         UnixSockets::Only(paths) => {
             let mut out = domain.to_string();
-            for (key, path) in unix_socket_params(paths)? {
+            for (key, path) in unix_socket_params(paths, fs)? {
                 params.add(key.clone(), &path);
                 out.push_str(&format!(
                     "(allow network-bind (local unix-socket (subpath (param \"{key}\"))))\n(allow network-outbound (remote unix-socket (subpath (param \"{key}\"))))\n"
@@ -554,8 +566,12 @@ fn unix_socket_lines(sockets: &UnixSockets, params: &mut Params) -> Result<Strin
 
 /// The NETWORK section (reference §7): proxy-only when a proxy is configured or required (no
 /// usable port means no IP egress at all), everything when the network is on, else nothing.
-pub fn network_policy(net: &NetworkInputs, params: &mut Params) -> Result<String, SeatbeltError> {
-    let unix = unix_socket_lines(&net.unix_sockets, params)?;
+pub fn network_policy(
+    net: &NetworkInputs,
+    params: &mut Params,
+    fs: &dyn FsView,
+) -> Result<String, SeatbeltError> {
+    let unix = unix_socket_lines(&net.unix_sockets, params, fs)?;
     let unix_block = if unix.is_empty() {
         String::new()
     } else {
@@ -709,25 +725,25 @@ fn static_prefix_end(pattern: &str) -> Option<usize> {
 }
 
 /// The pattern with its literal prefix canonicalised (symlinked directories), when that differs.
-fn canonical_glob(pattern: &str) -> Option<String> {
+fn canonical_glob(pattern: &str, fs: &dyn FsView) -> Option<String> {
     let (prefix, suffix) = match static_prefix_end(pattern) {
         Some(end) => (&pattern[..end], &pattern[end..]),
         None if !pattern.contains(['*', '?', '[', ']', '{', '\\']) => (pattern, ""),
         None => return None,
     };
-    let canonical = Path::new(prefix).canonicalize().ok()?;
+    let canonical = fs.canonicalize(Path::new(prefix))?;
     let rewritten = format!("{}{suffix}", canonical.display());
     (rewritten != pattern).then_some(rewritten)
 }
 
-fn deny_glob_section(rules: Option<&Rules>) -> String {
+fn deny_glob_section(rules: Option<&Rules>, fs: &dyn FsView) -> String {
     let Some(rules) = rules else {
         return String::new();
     };
     let mut lines = Vec::new();
     for glob in &rules.deny_globs {
         let mut candidates = BTreeSet::from([glob.clone()]);
-        candidates.extend(canonical_glob(glob));
+        candidates.extend(canonical_glob(glob, fs));
         for pattern in candidates {
             let Some(regex) = glob_to_regex(&pattern, GlobMode::Subtree) else {
                 continue;

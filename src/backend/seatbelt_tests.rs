@@ -8,6 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::hostview::LiveFs;
 use crate::policy::{FileSystem, PermissionProfile, Policy, ResolveContext};
 
 fn rules(entries: &[String], cwd: &Path) -> Rules {
@@ -49,6 +50,7 @@ fn cmd() -> Vec<OsString> {
 fn build(rules: Option<&Rules>, cwd: &Path, network: NetworkInputs) -> SeatbeltPlan {
     let command = cmd();
     plan(&SeatbeltInputs {
+        fs: &LiveFs::default(),
         rules,
         policy_cwd: cwd,
         network,
@@ -83,7 +85,7 @@ fn metadata_requirements(root: &Path) -> String {
 }
 
 fn network_text(net: &NetworkInputs) -> String {
-    network_policy(net, &mut Params::default()).unwrap()
+    network_policy(net, &mut Params::default(), &LiveFs::default()).unwrap()
 }
 
 fn tmp() -> tempfile::TempDir {
@@ -487,11 +489,14 @@ fn create_seatbelt_args_allowlists_unix_socket_paths_25_26() {
 
 #[test]
 fn unix_socket_params_are_merged_sorted_and_deduplicated_27_30() {
-    let params = unix_socket_params(&[
-        PathBuf::from("/tmp/b.sock"),
-        "/tmp/a.sock".into(),
-        "/tmp/a.sock".into(),
-    ])
+    let params = unix_socket_params(
+        &[
+            PathBuf::from("/tmp/b.sock"),
+            "/tmp/a.sock".into(),
+            "/tmp/a.sock".into(),
+        ],
+        &LiveFs::default(),
+    )
     .unwrap();
     assert_eq!(
         params,
@@ -538,11 +543,17 @@ fn full_network_keeps_blanket_rules_with_unix_sockets_28_and_lines_end_in_newlin
     let lines = unix_socket_lines(
         &UnixSockets::Only(vec!["/tmp/s".into()]),
         &mut Params::default(),
+        &LiveFs::default(),
     )
     .unwrap();
     assert!(lines.ends_with('\n'));
     assert_eq!(
-        unix_socket_lines(&UnixSockets::None, &mut Params::default()).unwrap(),
+        unix_socket_lines(
+            &UnixSockets::None,
+            &mut Params::default(),
+            &LiveFs::default()
+        )
+        .unwrap(),
         ""
     );
 }
@@ -550,15 +561,20 @@ fn full_network_keeps_blanket_rules_with_unix_sockets_28_and_lines_end_in_newlin
 #[test]
 fn relative_paths_are_rejected_31() {
     assert_eq!(
-        normalize_path_for_sandbox(Path::new("rel/x")),
+        normalize_path_for_sandbox(Path::new("rel/x"), &LiveFs::default()),
         Err(SeatbeltError::Relative("rel/x".into()))
     );
-    assert!(unix_socket_params(&["rel.sock".into()]).is_err());
+    assert!(unix_socket_params(&["rel.sock".into()], &LiveFs::default()).is_err());
 }
 
 #[test]
 fn all_unix_sockets_when_enabled_32() {
-    let text = unix_socket_lines(&UnixSockets::AllowAll, &mut Params::default()).unwrap();
+    let text = unix_socket_lines(
+        &UnixSockets::AllowAll,
+        &mut Params::default(),
+        &LiveFs::default(),
+    )
+    .unwrap();
     assert_eq!(text, "(allow system-socket (socket-domain AF_UNIX))\n(allow network-bind (local unix-socket))\n(allow network-outbound (remote unix-socket))\n");
 }
 
@@ -655,6 +671,7 @@ fn symlinked_writable_roots_are_refused_35() {
     let r = rules(&[special("root", "read"), path(&root, "write")], &base);
     let command = cmd();
     let e = plan(&SeatbeltInputs {
+        fs: &LiveFs::default(),
         rules: Some(&r),
         policy_cwd: &base,
         network: NetworkInputs::default(),

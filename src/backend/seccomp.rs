@@ -71,6 +71,26 @@ const ALWAYS_DENIED: [libc::c_long; 6] = [
 /// without it, and on kernels where CAP_SYS_ADMIN would override it.
 const INJECTING_IOCTLS: [libc::c_ulong; 2] = [libc::TIOCSTI as _, libc::TIOCLINUX as _];
 
+/// The calls that set a file's mode: (number, mode argument, flags argument for the `open` family,
+/// whose mode only counts with `O_CREAT` or `O_TMPFILE`).
+const MODE_SETTERS: [(libc::c_long, u8, Option<u8>); 9] = [
+    (libc::SYS_chmod, 1, None),
+    (libc::SYS_fchmod, 1, None),
+    (libc::SYS_fchmodat, 2, None),
+    (SYS_FCHMODAT2, 2, None),
+    (libc::SYS_open, 2, Some(1)),
+    (libc::SYS_openat, 3, Some(2)),
+    (libc::SYS_creat, 1, None),
+    (libc::SYS_mknod, 1, None),
+    (libc::SYS_mknodat, 2, None),
+];
+
+/// `O_TMPFILE` without its `O_DIRECTORY` part: the bit that says "create".
+const O_TMPFILE_BIT: u64 = 0o2000_0000;
+
+/// fchmodat2 (Linux 6.6), not yet in every libc.
+const SYS_FCHMODAT2: libc::c_long = 452;
+
 /// Network restricted: denied unconditionally (reference §7.2, plus `sendmsg`). Seccomp cannot read
 /// the `msghdr` behind `sendmsg`'s pointer, so it cannot tell whether `msg_name` names a host socket
 /// (an AF_UNIX datagram reached a host pathname socket that way): both message calls go.
@@ -128,6 +148,46 @@ fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompEr
         .map(|&request| condition(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request as u64))
         .collect::<Result<_, _>>()?;
     rules.insert(libc::SYS_ioctl as i64, ioctl);
+    // No setuid or setgid bit from inside: Landlock does not govern chmod, so a task run by root
+    // (capabilities dropped, but still the owner of the system's files) could make any root-owned
+    // binary setuid root for the next unprivileged user, and on every backend a root-launched task
+    // could leave a setuid-root file in the workspace. The mode is a `mode_t` (32 bits).
+    for (nr, mode_arg, flags_arg) in MODE_SETTERS {
+        let mut setid = Vec::new();
+        for bit in [libc::S_ISUID as u64, libc::S_ISGID as u64] {
+            let mode_has_bit = || {
+                SeccompCondition::new(
+                    mode_arg,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::MaskedEq(bit),
+                    bit,
+                )
+                .map_err(|e| SeccompError(e.to_string()))
+            };
+            match flags_arg {
+                None => setid.push(
+                    SeccompRule::new(vec![mode_has_bit()?])
+                        .map_err(|e| SeccompError(e.to_string()))?,
+                ),
+                Some(flags) => {
+                    for create in [libc::O_CREAT as u64, O_TMPFILE_BIT] {
+                        let creates = SeccompCondition::new(
+                            flags,
+                            SeccompCmpArgLen::Dword,
+                            SeccompCmpOp::MaskedEq(create),
+                            create,
+                        )
+                        .map_err(|e| SeccompError(e.to_string()))?;
+                        setid.push(
+                            SeccompRule::new(vec![creates, mode_has_bit()?])
+                                .map_err(|e| SeccompError(e.to_string()))?,
+                        );
+                    }
+                }
+            }
+        }
+        rules.insert(nr as i64, setid);
+    }
     if mode == SeccompMode::Restricted {
         // `send()` is `sendto` with no destination: it only reaches the peer of an already
         // connected socket (with `connect` denied, a socketpair or an inherited socket, whose peer
@@ -156,6 +216,27 @@ fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompEr
     }
     Ok(rules)
 }
+
+/// A second filter, stacked on the first: `openat2` carries its mode behind a pointer seccomp
+/// cannot read, so it answers ENOSYS, and C libraries and runtimes fall back to `openat`, which
+/// the first filter can check.
+pub fn build_openat2_fallback() -> Result<BpfProgram, SeccompError> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    rules.insert(SYS_OPENAT2, vec![]);
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        target_arch()?,
+    )
+    .map_err(|e| SeccompError(e.to_string()))?;
+    filter
+        .try_into()
+        .map_err(|e: seccompiler::BackendError| SeccompError(e.to_string()))
+}
+
+/// openat2 (Linux 5.6).
+const SYS_OPENAT2: i64 = 437;
 
 /// Compiles the filter for `mode` on this architecture.
 pub fn build(mode: SeccompMode) -> Result<BpfProgram, SeccompError> {

@@ -118,7 +118,8 @@ mod x86_64 {
             assert_eq!(program[2].k, KILL);
             assert_eq!(program[4].k, X32_SYSCALL_BIT);
             assert_eq!(program[5].k, EPERM);
-            assert!(program.len() < 200, "{}", program.len());
+            // Far below the kernel's 4096-instruction limit, and small enough to stay cheap.
+            assert!(program.len() < 400, "{}", program.len());
         }
     }
 

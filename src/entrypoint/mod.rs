@@ -29,6 +29,18 @@ pub fn start(mut args: RunArgs, matches: &clap::ArgMatches) -> Outcome {
     run(args, grace)
 }
 
+/// `codex-run`: the `CODEX_RUN_*` variables apply as they do for the entrypoint (a flag wins),
+/// so a variable set for one is not silently ignored by the other, and a misspelt one is an error.
+pub fn run_with_env(mut args: RunArgs, matches: &clap::ArgMatches) -> Outcome {
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
+        .collect();
+    env::apply(&mut args, &vars, |id| {
+        matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    })?;
+    crate::run::run(args)
+}
+
 /// Runs `args` as the child of this init and never returns in the parent; in the child it returns
 /// what the run returns (an error before the command started).
 pub fn run(args: RunArgs, grace: Duration) -> Outcome {
@@ -89,6 +101,8 @@ struct Supervisor {
     task_code: Option<u8>,
     /// When to send SIGKILL, while a grace period runs.
     kill_at: Option<Instant>,
+    /// The task was killed; the launcher process (our child) is cleaning up.
+    cleaning_up: bool,
     reaped: usize,
 }
 
@@ -105,6 +119,7 @@ impl Supervisor {
             is_init,
             task_code: None,
             kill_at: None,
+            cleaning_up: false,
             reaped: 0,
         }
     }
@@ -133,8 +148,17 @@ impl Supervisor {
                         }
                     }
                 }
+                Woken::Timeout if !self.cleaning_up && self.task_code.is_none() => {
+                    // Kill the task but not the launcher between us and it: it still has to
+                    // remove the mount points bubblewrap made in the workspace, which it does
+                    // as soon as the sandbox is gone. It gets a short while for that.
+                    tracing::debug!("grace period over; SIGKILL to all but the launcher");
+                    self.kill_all_but_child();
+                    self.cleaning_up = true;
+                    self.kill_at = Some(Instant::now() + CLEANUP_ALLOWANCE);
+                }
                 Woken::Timeout => {
-                    tracing::debug!("grace period over; SIGKILL");
+                    tracing::debug!("SIGKILL to everything left");
                     if self.task_code.is_none() {
                         let _ = signal::kill(self.child, Signal::SIGKILL);
                     }
@@ -184,6 +208,24 @@ impl Supervisor {
         }
     }
 
+    /// SIGKILL to every process of ours except our direct child, the launcher's supervisor.
+    fn kill_all_but_child(&self) {
+        let me = nix::unistd::getpid();
+        let table = process_table();
+        let doomed: Vec<Pid> = if self.is_init {
+            table
+                .iter()
+                .map(|(pid, _)| *pid)
+                .filter(|p| *p != me)
+                .collect()
+        } else {
+            descendants(&table, me)
+        };
+        for pid in doomed.into_iter().filter(|p| *p != self.child) {
+            let _ = signal::kill(pid, Signal::SIGKILL);
+        }
+    }
+
     fn wait(&self, watched: &SigSet) -> Woken {
         let timeout = self
             .kill_at
@@ -216,6 +258,47 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// How long the launcher may take to clean up after the grace period killed the task.
+const CLEANUP_ALLOWANCE: Duration = Duration::from_secs(3);
+
+/// (pid, parent pid) of every process this `/proc` shows.
+fn process_table() -> Vec<(Pid, Pid)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // The command name may contain spaces and parentheses: the ppid follows the last ')'.
+            let ppid: i32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((Pid::from_raw(pid), Pid::from_raw(ppid)))
+        })
+        .collect()
+}
+
+/// Every process below `root` in `table`.
+fn descendants(table: &[(Pid, Pid)], root: Pid) -> Vec<Pid> {
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (pid, ppid) in table {
+            if *ppid == parent && !out.contains(pid) {
+                out.push(*pid);
+                frontier.push(*pid);
+            }
+        }
+    }
+    out
 }
 
 /// Our direct children as the kernel lists them (adopted orphans included).

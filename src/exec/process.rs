@@ -5,7 +5,7 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -29,14 +29,42 @@ pub const FORWARDED: [Signal; 7] = [
     Signal::SIGWINCH,
 ];
 
+/// Where forwarded signals go; 0 while the target is not known yet (bubblewrap has not named the
+/// sandbox's init), when they are held in [`HELD`] instead of going to bubblewrap, which would die
+/// of them without passing them on.
 static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+/// Signals (bit N for signal N) that arrived before the target was known.
+static HELD: AtomicU64 = AtomicU64::new(0);
 
 extern "C" fn forward_signal(sig: libc::c_int) {
-    let pid = FORWARD_TO.load(Ordering::Relaxed);
-    if pid > 0 {
+    if FORWARD_TO.load(Ordering::SeqCst) > 0 {
         // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
+        unsafe { libc::kill(FORWARD_TO.load(Ordering::SeqCst), sig) };
+        return;
     }
+    HELD.fetch_or(1 << sig, Ordering::SeqCst);
+    // The target may have been set between the check and the hold: deliver now if so.
+    if FORWARD_TO.load(Ordering::SeqCst) > 0 {
+        release_held();
+    }
+}
+
+/// Sends every held signal to the target, once each. Async-signal-safe.
+fn release_held() {
+    let pid = FORWARD_TO.load(Ordering::SeqCst);
+    let held = HELD.swap(0, Ordering::SeqCst);
+    for sig in 1..64 {
+        if held & (1 << sig) != 0 {
+            // SAFETY: kill is async-signal-safe.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+}
+
+/// Names the process forwarded signals go to, and delivers what arrived before.
+fn forward_to(pid: i32) {
+    FORWARD_TO.store(pid, Ordering::SeqCst);
+    release_held();
 }
 
 /// Blocks `signals` (so none arrives between fork and handler set-up) and returns the previous
@@ -279,15 +307,17 @@ pub fn supervise(spec: &ExecSpec) -> Result<Ended, Failure> {
             fail_in_child(&exec_program(spec))
         }
         Ok(ForkResult::Parent { child }) => {
-            FORWARD_TO.store(child.as_raw(), Ordering::Relaxed);
             set_handlers(FORWARDED, SigHandler::Handler(forward_signal));
             restore_mask(&previous);
-            if let Some((read, write)) = info {
-                // Our copy of the write end must close, or reading never ends.
-                drop(write);
-                if let Some(init) = read_child_pid(read) {
-                    FORWARD_TO.store(init, Ordering::Relaxed);
+            match info {
+                Some((read, write)) => {
+                    // Our copy of the write end must close, or reading never ends.
+                    drop(write);
+                    // Until bubblewrap names the sandbox's init, signals are held; if it never
+                    // does (it failed), they go to bubblewrap itself.
+                    forward_to(read_child_pid(read).unwrap_or(child.as_raw()));
                 }
+                None => forward_to(child.as_raw()),
             }
             Ok(wait_for(child))
         }
@@ -309,7 +339,7 @@ pub fn run_as_init(spec: &ExecSpec) -> ! {
             fail_in_child(&exec_program(spec))
         }
         Ok(ForkResult::Parent { child }) => {
-            FORWARD_TO.store(child.as_raw(), Ordering::Relaxed);
+            forward_to(child.as_raw());
             set_handlers(FORWARDED, SigHandler::Handler(forward_signal));
             restore_mask(&previous);
             loop {

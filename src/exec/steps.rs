@@ -24,8 +24,11 @@ pub fn apply(steps: &[Step], fds: &[FdPass], sources: &[RawFd]) -> Result<(), Fa
                 landlock::apply(plan).map_err(|e| Failure::refused(e.to_string()))?
             }
             Step::Seccomp(mode) => {
-                let program = seccomp::build(*mode).map_err(|e| Failure::refused(e.to_string()))?;
-                seccomp::install(&program).map_err(|e| Failure::refused(e.to_string()))?;
+                let failed = |e: seccomp::SeccompError| Failure::refused(e.to_string());
+                let openat2 = seccomp::build_openat2_fallback().map_err(failed)?;
+                let program = seccomp::build(*mode).map_err(failed)?;
+                seccomp::install(&openat2).map_err(failed)?;
+                seccomp::install(&program).map_err(failed)?;
             }
             Step::Chdir(dir) => std::env::set_current_dir(dir).map_err(|e| {
                 Failure::refused(format!("cannot change to {}: {e}", dir.display()))

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::hostview::{FsView, Kind};
+
 /// More matches than this is refused rather than silently truncated.
 pub const MAX_MATCHES: usize = 8192;
 
@@ -30,7 +32,11 @@ pub fn search_root(pattern: &str) -> Option<PathBuf> {
 }
 
 /// Files (and symlinks) matching `pattern`, each followed by its canonical target when it is a symlink.
-pub fn expand(pattern: &str, max_depth: Option<usize>) -> Result<Vec<PathBuf>, GlobScanError> {
+pub fn expand(
+    pattern: &str,
+    max_depth: Option<usize>,
+    fs: &dyn FsView,
+) -> Result<Vec<PathBuf>, GlobScanError> {
     let glob = glob::Pattern::new(pattern).map_err(|e| GlobScanError::Invalid {
         pattern: pattern.to_string(),
         message: e.to_string(),
@@ -42,13 +48,13 @@ pub fn expand(pattern: &str, max_depth: Option<usize>) -> Result<Vec<PathBuf>, G
         require_literal_leading_dot: false,
     };
     let mut matches = Vec::new();
-    if !root.is_dir() {
+    if !fs.is_dir(&root) {
         return Ok(matches);
     }
-    walk(&root, 1, max_depth, &mut |path| {
+    walk(fs, &root, 1, max_depth, &mut |path| {
         if glob.matches_path_with(path, options) {
             matches.push(path.to_path_buf());
-            if let Ok(target) = path.canonicalize() {
+            if let Some(target) = fs.canonicalize(path) {
                 if target != path {
                     matches.push(target);
                 }
@@ -75,6 +81,7 @@ enum WalkError {
 }
 
 fn walk(
+    fs: &dyn FsView,
     dir: &Path,
     depth: usize,
     max_depth: Option<usize>,
@@ -83,15 +90,14 @@ fn walk(
     if max_depth.is_some_and(|max| depth > max) {
         return Ok(());
     }
-    let entries = std::fs::read_dir(dir).map_err(|e| WalkError::Io(dir.to_path_buf(), e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| WalkError::Io(dir.to_path_buf(), e))?;
-        let path = entry.path();
-        let kind = entry
-            .file_type()
-            .map_err(|e| WalkError::Io(path.clone(), e))?;
-        if kind.is_dir() {
-            walk(&path, depth + 1, max_depth, visit)?;
+    let mut entries = fs
+        .read_dir(dir)
+        .map_err(|e| WalkError::Io(dir.to_path_buf(), e))?;
+    entries.sort();
+    for (name, kind) in entries {
+        let path = dir.join(name);
+        if kind == Kind::Dir {
+            walk(fs, &path, depth + 1, max_depth, visit)?;
         } else {
             visit(&path).map_err(WalkError::Found)?;
         }
@@ -102,6 +108,7 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hostview::LiveFs;
 
     #[test]
     fn search_root_is_the_static_directory_prefix() {
@@ -124,7 +131,7 @@ mod tests {
         }
         let pattern = format!("{}/**/*.env", ws.display());
         let names = |depth| {
-            let mut v: Vec<_> = expand(&pattern, depth)
+            let mut v: Vec<_> = expand(&pattern, depth, &LiveFs::default())
                 .unwrap()
                 .into_iter()
                 .map(|p| p.strip_prefix(ws).unwrap().display().to_string())
@@ -136,13 +143,16 @@ mod tests {
         assert_eq!(names(Some(1)), ["top.env"]);
         assert_eq!(names(Some(3)), ["sub/a.env", "top.env"]);
         let one_level = format!("{}/*.env", ws.display());
-        assert_eq!(expand(&one_level, None).unwrap(), vec![ws.join("top.env")]);
+        assert_eq!(
+            expand(&one_level, None, &LiveFs::default()).unwrap(),
+            vec![ws.join("top.env")]
+        );
     }
 
     #[test]
     fn whole_filesystem_globs_are_refused() {
         assert!(matches!(
-            expand("/**/*.env", None),
+            expand("/**/*.env", None, &LiveFs::default()),
             Err(GlobScanError::Unbounded(_))
         ));
     }

@@ -1,0 +1,234 @@
+//! The one request builder (DESIGN §2): every personality turns its arguments into a
+//! [`SandboxRequest`] here — `codex-run`, its `--dry-run`, `explain`, `prepare-home` and the
+//! entrypoint through [`for_run`], Codex's helper contract through [`for_helper`] — so what is
+//! printed and what runs start from the same value.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{LinuxSandboxArgs, SandboxOptions};
+use crate::exit::Failure;
+use crate::policy::modes::{self, SandboxMode};
+use crate::policy::{PermissionProfile, Policy, ResolveContext};
+use crate::select::{BackendRequest, TargetOs};
+
+/// A validated request to run a command under a policy.
+#[derive(Debug, Clone)]
+pub struct SandboxRequest {
+    pub profile: PermissionProfile,
+    pub policy: Policy,
+    /// Absolute.
+    pub policy_cwd: PathBuf,
+    pub command_cwd: Option<PathBuf>,
+    pub command: Vec<OsString>,
+    pub backend: BackendRequest,
+    pub require_full_isolation: bool,
+    pub no_proc: bool,
+    pub inherit_pid_namespace: bool,
+    /// The sandbox wraps Codex itself (codex-run), not one of Codex's commands.
+    pub outer_layer: bool,
+    /// The system the plan is for (explain can plan for macOS on Linux).
+    pub target: TargetOs,
+    /// Network only through the loopback proxy in the proxy variables (`--network proxy`).
+    pub proxy_only: bool,
+    /// Variables the command gets on top of the launcher's environment (`CODEX_HOME` for a run).
+    pub env_set: Vec<(OsString, OsString)>,
+    /// Where the command starts (the workspace for a run); `None` keeps the caller's directory.
+    pub chdir: Option<PathBuf>,
+}
+
+impl SandboxRequest {
+    /// The request `run`/`explain` options describe, for `command` in the workspace.
+    pub fn from_options(opts: &SandboxOptions, command: Vec<OsString>) -> Result<Self, Failure> {
+        let here = || {
+            std::env::current_dir()
+                .map_err(|e| Failure::refused(format!("cannot read the current directory: {e}")))
+        };
+        let cwd = match &opts.cwd {
+            Some(dir) if dir.is_absolute() => dir.clone(),
+            Some(dir) => here()?.join(dir),
+            None => here()?,
+        };
+        if !cwd.is_dir() {
+            return Err(Failure::usage(format!(
+                "--cwd {}: not an existing directory",
+                cwd.display()
+            )));
+        }
+        let policy_cwd = crate::policy::resolve::normalize(&cwd);
+        let profile = match &opts.permission_profile {
+            Some(json) if matches!(json.trim(), "{}" | "[]") => {
+                // Codex's helper reads these as "nothing granted"; from a person it is a mistake.
+                return Err(Failure::usage(format!(
+                    "--permission-profile {json}: an empty profile grants nothing; give file_system and network entries"
+                )));
+            }
+            Some(json) => PermissionProfile::parse(json)
+                .map_err(|e| Failure::usage(format!("--permission-profile: {e}")))?,
+            None => modes::profile_for(opts.sandbox, opts.network, &opts.writable_roots)
+                .map_err(Failure::usage)?,
+        };
+        let backend = opts.backend.with_bwrap_env_var().map_err(Failure::usage)?;
+        Ok(Self {
+            policy: resolve_here(&profile, &policy_cwd),
+            profile,
+            policy_cwd,
+            command_cwd: None,
+            command: if command.is_empty() {
+                vec!["codex".into()]
+            } else {
+                command
+            },
+            backend,
+            require_full_isolation: opts.require_full_isolation,
+            no_proc: false,
+            inherit_pid_namespace: false,
+            outer_layer: true,
+            target: TargetOs::host(),
+            proxy_only: opts.network == modes::Network::Proxy,
+            env_set: Vec::new(),
+            chdir: None,
+        })
+    }
+}
+
+/// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
+pub fn resolve_here(profile: &PermissionProfile, policy_cwd: &Path) -> Policy {
+    let ctx = ResolveContext {
+        policy_cwd: policy_cwd.to_path_buf(),
+        tmpdir: std::env::var_os("TMPDIR").map(PathBuf::from),
+    };
+    Policy::resolve(profile, &ctx)
+}
+
+/// The helper's request: Codex's arguments, checked.
+pub fn for_helper(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
+    if args.command.is_empty() {
+        return Err(Failure::usage(
+            "no command given: put the command after `--`",
+        ));
+    }
+    if args.managed_network.is_some() {
+        return Err(Failure::usage(
+            "--managed-network (managed network proxy mode) is not supported",
+        ));
+    }
+    if !args.verify_fd_mount.is_empty() {
+        return Err(Failure::usage("--verify-fd-mount is only meaningful for descriptor mounts, which this helper never creates"));
+    }
+    if args.apply_seccomp_then_exec && args.use_legacy_landlock {
+        return Err(Failure::usage(
+            "--apply-seccomp-then-exec cannot be combined with --use-legacy-landlock",
+        ));
+    }
+    let json = args
+        .permission_profile
+        .as_deref()
+        .ok_or_else(|| Failure::usage("missing --permission-profile JSON"))?;
+    let profile = PermissionProfile::parse(json)
+        .map_err(|e| Failure::usage(format!("--permission-profile: {e}")))?;
+    let policy_cwd = absolute(&args.sandbox_policy_cwd)?;
+    if !policy_cwd.is_dir() {
+        return Err(Failure::usage(format!(
+            "--sandbox-policy-cwd {}: not an existing directory",
+            args.sandbox_policy_cwd.display()
+        )));
+    }
+    let policy = resolve_here(&profile, &policy_cwd);
+    let backend = if args.use_legacy_landlock {
+        BackendRequest::Landlock
+    } else {
+        args.backend.with_bwrap_env_var().map_err(Failure::usage)?
+    };
+    refuse_weakening_env(backend)?;
+    Ok(SandboxRequest {
+        profile,
+        policy,
+        policy_cwd,
+        command_cwd: args.command_cwd.clone(),
+        command: args.command.clone(),
+        backend,
+        require_full_isolation: args.require_full_isolation,
+        no_proc: args.no_proc,
+        inherit_pid_namespace: args.inherit_pid_namespace,
+        outer_layer: false,
+        target: crate::select::TargetOs::Linux,
+        proxy_only: false,
+        env_set: Vec::new(),
+        chdir: None,
+    })
+}
+
+/// Codex runs this helper for every command; an inherited variable must not switch its sandbox
+/// off. `--backend none` on the command line is honoured, loudly.
+fn refuse_weakening_env(backend: BackendRequest) -> Result<(), Failure> {
+    if backend != BackendRequest::None {
+        return Ok(());
+    }
+    if std::env::var_os("CODEX_LAUNCHER_BACKEND").is_some_and(|v| v == "none") {
+        return Err(Failure::refused(
+            "CODEX_LAUNCHER_BACKEND=none in the environment would run the command with no sandbox; unset it (pass --backend none to mean it)",
+        ));
+    }
+    warn_unsandboxed();
+    Ok(())
+}
+
+/// Said on stderr whenever a launch runs with no sandbox at all because it was asked to.
+pub fn warn_unsandboxed() {
+    eprintln!(
+        "{}: warning: --backend none: the command runs with no sandbox",
+        crate::exit::program_name()
+    );
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, Failure> {
+    if path.as_os_str().is_empty() {
+        return Err(Failure::usage("--sandbox-policy-cwd must not be empty"));
+    }
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::refused(format!("cannot read the current directory: {e}")))?;
+    Ok(crate::policy::resolve::normalize(&cwd.join(path)))
+}
+
+/// The run's outer policy: the sandbox options plus the per-task home and the shared sessions dir,
+/// which Codex must be able to write; the command starts in the workspace with `CODEX_HOME` set.
+pub fn for_run(
+    sandbox: &SandboxOptions,
+    home: &Path,
+    shared: &Path,
+    command: Vec<OsString>,
+) -> Result<SandboxRequest, Failure> {
+    check_writable_roots(sandbox)?;
+    let mut opts = sandbox.clone();
+    if opts.permission_profile.is_none() && opts.sandbox != SandboxMode::DangerFullAccess {
+        opts.writable_roots.push(home.to_path_buf());
+        opts.writable_roots.push(shared.join("sessions"));
+    }
+    let mut request = SandboxRequest::from_options(&opts, command)?;
+    request.env_set = vec![("CODEX_HOME".into(), home.as_os_str().to_owned())];
+    request.chdir = Some(request.policy_cwd.clone());
+    Ok(request)
+}
+
+/// The user's `--writable-root`s: each an existing directory, and not with a read-only sandbox
+/// (which would silently drop them).
+fn check_writable_roots(opts: &SandboxOptions) -> Result<(), Failure> {
+    if opts.sandbox == SandboxMode::ReadOnly && !opts.writable_roots.is_empty() {
+        return Err(Failure::usage(
+            "--writable-root cannot be combined with --sandbox read-only; use --sandbox workspace-write",
+        ));
+    }
+    for root in &opts.writable_roots {
+        if !root.is_dir() {
+            return Err(Failure::usage(format!(
+                "--writable-root {}: no such directory",
+                root.display()
+            )));
+        }
+    }
+    Ok(())
+}
