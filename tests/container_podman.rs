@@ -214,7 +214,7 @@ const KNOWN_FAILING: &[Known] = &[
 const DRY_RUN_IGNORES_STATE_DIR: &str =
     "--dry-run prints a plan without checking that the per-task home can be created, while every \
      real run is refused (`codex-entrypoint: error: <home>/.local/state/codex-launcher/tasks/…/\
-     codex-home: Permission denied` or `Read-only file system`, exit 1)";
+     codex-home: Permission denied` or `Read-only file system`, exit 125)";
 
 /// The expectation of a cell: what a correct launcher does there.
 fn expected(cfg: &Config, user: User) -> (Expect, &'static str, &'static [&'static str]) {
@@ -463,8 +463,7 @@ fn run_cell(cell: &Cell, expect: &Expect, doctor: (&str, &[&str])) -> Checks {
         },
         Expect::Refused(_) => {
             let refused = json.as_ref().is_some_and(|j| !j["refused"].is_null());
-            // Exit 1 is the launcher's refusal; podman's own errors are 125 to 127.
-            if dry.status.code() == Some(1) || refused {
+            if launcher_refused(&dry) || refused {
                 Ok("refused".into())
             } else {
                 Err(format!(
@@ -562,11 +561,11 @@ fn run_cell(cell: &Cell, expect: &Expect, doctor: (&str, &[&str])) -> Checks {
                 short(&task.stderr)
             ))
         }
-    } else if task.status.code() == Some(1) && text(&task.stderr).contains("error:") {
+    } else if launcher_refused(&task) {
         Ok(format!("refused: {}", first_line(&text(&task.stderr))))
     } else {
         Err(format!(
-            "want a refusal (exit 1 with an error), got exit {:?}: {}",
+            "want the launcher's refusal (exit 125, codex-entrypoint: error: ...), got exit {:?}: {}",
             task.status.code(),
             short(&task.stderr)
         ))
@@ -655,6 +654,12 @@ fn stop(cell: &Cell) -> Result<String, String> {
             short(err.as_bytes())
         ))
     }
+}
+
+/// The launcher refused before starting the task: its own exit code for that (125, as Docker's
+/// for a container that could not start) and its own message, not podman's (which also exits 125).
+fn launcher_refused(out: &std::process::Output) -> bool {
+    out.status.code() == Some(125) && text(&out.stderr).contains("codex-entrypoint: error:")
 }
 
 /// The end of a stderr, where the error is, kept short for the failure list.
