@@ -33,7 +33,7 @@ pub enum LauncherCommand {
     PrepareHome(PrepareHomeArgs),
     /// Print the host probes, backend ladder and exact launch plan without running anything
     Explain(ExplainArgs),
-    /// Diagnose why a sandbox backend is unavailable and print the remedy
+    /// Name every problem a run would hit here (backend, bubblewrap, state dirs, cache) with the remedy
     Doctor(DoctorArgs),
     /// Export or verify an effective config lock
     Lock(LockArgs),
@@ -257,6 +257,11 @@ pub struct DoctorArgs {
     /// Also classify this bubblewrap error text (e.g. pasted from a failed Codex run).
     #[arg(long, value_name = "TEXT")]
     pub bwrap_stderr: Option<String>,
+
+    /// Print FILE, a container runtime's seccomp profile (e.g. moby's default.json), with the
+    /// system calls bubblewrap needs allowed, and exit.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json", "bwrap_stderr"])]
+    pub seccomp_profile: Option<std::path::PathBuf>,
 }
 
 /// Where the shared and per-task Codex homes are, and how the per-task config is made.
