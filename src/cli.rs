@@ -42,17 +42,29 @@ pub enum LauncherCommand {
     /// Run the bubblewrap built into this binary with the given arguments (diagnosis, tests)
     Bwrap(BwrapArgs),
     /// Print shell completions
-    Completions(StubArgs),
+    Completions(CompletionsArgs),
     /// Print the manual page
-    Man(StubArgs),
+    Man(ManArgs),
 }
 
-/// Placeholder for subcommands whose issue is not done yet: takes no options, only a command.
+/// `codex-launcher completions`.
 #[derive(Debug, Args)]
-pub struct StubArgs {
-    /// Command and its arguments
-    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: crate::completions::Shell,
+    /// The command the completions are for
+    #[arg(value_enum, default_value = "codex-launcher")]
+    pub program: crate::completions::Program,
+}
+
+/// `codex-launcher man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The page to print: codex-launcher, codex-run, codex-entrypoint, codex-linux-sandbox or
+    /// codex-launcher-SUBCOMMAND
+    #[arg(value_name = "PAGE", default_value = "codex-launcher")]
+    pub page: String,
 }
 
 /// `codex-run`: the everyday launcher.

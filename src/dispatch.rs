@@ -11,7 +11,7 @@ use crate::cli::{
     EntrypointCli, InstallArgs, LauncherCli, LauncherCommand, LinuxSandboxCli, RunCli,
 };
 use crate::exit::{Failure, Outcome};
-use crate::{entrypoint, helper, install, logging, vendored_bwrap};
+use crate::{completions, entrypoint, helper, install, logging, vendored_bwrap};
 
 /// Runs `personality` with the full argv (argv[0] included). clap handles `--help` and usage
 /// errors itself (exit 0 and 2).
@@ -91,8 +91,8 @@ fn launcher(cli: LauncherCli, matches: &clap::ArgMatches) -> Outcome {
         LauncherCommand::Explain(args) => crate::explain::run(args),
         LauncherCommand::Doctor(args) => crate::doctor::run(args),
         LauncherCommand::Lock(args) => lock(args),
-        LauncherCommand::Completions(a) => not_yet("completions", 2, a.command),
-        LauncherCommand::Man(a) => not_yet("man", 2, a.command),
+        LauncherCommand::Completions(a) => print_bytes(&completions::script(a.shell, a.program)),
+        LauncherCommand::Man(a) => print_bytes(&completions::man_page(&a.page)?.roff),
     }
 }
 
@@ -122,10 +122,12 @@ fn lock(args: crate::cli::LockArgs) -> Outcome {
     }
 }
 
-fn not_yet(what: &str, issue: u32, _ignored: Vec<OsString>) -> Outcome {
-    Err(Failure::usage(format!(
-        "{what}: not implemented yet: see issue {issue}"
-    )))
+fn print_bytes(bytes: &[u8]) -> Outcome {
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(bytes)
+        .map_err(|e| Failure::refused(format!("cannot write to stdout: {e}")))?;
+    Ok(0)
 }
 
 fn install_links(args: InstallArgs) -> Outcome {

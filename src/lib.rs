@@ -4,6 +4,7 @@
 pub mod arg0;
 pub mod backend;
 pub mod cli;
+pub mod completions;
 pub mod dispatch;
 pub mod doctor;
 pub mod entrypoint;
