@@ -184,6 +184,10 @@ pub struct InstallArgs {
     /// Print what would be done without changing anything
     #[arg(long)]
     pub dry_run: bool,
+    /// Directory for shell completions and manual pages [default: $XDG_DATA_HOME, else
+    /// ~/.local/share]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `codex-launcher bwrap ARGS...`: everything goes to bubblewrap, `--help` included.

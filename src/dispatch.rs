@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::arg0::Personality;
-use crate::cli::{
-    EntrypointCli, InstallArgs, LauncherCli, LauncherCommand, LinuxSandboxCli, RunCli,
-};
+use crate::cli::{EntrypointCli, LauncherCli, LauncherCommand, LinuxSandboxCli, RunCli};
 use crate::exit::{Failure, Outcome};
 use crate::{completions, entrypoint, helper, install, logging, vendored_bwrap};
 
@@ -70,7 +68,7 @@ fn parse_or_exit(command: clap::Command, args: Vec<OsString>) -> clap::ArgMatche
 
 fn launcher(cli: LauncherCli, matches: &clap::ArgMatches) -> Outcome {
     match cli.command {
-        LauncherCommand::Install(args) => install_links(args),
+        LauncherCommand::Install(args) => install::run(args),
         LauncherCommand::Bwrap(args) => vendored_bwrap::passthrough(&args.args),
         LauncherCommand::Run(args) => {
             crate::exit::use_launcher_failure_code();
@@ -127,27 +125,5 @@ fn print_bytes(bytes: &[u8]) -> Outcome {
     std::io::stdout()
         .write_all(bytes)
         .map_err(|e| Failure::refused(format!("cannot write to stdout: {e}")))?;
-    Ok(0)
-}
-
-fn install_links(args: InstallArgs) -> Outcome {
-    let bin_dir = match args.bin_dir {
-        Some(dir) => dir,
-        None => install::default_bin_dir()?,
-    };
-    let target = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| Failure::refused(format!("cannot locate this executable: {e}")))?;
-    let actions = install::plan(&bin_dir, &target, install::inspect)?;
-    for action in &actions {
-        println!("{}{action}", if args.dry_run { "would " } else { "" });
-    }
-    if !args.dry_run {
-        std::fs::create_dir_all(&bin_dir)
-            .map_err(|e| Failure::refused(format!("cannot create {}: {e}", bin_dir.display())))?;
-        install::apply(&actions).map_err(|e| {
-            Failure::refused(format!("install into {} failed: {e}", bin_dir.display()))
-        })?;
-    }
     Ok(0)
 }

@@ -153,6 +153,7 @@ fn install_is_idempotent_and_replaces_only_symlinks() {
     let install = || {
         output(
             Command::new(bin())
+                .env("XDG_DATA_HOME", dir.path().join("share"))
                 .arg("install")
                 .arg("--bin-dir")
                 .arg(&bin_dir),
@@ -195,6 +196,7 @@ fn install_dry_run_changes_nothing() {
     let bin_dir = dir.path().join("bin");
     let out = output(
         Command::new(bin())
+            .env("XDG_DATA_HOME", dir.path().join("share"))
             .arg("install")
             .arg("--dry-run")
             .arg("--bin-dir")
