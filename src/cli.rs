@@ -45,6 +45,8 @@ pub enum LauncherCommand {
     Completions(CompletionsArgs),
     /// Print the manual page
     Man(ManArgs),
+    /// Say what this binary contains and under which licenses (bubblewrap is LGPL-2.1-or-later)
+    Licenses(LicensesArgs),
 }
 
 /// `codex-launcher completions`.
@@ -56,6 +58,14 @@ pub struct CompletionsArgs {
     /// The command the completions are for
     #[arg(value_enum, default_value = "codex-launcher")]
     pub program: crate::completions::Program,
+}
+
+/// `codex-launcher licenses`.
+#[derive(Debug, Args)]
+pub struct LicensesArgs {
+    /// Also print the full license texts (Apache-2.0, LGPL-2.1)
+    #[arg(long)]
+    pub text: bool,
 }
 
 /// `codex-launcher man`.

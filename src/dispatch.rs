@@ -91,6 +91,7 @@ fn launcher(cli: LauncherCli, matches: &clap::ArgMatches) -> Outcome {
         LauncherCommand::Lock(args) => lock(args),
         LauncherCommand::Completions(a) => print_bytes(&completions::script(a.shell, a.program)),
         LauncherCommand::Man(a) => print_bytes(&completions::man_page(&a.page)?.roff),
+        LauncherCommand::Licenses(a) => print_bytes(crate::licenses::render(a.text).as_bytes()),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod home;
 pub mod hostview;
 pub mod install;
 pub mod launch;
+pub mod licenses;
 pub mod lock;
 pub mod logging;
 pub mod netproxy;

@@ -91,3 +91,29 @@ fn declared_rust_version_is_the_highest_any_dependency_needs() {
         );
     }
 }
+
+#[test]
+fn licenses_says_what_the_binary_contains() {
+    let out = Command::new(env!("CARGO_BIN_EXE_codex-launcher"))
+        .arg("licenses")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "Apache License, Version 2.0",
+        "bubblewrap 0.12.0",
+        "LGPL-2.1-or-later",
+        "014a04330642e5c870418beb621532cb896e0002",
+        "vendor/bwrap",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    let full = Command::new(env!("CARGO_BIN_EXE_codex-launcher"))
+        .args(["licenses", "--text"])
+        .output()
+        .unwrap();
+    let full = String::from_utf8(full.stdout).unwrap();
+    assert!(full.contains("TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION"));
+    assert!(full.contains("GNU LESSER GENERAL PUBLIC LICENSE"));
+}
