@@ -47,6 +47,10 @@ pub enum LauncherCommand {
     Man(ManArgs),
     /// Say what this binary contains and under which licenses (bubblewrap is LGPL-2.1-or-later)
     Licenses(LicensesArgs),
+    /// List the per-task Codex homes in the launcher's state dir (id, last use, size, path)
+    Tasks(TasksArgs),
+    /// Remove per-task Codex homes not used for a while
+    Gc(GcArgs),
 }
 
 /// `codex-launcher completions`.
@@ -58,6 +62,25 @@ pub struct CompletionsArgs {
     /// The command the completions are for
     #[arg(value_enum, default_value = "codex-launcher")]
     pub program: crate::completions::Program,
+}
+
+/// `codex-launcher tasks`.
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    /// Print the list as JSON (docs/json-schema.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `codex-launcher gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Remove the per-task homes nothing was written in for this long (30d, 12h, 90m, 2w, 1d12h)
+    #[arg(long, value_name = "DURATION", required = true, value_parser = crate::tasks::parse_duration)]
+    pub older_than: std::time::Duration,
+    /// Print what would be removed without removing anything
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `codex-launcher licenses`.

@@ -92,6 +92,8 @@ fn launcher(cli: LauncherCli, matches: &clap::ArgMatches) -> Outcome {
         LauncherCommand::Completions(a) => print_bytes(&completions::script(a.shell, a.program)),
         LauncherCommand::Man(a) => print_bytes(&completions::man_page(&a.page)?.roff),
         LauncherCommand::Licenses(a) => print_bytes(crate::licenses::render(a.text).as_bytes()),
+        LauncherCommand::Tasks(a) => crate::tasks::list(a),
+        LauncherCommand::Gc(a) => crate::tasks::gc(a),
     }
 }
 

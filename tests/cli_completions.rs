@@ -130,6 +130,7 @@ fn no_help_page_or_completion_mentions_a_work_item() {
         texts.push(launcher(&[sub, "--help"]));
     }
     for out in texts {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let text = stdout(&out).to_lowercase();
         assert!(!text.contains("issue"), "{text}");
         assert!(!text.contains("not implemented"), "{text}");
