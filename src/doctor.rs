@@ -146,6 +146,7 @@ pub fn run(args: DoctorArgs) -> Outcome {
     let usable = host.userns.available || host.landlock.is_ok();
     if args.json {
         let report = serde_json::json!({
+            "schema_version": crate::json_schema::SCHEMA_VERSION,
             "sandbox_available": usable,
             "user_namespaces": host.userns.available,
             "landlock_abi": host.landlock.as_ref().ok(),

@@ -8,10 +8,32 @@
 /// The current version of every JSON document.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// `value` (a JSON object) with `schema_version` set.
-pub fn versioned(mut value: serde_json::Value) -> serde_json::Value {
-    if let Some(map) = value.as_object_mut() {
-        map.insert("schema_version".into(), SCHEMA_VERSION.into());
+/// A document with `schema_version` as its first key, then the document's own keys in order.
+#[derive(Debug, serde::Serialize)]
+pub struct Versioned<'a, T: serde::Serialize> {
+    schema_version: u32,
+    #[serde(flatten)]
+    document: &'a T,
+}
+
+/// `document` (which must serialise as a map) with the current `schema_version`.
+pub fn versioned<T: serde::Serialize>(document: &T) -> Versioned<'_, T> {
+    Versioned {
+        schema_version: SCHEMA_VERSION,
+        document,
     }
-    value
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_comes_first_and_the_document_follows_unchanged() {
+        #[derive(serde::Serialize)]
+        struct Doc {
+            b: u8,
+            a: u8,
+        }
+        let text = serde_json::to_string(&super::versioned(&Doc { b: 1, a: 2 })).unwrap();
+        assert_eq!(text, r#"{"schema_version":1,"b":1,"a":2}"#);
+    }
 }
