@@ -30,4 +30,6 @@ pub mod run;
 pub mod select;
 pub mod synthetic;
 pub mod tasks;
+#[cfg(test)]
+mod test_skip;
 pub mod vendored_bwrap;
