@@ -42,17 +42,62 @@ pub enum LauncherCommand {
     /// Run the bubblewrap built into this binary with the given arguments (diagnosis, tests)
     Bwrap(BwrapArgs),
     /// Print shell completions
-    Completions(StubArgs),
+    Completions(CompletionsArgs),
     /// Print the manual page
-    Man(StubArgs),
+    Man(ManArgs),
+    /// Say what this binary contains and under which licenses (bubblewrap is LGPL-2.1-or-later)
+    Licenses(LicensesArgs),
+    /// List the per-task Codex homes in the launcher's state dir (id, last use, size, path)
+    Tasks(TasksArgs),
+    /// Remove per-task Codex homes not used for a while
+    Gc(GcArgs),
 }
 
-/// Placeholder for subcommands whose issue is not done yet: takes no options, only a command.
+/// `codex-launcher completions`.
 #[derive(Debug, Args)]
-pub struct StubArgs {
-    /// Command and its arguments
-    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: crate::completions::Shell,
+    /// The command the completions are for
+    #[arg(value_enum, default_value = "codex-launcher")]
+    pub program: crate::completions::Program,
+}
+
+/// `codex-launcher tasks`.
+#[derive(Debug, Args)]
+pub struct TasksArgs {
+    /// Print the list as JSON (docs/json-schema.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `codex-launcher gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Remove the per-task homes nothing was written in for this long (30d, 12h, 90m, 2w, 1d12h)
+    #[arg(long, value_name = "DURATION", required = true, value_parser = crate::tasks::parse_duration)]
+    pub older_than: std::time::Duration,
+    /// Print what would be removed without removing anything
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `codex-launcher licenses`.
+#[derive(Debug, Args)]
+pub struct LicensesArgs {
+    /// Also print the full license texts (Apache-2.0, LGPL-2.1)
+    #[arg(long)]
+    pub text: bool,
+}
+
+/// `codex-launcher man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The page to print: codex-launcher, codex-run, codex-entrypoint, codex-linux-sandbox or
+    /// codex-launcher-SUBCOMMAND
+    #[arg(value_name = "PAGE", default_value = "codex-launcher")]
+    pub page: String,
 }
 
 /// `codex-run`: the everyday launcher.
@@ -172,6 +217,10 @@ pub struct InstallArgs {
     /// Print what would be done without changing anything
     #[arg(long)]
     pub dry_run: bool,
+    /// Directory for shell completions and manual pages [default: $XDG_DATA_HOME, else
+    /// ~/.local/share]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `codex-launcher bwrap ARGS...`: everything goes to bubblewrap, `--help` included.

@@ -7,11 +7,9 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::arg0::Personality;
-use crate::cli::{
-    EntrypointCli, InstallArgs, LauncherCli, LauncherCommand, LinuxSandboxCli, RunCli,
-};
+use crate::cli::{EntrypointCli, LauncherCli, LauncherCommand, LinuxSandboxCli, RunCli};
 use crate::exit::{Failure, Outcome};
-use crate::{entrypoint, helper, install, logging, vendored_bwrap};
+use crate::{completions, entrypoint, helper, install, logging, vendored_bwrap};
 
 /// Runs `personality` with the full argv (argv[0] included). clap handles `--help` and usage
 /// errors itself (exit 0 and 2).
@@ -70,7 +68,7 @@ fn parse_or_exit(command: clap::Command, args: Vec<OsString>) -> clap::ArgMatche
 
 fn launcher(cli: LauncherCli, matches: &clap::ArgMatches) -> Outcome {
     match cli.command {
-        LauncherCommand::Install(args) => install_links(args),
+        LauncherCommand::Install(args) => install::run(args),
         LauncherCommand::Bwrap(args) => vendored_bwrap::passthrough(&args.args),
         LauncherCommand::Run(args) => {
             crate::exit::use_launcher_failure_code();
@@ -91,8 +89,11 @@ fn launcher(cli: LauncherCli, matches: &clap::ArgMatches) -> Outcome {
         LauncherCommand::Explain(args) => crate::explain::run(args),
         LauncherCommand::Doctor(args) => crate::doctor::run(args),
         LauncherCommand::Lock(args) => lock(args),
-        LauncherCommand::Completions(a) => not_yet("completions", 2, a.command),
-        LauncherCommand::Man(a) => not_yet("man", 2, a.command),
+        LauncherCommand::Completions(a) => print_bytes(&completions::script(a.shell, a.program)),
+        LauncherCommand::Man(a) => print_bytes(&completions::man_page(&a.page)?.roff),
+        LauncherCommand::Licenses(a) => print_bytes(crate::licenses::render(a.text).as_bytes()),
+        LauncherCommand::Tasks(a) => crate::tasks::list(a),
+        LauncherCommand::Gc(a) => crate::tasks::gc(a),
     }
 }
 
@@ -122,30 +123,10 @@ fn lock(args: crate::cli::LockArgs) -> Outcome {
     }
 }
 
-fn not_yet(what: &str, issue: u32, _ignored: Vec<OsString>) -> Outcome {
-    Err(Failure::usage(format!(
-        "{what}: not implemented yet: see issue {issue}"
-    )))
-}
-
-fn install_links(args: InstallArgs) -> Outcome {
-    let bin_dir = match args.bin_dir {
-        Some(dir) => dir,
-        None => install::default_bin_dir()?,
-    };
-    let target = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| Failure::refused(format!("cannot locate this executable: {e}")))?;
-    let actions = install::plan(&bin_dir, &target, install::inspect)?;
-    for action in &actions {
-        println!("{}{action}", if args.dry_run { "would " } else { "" });
-    }
-    if !args.dry_run {
-        std::fs::create_dir_all(&bin_dir)
-            .map_err(|e| Failure::refused(format!("cannot create {}: {e}", bin_dir.display())))?;
-        install::apply(&actions).map_err(|e| {
-            Failure::refused(format!("install into {} failed: {e}", bin_dir.display()))
-        })?;
-    }
+fn print_bytes(bytes: &[u8]) -> Outcome {
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(bytes)
+        .map_err(|e| Failure::refused(format!("cannot write to stdout: {e}")))?;
     Ok(0)
 }

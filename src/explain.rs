@@ -38,6 +38,7 @@ pub fn run(args: ExplainArgs) -> Outcome {
             let (refusal, host) = *boxed;
             if args.json {
                 let report = serde_json::json!({
+                    "schema_version": crate::json_schema::SCHEMA_VERSION,
                     "backend": null,
                     "refused": refusal.reason,
                     "ladder": refusal.ladder,
@@ -64,6 +65,7 @@ pub fn print(plan: &LaunchPlan, json: bool) {
         v["platform"] = serde_json::json!(plan.target);
         v["codex_home"] = serde_json::json!(plan.codex_home.as_ref().map(|h| h.to_string_lossy()));
         v["inner"] = inner;
+        v["schema_version"] = serde_json::json!(crate::json_schema::SCHEMA_VERSION);
         println!(
             "{}",
             serde_json::to_string_pretty(&v).expect("plan serialises")

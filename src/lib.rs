@@ -4,6 +4,7 @@
 pub mod arg0;
 pub mod backend;
 pub mod cli;
+pub mod completions;
 pub mod dispatch;
 pub mod doctor;
 pub mod entrypoint;
@@ -15,7 +16,9 @@ pub mod helper;
 pub mod home;
 pub mod hostview;
 pub mod install;
+pub mod json_schema;
 pub mod launch;
+pub mod licenses;
 pub mod lock;
 pub mod logging;
 pub mod netproxy;
@@ -26,4 +29,7 @@ pub mod request;
 pub mod run;
 pub mod select;
 pub mod synthetic;
+pub mod tasks;
+#[cfg(test)]
+mod test_skip;
 pub mod vendored_bwrap;

@@ -607,6 +607,16 @@ fn inner_argv(
     Ok(argv)
 }
 
+/// `words` quoted for a POSIX shell, so a printed plan can be read (and pasted) unambiguously:
+/// the permission profile is JSON with spaces and quotes, paths may hold anything.
+fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| shlex::try_quote(w).map_or_else(|_| w.into(), |q| q.into_owned()))
+        .collect::<Vec<String>>()
+        .join(" ")
+}
+
 fn lossy(items: &[OsString]) -> Vec<String> {
     items
         .iter()
@@ -732,12 +742,10 @@ impl LaunchPlan {
         match &self.plan {
             BackendPlan::Direct => out.push_str("plan: exec directly\n"),
             BackendPlan::Bwrap { bwrap, .. } => {
-                out.push_str("plan: bwrap");
-                for a in lossy(&bwrap.args) {
-                    out.push(' ');
-                    out.push_str(&a);
-                }
-                out.push('\n');
+                out.push_str(&format!(
+                    "plan: bwrap {}\n",
+                    shell_words(&lossy(&bwrap.args))
+                ));
             }
             BackendPlan::Landlock(p) => {
                 out.push_str(&format!(
@@ -754,9 +762,9 @@ impl LaunchPlan {
                     seatbelt::SANDBOX_EXEC,
                     p.profile.lines().count()
                 ));
-                for (k, v) in &p.params {
-                    out.push_str(&format!(" -D{k}={v}"));
-                }
+                let params: Vec<String> =
+                    p.params.iter().map(|(k, v)| format!("-D{k}={v}")).collect();
+                out.push_str(&format!(" {}", shell_words(&params)));
                 out.push('\n');
             }
         }

@@ -498,7 +498,8 @@ pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).expect("report serialises")
+            serde_json::to_string_pretty(&crate::json_schema::versioned(&report))
+                .expect("report serialises")
         );
     } else {
         println!("{}", report.home.display());

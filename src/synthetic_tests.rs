@@ -234,7 +234,7 @@ fn planted_symlinks_in_the_registry_never_redirect_a_write() {
 #[test]
 fn a_registry_owned_by_someone_else_is_refused() {
     if !nix::unistd::geteuid().is_root() {
-        return eprintln!("SKIPPED: chown needs root");
+        return crate::test_skip::skip("chown needs root");
     }
     let s = scene();
     std::fs::create_dir(&s.registry).unwrap();

@@ -25,14 +25,18 @@ fn a_renamed_copy_behaves_as_codex_launcher() {
     let dir = shared_tempdir();
     let copy = dir.path().join("whatever-name");
     std::fs::copy(bin(), &copy).unwrap();
-    // A fork in a concurrent test can briefly hold the copy's write descriptor (ETXTBSY on exec).
-    let run = |arg: &str| loop {
-        match Command::new(&copy).arg(arg).output() {
-            Err(e) if e.raw_os_error() == Some(libc_etxtbsy()) => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
+    // A fork in a concurrent test can briefly hold the copy's write descriptor (ETXTBSY on exec):
+    // the child closes it at its exec, so a few retries suffice; a stuck one fails the test.
+    let run = |arg: &str| {
+        for _ in 0..100 {
+            match Command::new(&copy).arg(arg).output() {
+                Err(e) if e.raw_os_error() == Some(libc_etxtbsy()) => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other.unwrap(),
             }
-            other => break other.unwrap(),
         }
+        panic!("{} stayed busy (ETXTBSY) for 2 s", copy.display())
     };
     let out = run("--help");
     assert!(out.status.success());
@@ -153,6 +157,7 @@ fn install_is_idempotent_and_replaces_only_symlinks() {
     let install = || {
         output(
             Command::new(bin())
+                .env("XDG_DATA_HOME", dir.path().join("share"))
                 .arg("install")
                 .arg("--bin-dir")
                 .arg(&bin_dir),
@@ -195,6 +200,7 @@ fn install_dry_run_changes_nothing() {
     let bin_dir = dir.path().join("bin");
     let out = output(
         Command::new(bin())
+            .env("XDG_DATA_HOME", dir.path().join("share"))
             .arg("install")
             .arg("--dry-run")
             .arg("--bin-dir")

@@ -68,26 +68,25 @@ fn helper_running(s: &Setup, script: &str) -> Command {
     cmd
 }
 
-/// The helper with PATH set to `path` and debug logs on, writing inside and outside the workspace.
+/// The helper with PATH set to `path`, writing inside and outside the workspace.
 fn helper(s: &Setup, path: &str) -> Command {
     let mut cmd = helper_running(
         s,
         "echo in > inside.txt && echo wrote-inside; echo out > ../outside.txt || echo outside-denied",
     );
-    cmd.env("PATH", path).env("CODEX_LAUNCHER_LOG", "debug");
+    cmd.env("PATH", path);
     cmd
 }
 
+/// The command ran, confined to the workspace. The tests give PATH no bubblewrap but the fake
+/// they check was not run, so a sandboxed run can only be the built-in bubblewrap's (asserted from
+/// behaviour, not from debug log lines).
 fn assert_sandboxed_by_vendored(s: &Setup, out: &std::process::Output) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(0), "stderr: {err}");
     assert!(stdout(out).contains("wrote-inside"), "{}", stdout(out));
     assert!(stdout(out).contains("outside-denied"), "{}", stdout(out));
     assert!(!s.base.join("outside.txt").exists());
-    assert!(
-        err.contains("backend=\"bwrap-vendored\""),
-        "vendored bubblewrap not chosen: {err}"
-    );
 }
 
 #[test]
@@ -102,11 +101,11 @@ fn an_old_trusted_bwrap_first_on_path_falls_back_to_vendored_and_is_probed_once(
     let fake_dir = root_dir.path().join("oldbin");
     let fake = fake_bwrap(&fake_dir, BWRAP_040_HELP);
     std::fs::set_permissions(&fake_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:/usr/bin:/bin", fake_dir.display());
+    // No other bwrap on PATH: the fake is asked for --help, found too old, and never run.
+    let path = fake_dir.display().to_string();
     for _ in 0..3 {
         let out = output(&mut helper(&s, &path));
         assert_sandboxed_by_vendored(&s, &out);
-        assert!(stderr(&out).contains("lacks --perms"), "{}", stderr(&out));
     }
     assert_eq!(
         calls(&fake_dir),
@@ -139,14 +138,9 @@ fn an_untrusted_bwrap_first_on_path_is_never_run() {
     // Claims every feature; only where it lives (a world-writable dir) excludes it.
     let fake_dir = s.base.join("oldbin");
     fake_bwrap(&fake_dir, "--perms --as-pid-1 --argv0");
-    let path = format!("{}:/usr/bin:/bin", fake_dir.display());
+    let path = fake_dir.display().to_string();
     let out = output(&mut helper(&s, &path));
     assert_sandboxed_by_vendored(&s, &out);
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!("{}/bwrap is not trusted", fake_dir.display())),
-        "{err}"
-    );
     assert!(
         calls(&fake_dir).is_empty(),
         "fake ran: {:?}",
@@ -164,11 +158,6 @@ fn no_bwrap_on_path_uses_vendored() {
     std::fs::create_dir_all(&empty).unwrap();
     let out = output(&mut helper(&s, &empty.display().to_string()));
     assert_sandboxed_by_vendored(&s, &out);
-    assert!(
-        stderr(&out).contains("no bwrap on PATH"),
-        "{}",
-        stderr(&out)
-    );
 }
 
 #[test]

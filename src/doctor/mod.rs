@@ -47,6 +47,7 @@ pub fn run(args: DoctorArgs) -> Outcome {
     let verdict = verdict(&findings);
     if args.json {
         let report = serde_json::json!({
+            "schema_version": crate::json_schema::SCHEMA_VERSION,
             "verdict": verdict,
             "sandbox_available": usable,
             "user_namespaces": facts.host.userns.available,

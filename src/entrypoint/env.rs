@@ -135,18 +135,20 @@ fn choice<T: ValueEnum>(value: &str) -> Result<T, String> {
     })
 }
 
+/// The same words clap accepts for the boolean flags' own variables
+/// (`CODEX_LAUNCHER_REQUIRE_FULL_ISOLATION`), so one spelling works everywhere.
 fn boolean(value: &str) -> Result<bool, String> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err("expected 1/true/yes/on or 0/false/no/off".into()),
-    }
+    use clap::builder::{BoolishValueParser, TypedValueParser};
+    let cmd = clap::Command::new("codex-entrypoint");
+    BoolishValueParser::new()
+        .parse_ref(&cmd, None, std::ffi::OsStr::new(value))
+        .map_err(|_| "expected 1/true/yes/on or 0/false/no/off".into())
 }
 
 fn unknown(name: &str) -> Failure {
     let closest = KNOWN
         .iter()
-        .map(|(known, _)| (distance(name, known), *known))
+        .map(|(known, _)| (strsim::levenshtein(name, known), *known))
         .min()
         .filter(|(d, _)| *d <= 3);
     let hint = match closest {
@@ -157,22 +159,6 @@ fn unknown(name: &str) -> Failure {
         }
     };
     Failure::usage(format!("{name}: unknown CODEX_RUN_* variable{hint}"))
-}
-
-/// Levenshtein distance, for the typo hint.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -242,6 +228,20 @@ mod tests {
             e.message,
             "CODEX_RUN_NETWORK=maybe: expected one of on, off, proxy"
         );
+        let e = apply_env(
+            &[],
+            &[
+                ("CODEX_RUN_MEMORY", "1"),
+                ("CODEX_RUN_REQUIRE_FULL_ISOLATION", "maybe"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "CODEX_RUN_REQUIRE_FULL_ISOLATION=maybe: expected 1/true/yes/on or 0/false/no/off"
+        );
+        let (args, _) = apply_env(&[], &[("CODEX_RUN_REQUIRE_FULL_ISOLATION", "Yes")]).unwrap();
+        assert!(args.sandbox.require_full_isolation);
         let e = apply_env(&[], &[("CODEX_RUN_GRACE_SECONDS", "-1")]).unwrap_err();
         assert!(e.message.starts_with("CODEX_RUN_GRACE_SECONDS=-1:"), "{e}");
         let e = apply_env(&[], &[("CODEX_RUN_ZZZZZZZZZZZZ", "1")]).unwrap_err();

@@ -134,7 +134,7 @@ fn create_dirs_takes_group_and_other_write_away_from_our_dirs() {
 #[test]
 fn directories_owned_by_someone_else_are_refused() {
     if !is_root() {
-        return eprintln!("SKIPPED: chown needs root");
+        return crate::test_skip::skip("chown needs root");
     }
     let s = scene();
     let foreign = s.base.join("foreign");
@@ -207,7 +207,7 @@ fn lock_replaces_a_symlink_or_fifo_without_opening_it() {
 #[test]
 fn lock_refuses_a_file_someone_else_owns() {
     if !is_root() {
-        return eprintln!("SKIPPED: chown needs root");
+        return crate::test_skip::skip("chown needs root");
     }
     let s = scene();
     let path = s.base.join("x.lock");

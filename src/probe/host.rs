@@ -345,7 +345,7 @@ mod tests {
     fn a_cached_unavailable_verdict_is_probed_again() {
         let probed = probe_userns();
         if !probed.available {
-            return eprintln!("SKIPPED: user namespaces are unavailable here");
+            return crate::test_skip::skip("user namespaces are unavailable here");
         }
         let tmp = tempfile::tempdir().unwrap();
         let cache = CacheDir::at(Some((tmp.path().into(), "c".into())), &[]);

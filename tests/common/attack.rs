@@ -53,9 +53,7 @@ pub fn targets(networks: &[Network]) -> Vec<Target> {
 pub fn require(check: Result<(), String>) -> bool {
     match check {
         Ok(()) => true,
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("prerequisite missing under CI: {why}")
-        }
+        // skip() fails under CI=true itself.
         Err(why) => {
             skip(&why);
             false
