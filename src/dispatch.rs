@@ -15,6 +15,7 @@ use crate::{completions, entrypoint, helper, install, logging, vendored_bwrap};
 /// errors itself (exit 0 and 2).
 pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
     logging::init();
+    crate::exec::steps::clear_ambient_capabilities();
     crate::exit::set_program_name(personality.name());
     let (name, outcome) = match personality {
         Personality::Run => {

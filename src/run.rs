@@ -52,6 +52,34 @@ fn workspace(cwd: Option<&Path>) -> Result<PathBuf, Failure> {
         })
 }
 
+/// Refuses a directory this run could not create: its nearest existing ancestor must be a directory
+/// we may write (a read-only root filesystem or a HOME we do not own fail here, before anything).
+fn check_creatable(dir: &Path) -> Result<(), Failure> {
+    let Some(existing) = dir
+        .ancestors()
+        .find(|a| std::fs::symlink_metadata(a).is_ok())
+    else {
+        return Ok(());
+    };
+    if existing == dir && existing.is_dir() {
+        return Ok(());
+    }
+    let writable = nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK);
+    match writable {
+        Ok(()) if existing.is_dir() => Ok(()),
+        Ok(()) => Err(Failure::refused(format!(
+            "cannot create {}: {} is not a directory",
+            dir.display(),
+            existing.display()
+        ))),
+        Err(e) => Err(Failure::refused(format!(
+            "cannot create {}: {} is not writable ({e}); set XDG_STATE_HOME (or --home) and CODEX_HOME (or --shared-home) to writable directories",
+            dir.display(),
+            existing.display()
+        ))),
+    }
+}
+
 /// `path` itself when it is an existing directory, else a usage error naming `what`.
 fn existing_dir(what: &str, path: &Path) -> Result<PathBuf, Failure> {
     if path.is_dir() {
@@ -232,6 +260,11 @@ pub struct RunPlan {
 pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> {
     let ws = workspace(args.sandbox.cwd.as_deref())?;
     let (prep, task_id) = task_home(&args.home, &ws, args.sandbox.network != Network::Off)?;
+    // What a run will create must be creatable: a dry run that promises a plan every real run
+    // refuses (no writable HOME, a read-only root) helps nobody.
+    for dir in [&prep.home, &prep.shared_home.join("sessions")] {
+        check_creatable(dir)?;
+    }
     let command = if !args.command.is_empty() {
         args.command.clone()
     } else if let Some(codex) = &args.codex {

@@ -101,46 +101,9 @@ struct Known {
 }
 
 const TASK_NEVER_RUNS: &[&str] = &["dry_run", "task", "segv", "stop"];
-const ALL_USERS: &[User] = &[User::Root, User::Image, User::NoHome];
 
 /// Remove an entry when its checks pass (the test says so); add none without a reason.
 const KNOWN_FAILING: &[Known] = &[
-    Known {
-        config: "docker_sys_admin",
-        users: &[User::Root, User::Image],
-        checks: TASK_NEVER_RUNS,
-        doctor: Some("pivot_root_refused"),
-        reason: "the user-namespace probe tries unshare and mount, not pivot_root, which moby's \
-                 profile never allows: bwrap-system is picked and the task dies with \
-                 `bwrap: pivot_root: Operation not permitted` (exit 1); nothing falls back to Landlock",
-    },
-    Known {
-        config: "podman_sys_admin",
-        users: &[User::Image],
-        checks: TASK_NEVER_RUNS,
-        doctor: Some("ambient_capabilities"),
-        reason: "podman makes --cap-add capabilities ambient for a non-root --user, and bubblewrap \
-                 refuses them: `bwrap: Unexpected capabilities but not setuid, old file caps \
-                 config?` (exit 1). `bwrap --help` fails the same way, so the system bwrap is cached \
-                 as too old and the built-in one fails identically",
-    },
-    Known {
-        config: "podman_builtin_bwrap",
-        users: &[User::Root, User::Image],
-        checks: &["task", "segv", "stop"],
-        doctor: Some("proc_probe_misreads"),
-        reason: "the /proc probe recognises a refusal only by `/newroot/proc` in bwrap's message; the \
-                 built-in bubblewrap 0.12 says `bwrap: Can't mount proc on /proc: Operation not \
-                 permitted`, so the probe reports a fresh /proc as allowed and every bwrap-vendored \
-                 launch in a container that masks /proc fails with that message (exit 1)",
-    },
-    Known {
-        config: "podman_builtin_bwrap",
-        users: &[User::NoHome],
-        checks: &["dry_run"],
-        doctor: None,
-        reason: DRY_RUN_IGNORES_STATE_DIR,
-    },
     Known {
         config: "stale_cache_podman_then_docker",
         users: &[User::Root],
@@ -152,69 +115,7 @@ const KNOWN_FAILING: &[Known] = &[
                  picks bwrap-system and fails with `bwrap: No permissions to create new namespace, \
                  likely because the kernel does not allow non-privileged user namespaces.` (exit 1)",
     },
-    Known {
-        config: "stale_cache_docker_then_podman",
-        users: &[User::Root],
-        checks: &["dry_run"],
-        doctor: None,
-        reason: "the same cache the other way round: the Docker-profile run's `unshare: EPERM` is \
-                 reused, and Landlock is picked silently where bwrap-system works",
-    },
-    Known {
-        config: "docker_default",
-        users: &[User::NoHome],
-        checks: &["dry_run"],
-        doctor: None,
-        reason: DRY_RUN_IGNORES_STATE_DIR,
-    },
-    Known {
-        config: "docker_sys_admin",
-        users: &[User::NoHome],
-        checks: &["dry_run"],
-        doctor: None,
-        reason: DRY_RUN_IGNORES_STATE_DIR,
-    },
-    Known {
-        config: "docker_doctor_profile",
-        users: &[User::NoHome],
-        checks: &["dry_run"],
-        doctor: None,
-        reason: DRY_RUN_IGNORES_STATE_DIR,
-    },
-    Known {
-        config: "podman_default",
-        users: &[User::NoHome],
-        checks: &["dry_run"],
-        doctor: None,
-        reason: DRY_RUN_IGNORES_STATE_DIR,
-    },
-    Known {
-        config: "podman_sys_admin",
-        users: &[User::NoHome],
-        checks: &["dry_run"],
-        doctor: None,
-        reason: DRY_RUN_IGNORES_STATE_DIR,
-    },
-    Known {
-        config: "unconfined",
-        users: &[User::NoHome],
-        checks: &["dry_run"],
-        doctor: None,
-        reason: DRY_RUN_IGNORES_STATE_DIR,
-    },
-    Known {
-        config: "read_only",
-        users: ALL_USERS,
-        checks: &["dry_run"],
-        doctor: None,
-        reason: DRY_RUN_IGNORES_STATE_DIR,
-    },
 ];
-
-const DRY_RUN_IGNORES_STATE_DIR: &str =
-    "--dry-run prints a plan without checking that the per-task home can be created, while every \
-     real run is refused (`codex-entrypoint: error: <home>/.local/state/codex-launcher/tasks/…/\
-     codex-home: Permission denied` or `Read-only file system`, exit 125)";
 
 /// The expectation of a cell: what a correct launcher does there.
 fn expected(cfg: &Config, user: User) -> (Expect, &'static str, &'static [&'static str]) {
@@ -752,15 +653,16 @@ fn check_cell(cell: &Cell, problems: &mut Vec<String>) {
 
 /// Makes the probe cache on HOME look as if it had been written in this very container: the
 /// kernel reuses namespace inode numbers, and the cache names namespaces by them, so a later
-/// container often gets exactly this. Fails loudly when there is no such key to rewrite (the
-/// cache format changed: update this simulation with it).
+/// container often gets exactly this.
 const SIMULATE_NAMESPACE_REUSE: &str = r#"ns="$(readlink /proc/self/ns/user),$(readlink /proc/self/ns/mnt),$(readlink /proc/self/ns/pid)"
 found=
 for f in "$HOME"/.cache/codex-launcher/*.json; do
     grep -q '"namespaces":"' "$f" 2>/dev/null || continue
     sed -i "s/\"namespaces\":\"[^\"]*\"/\"namespaces\":\"$ns\"/" "$f" && found=1
 done
-[ -n "$found" ] || { echo "no cached verdict keyed by namespaces to rewrite" >&2; exit 99; }"#;
+# Only "user namespaces work"-style verdicts are cached: after a run that found none, there is
+# nothing to carry over, which is the point.
+[ -n "$found" ] || echo "no cached verdict keyed by namespaces to rewrite" >&2"#;
 
 /// HOME on a volume that outlives the container (as docs/containers.md suggests for keeping
 /// sessions) carries the probe cache from one runtime configuration to the next; the second

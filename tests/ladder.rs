@@ -58,7 +58,11 @@ fn explain_json(
     extra: &[&str],
 ) -> Result<serde_json::Value, String> {
     let mut cmd = Command::new(bin());
+    // explain plans what codex-run would do, per-task home included: give every uid a HOME it
+    // can write, as a real run needs.
     cmd.current_dir(&s.ws)
+        .env("HOME", &s.base)
+        .env_remove("XDG_STATE_HOME")
         .env("XDG_CACHE_HOME", &s.cache)
         .env_remove("CODEX_LAUNCHER_BACKEND")
         .args(["explain", "--json", "--permission-profile"])

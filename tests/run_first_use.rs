@@ -231,3 +231,22 @@ fn a_workspace_whose_name_is_not_utf8_still_plans_and_runs() {
         ws.as_os_str().as_bytes()
     );
 }
+
+#[test]
+fn a_dry_run_refuses_what_every_real_run_would() {
+    let s = setup();
+    // A user whose HOME is a directory it cannot write (`/` for a container's arbitrary uid).
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(&s.ws)
+        .env("HOME", "/")
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("CODEX_HOME")
+        .args(["run", "--dry-run", "--", "true"]);
+    let Ok(mut nobody) = as_nobody(&cmd) else {
+        return skip("needs root to run as uid 65534");
+    };
+    let out = output(&mut nobody);
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    assert!(stderr(&out).contains("is not writable"), "{}", stderr(&out));
+}

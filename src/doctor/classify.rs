@@ -116,6 +116,26 @@ fn userns(facts: &Facts) -> Vec<Finding> {
         .failed_step
         .as_deref()
         .is_some_and(|s| s.starts_with("mount"));
+    // The probe gets past unshare and mount and stops at pivot_root: Docker's default profile
+    // with --cap-add SYS_ADMIN. The launcher falls back to Landlock; say why, and how to get bwrap.
+    if host.userns.failed_step.as_deref() == Some("pivot_root") {
+        let detail = format!(
+            "creating a user namespace works but pivot_root fails ({}){}",
+            host.userns.error.as_deref().unwrap_or("refused"),
+            if host.seccomp_mode == 2 {
+                ": the seccomp profile lets unshare through (Docker's default does with --cap-add SYS_ADMIN) but never allows pivot_root, so the launcher uses Landlock"
+            } else {
+                ""
+            }
+        );
+        out.push(finding(
+            "pivot_root_refused",
+            severity,
+            detail,
+            remedy::seccomp_profile(facts.runtime, true),
+        ));
+        return out;
+    }
 
     if host.max_user_namespaces == Some(0) || (errno == Some(libc::ENOSPC) && !failed_at_mount) {
         out.push(finding(

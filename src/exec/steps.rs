@@ -154,6 +154,20 @@ fn drop_capabilities() -> Result<(), Failure> {
     Ok(())
 }
 
+/// Clears the ambient capability set of a non-root launcher. Ambient capabilities exist only to be
+/// inherited across exec (podman hands `--cap-add` ones to a non-root user that way), and
+/// bubblewrap refuses to start with capabilities it did not expect; nothing we exec needs them.
+pub fn clear_ambient_capabilities() {
+    if nix::unistd::getuid().is_root() {
+        return;
+    }
+    let _ = prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+        "clear the ambient set",
+    );
+}
+
 fn prctl(option: libc::c_int, arg: libc::c_ulong, what: &str) -> Result<(), Failure> {
     // SAFETY: prctl with integer arguments only.
     if unsafe {

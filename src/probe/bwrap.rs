@@ -170,9 +170,9 @@ fn run_help(path: &Path) -> Option<String> {
         .spawn()
         .ok()?;
     let deadline = Instant::now() + HELP_TIMEOUT;
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(status)) => break status,
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
             _ => {
                 let _ = child.kill();
@@ -180,6 +180,11 @@ fn run_help(path: &Path) -> Option<String> {
                 return None;
             }
         }
+    };
+    // A bwrap that fails even to print its help (ambient capabilities it refuses, say) has said
+    // nothing about its flags: no answer, and nothing cached that would outlive the cause.
+    if !status.success() {
+        return None;
     }
     let mut text = String::new();
     child.stdout.take()?.read_to_string(&mut text).ok()?;

@@ -57,8 +57,8 @@ fn probe_args(unshare_net: bool) -> Vec<OsString> {
 
 /// bwrap's complaint when the kernel will not mount proc for it.
 pub fn is_proc_refusal(stderr: &str) -> bool {
-    stderr.contains("Can't mount proc")
-        && stderr.contains("/newroot/proc")
+    // bubblewrap 0.8 names the target /newroot/proc, 0.12 (the built-in one) /proc.
+    stderr.contains("Can't mount proc on ")
         && [
             "Invalid argument",
             "Operation not permitted",
@@ -135,6 +135,9 @@ mod tests {
     fn recognises_only_the_proc_refusal() {
         assert!(is_proc_refusal(
             "bwrap: Can't mount proc on /newroot/proc: Operation not permitted"
+        ));
+        assert!(is_proc_refusal(
+            "bwrap: Can't mount proc on /proc: Operation not permitted"
         ));
         assert!(!is_proc_refusal(
             "bwrap: Creating new namespace failed: nesting depth"
