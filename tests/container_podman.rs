@@ -100,22 +100,8 @@ struct Known {
     reason: &'static str,
 }
 
-const TASK_NEVER_RUNS: &[&str] = &["dry_run", "task", "segv", "stop"];
-
 /// Remove an entry when its checks pass (the test says so); add none without a reason.
-const KNOWN_FAILING: &[Known] = &[
-    Known {
-        config: "stale_cache_podman_then_docker",
-        users: &[User::Root],
-        checks: TASK_NEVER_RUNS,
-        doctor: Some("stale_probe_cache"),
-        reason: "the user-namespace verdict is cached per boot, namespace inode numbers, uid and \
-                 seccomp mode (not which filter): a container that reuses the inode numbers \
-                 (simulated) under a stricter profile gets the podman run's 'user namespaces work', \
-                 picks bwrap-system and fails with `bwrap: No permissions to create new namespace, \
-                 likely because the kernel does not allow non-privileged user namespaces.` (exit 1)",
-    },
-];
+const KNOWN_FAILING: &[Known] = &[];
 
 /// The expectation of a cell: what a correct launcher does there.
 fn expected(cfg: &Config, user: User) -> (Expect, &'static str, &'static [&'static str]) {

@@ -115,8 +115,25 @@ struct UsernsKey {
     /// How many seccomp filters this process has (`Seccomp_filters:`): one more filter than when
     /// the verdict was cached (a stricter profile stacked on) must mean a new probe.
     seccomp_filters: Option<u32>,
+    /// What `/` is (the root mount's source and options, e.g. a container's overlay): namespace
+    /// inode numbers are reused by the kernel, so another container can present the same ones.
+    root_mount: String,
     sysctls: Sysctls,
     launcher_version: String,
+}
+
+/// The `/proc/self/mountinfo` line of `/`, without the mount ids (counters of this namespace).
+fn root_mount() -> String {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open("/proc/self/mountinfo") else {
+        return String::new();
+    };
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// What a cached user-namespace verdict was made for.
@@ -133,6 +150,7 @@ fn userns_key(uid: u32, sysctls: &Sysctls, seccomp_mode: u32) -> UsernsKey {
                     .find_map(|l| l.strip_prefix("Seccomp_filters:"))
                     .and_then(|v| v.trim().parse().ok())
             }),
+        root_mount: root_mount(),
         sysctls: sysctls.clone(),
         launcher_version: env!("CARGO_PKG_VERSION").into(),
     }
