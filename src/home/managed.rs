@@ -92,7 +92,15 @@ fn newline_of(text: &str) -> &'static str {
 pub fn parse(user: &str) -> Result<Parsed, ManagedError> {
     // A BOM kept in front of blocks written at the top would land mid-file, where TOML forbids it.
     let user = user.strip_prefix('\u{feff}').unwrap_or(user);
-    Parsed::new(blocks::strip(user))
+    let stripped = blocks::strip(user);
+    // toml_edit skips a BOM at the start of what it parses; anywhere but the file's first bytes
+    // it is invalid TOML, for Codex too.
+    if stripped.starts_with('\u{feff}') {
+        return Err(ManagedError::Parse(
+            "a byte order mark after the start of the file".into(),
+        ));
+    }
+    Parsed::new(stripped)
 }
 
 /// Applies `-c key=value` overrides (a TOML value, or a string when it does not parse, as Codex
