@@ -60,8 +60,6 @@ fn conflict(t: impl Into<String>) -> Line {
 struct Piece {
     lines: Vec<Line>,
     keys: Vec<(String, String)>,
-    /// A `[table]` header piece: root key/values may not follow.
-    header: bool,
 }
 
 fn piece(lines: Vec<Line>, keys: &[(&str, &str)]) -> Piece {
