@@ -69,7 +69,6 @@ fn piece(lines: Vec<Line>, keys: &[(&str, &str)]) -> Piece {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        header: false,
     }
 }
 
@@ -162,10 +161,7 @@ fn root_piece(i: usize) -> BoxedStrategy<Piece> {
 
 /// Table pieces: each one a header and its body.
 fn table_piece(i: usize) -> BoxedStrategy<Piece> {
-    let header = |lines: Vec<Line>, keys: &[(&str, &str)]| Piece {
-        header: true,
-        ..piece(lines, keys)
-    };
+    let header = piece;
     prop_oneof![
         scalar().prop_map(move |v| {
             let t = format!("t{i}");
