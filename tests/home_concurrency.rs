@@ -115,7 +115,10 @@ fn concurrent_prepares_and_runs_while_the_shared_config_changes() {
     let reads = reader.join().unwrap();
     assert!(reads > 0);
     let config = h.config().unwrap();
-    assert!(config.contains("model = \"v50\"\n"), "the last shared version wins");
+    assert!(
+        config.contains("model = \"v50\"\n"),
+        "the last shared version wins"
+    );
     assert_eq!(leftover_temps(&h.home), Vec::<String>::new());
 }
 
@@ -138,7 +141,12 @@ fn prepares_killed_at_random_moments_leave_a_whole_config() {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for round in 0..200 {
         replace_shared(&h, &shared_config(round % 2));
-        let mut child = h.prepare_cmd(&[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = h
+            .prepare_cmd(&[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
