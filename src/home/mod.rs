@@ -11,6 +11,7 @@
 //! configuration or instructions ([`reset`]).
 
 pub mod blocks;
+pub mod credentials;
 pub mod edit;
 pub mod home_lock;
 pub mod inner_sandbox;
@@ -117,6 +118,9 @@ pub struct Report {
     pub home: PathBuf,
     pub shared_home: PathBuf,
     pub sandbox: Decision,
+    /// Where the shared login lives; `dedicated` means a refresh inside a task can be saved,
+    /// once the outer layer makes that directory writable.
+    pub credentials: credentials::Credentials,
     pub actions: Vec<Action>,
     /// The per-task config.toml as written.
     #[serde(skip)]
@@ -330,6 +334,7 @@ fn write_locked(
 
     sync::remove_leftovers(&home, &mut actions)?;
     sync::ensure_link(&home, "sessions", &shared.join("sessions"), &mut actions)?;
+    let credentials = credentials::ensure(shared, &mut actions)?;
     if v.auth_present {
         sync::ensure_link(&home, "auth.json", &shared.join("auth.json"), &mut actions)?;
     } else {
@@ -368,6 +373,7 @@ fn write_locked(
         home: opts.home.clone(),
         shared_home: shared.clone(),
         sandbox: decision,
+        credentials,
         actions,
         config: config_text,
     })
