@@ -128,7 +128,12 @@ mod tests {
         assert_eq!(credential_dir(shared), Some(shared.join(DIR)));
         let mut actions = Vec::new();
         let c = ensure(shared, &mut actions).unwrap();
-        assert_eq!(c, Credentials::Dedicated { dir: shared.join(DIR) });
+        assert_eq!(
+            c,
+            Credentials::Dedicated {
+                dir: shared.join(DIR)
+            }
+        );
         assert_eq!(actions.len(), 1);
         assert_eq!(std::fs::read(shared.join(AUTH)).unwrap(), b"{\"tokens\":1}");
         assert_eq!(
