@@ -320,6 +320,12 @@ fn real_codex_version_is_detected() {
 #[test]
 fn lock_subcommands_export_and_verify_without_running() {
     let e = env();
+    // The user lets commands use the network; `--network off` then takes it away.
+    std::fs::write(
+        e.shared.join("config.toml"),
+        "model = \"gpt-5\"\n[sandbox_workspace_write]\nnetwork_access = true\n",
+    )
+    .unwrap();
     let launcher = |args: &[&str]| {
         let mut cmd = Command::new(bin());
         cmd.current_dir(&e.s.ws)

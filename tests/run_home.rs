@@ -297,7 +297,7 @@ fn bad_input_changes_nothing() {
     let before = h.snapshot();
     h.write_shared("config.toml", "model = \n[[broken");
     let out = h.prepare(&[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "invalid input is a usage error");
     assert!(
         stderr(&out).contains("config.toml: invalid TOML"),
         "{}",

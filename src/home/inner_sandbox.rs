@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::managed::SandboxSetting;
+use super::managed_keys::AgentSwitch;
 use crate::select::Backend;
 
 /// The first Codex release whose Seatbelt honours `network_access` in workspace-write on macOS
@@ -76,6 +77,9 @@ pub fn parse_version(text: &str) -> Option<semver::Version> {
         .next()
 }
 
+/// What Codex inside is told, given the outer layer. `network_on`: whether the outer layer gives
+/// network at all; the commands Codex runs get it only when the user's config also allows it
+/// (`managed::apply_parsed` resolves that), as in plain Codex, whose workspace-write denies it.
 pub fn decide(
     outer: Backend,
     network_on: bool,
@@ -83,19 +87,16 @@ pub fn decide(
     codex_version: Option<&str>,
     windows: WindowsSandbox,
 ) -> Decision {
-    let ww = |net: bool| SandboxSetting {
-        mode: "workspace-write",
-        network_access: Some(net),
-        default_permissions: None,
-    };
-    let danger = SandboxSetting {
-        mode: "danger-full-access",
-        network_access: None,
-        default_permissions: Some(":danger-full-access"),
-    };
-    match outer {
+    let agent_switch = AgentSwitch::for_version(codex_version.and_then(parse_version).as_ref());
+    let mut d = match outer {
         Backend::Seatbelt | Backend::Landlock => Decision {
-            setting: danger,
+            setting: SandboxSetting {
+                mode: "danger-full-access",
+                network_access: None,
+                default_permissions: Some(":danger-full-access"),
+                network_ceiling: network_on,
+                agent_switch,
+            },
             reason: format!(
                 "the outer {} layer enforces the workspace; Codex's own sandbox cannot start inside it",
                 outer.name()
@@ -103,11 +104,25 @@ pub fn decide(
             hint: None,
         },
         Backend::BwrapSystem | Backend::BwrapVendored => Decision {
-            setting: ww(network_on),
+            setting: workspace_write(),
             reason: "outer bubblewrap: Codex keeps its own workspace-write sandbox inside (nested user namespaces work)".into(),
             hint: None,
         },
         Backend::None => seed_matrix(platform, codex_version, windows),
+    };
+    d.setting.network_ceiling = network_on;
+    d.setting.agent_switch = agent_switch;
+    d
+}
+
+/// Workspace-write, commands without network until the user's config allows it.
+fn workspace_write() -> SandboxSetting {
+    SandboxSetting {
+        mode: "workspace-write",
+        network_access: Some(false),
+        default_permissions: None,
+        network_ceiling: false,
+        agent_switch: AgentSwitch::default(),
     }
 }
 
@@ -116,20 +131,16 @@ fn seed_matrix(
     codex_version: Option<&str>,
     windows: WindowsSandbox,
 ) -> Decision {
-    let ww = SandboxSetting {
-        mode: "workspace-write",
-        network_access: Some(true),
-        default_permissions: None,
-    };
+    let ww = workspace_write();
     let danger = SandboxSetting {
         mode: "danger-full-access",
         network_access: None,
-        default_permissions: None,
+        ..workspace_write()
     };
     match platform {
         Platform::Linux => Decision {
             setting: ww,
-            reason: "no outer sandbox on Linux: Codex's own workspace-write sandbox, with network".into(),
+            reason: "no outer sandbox on Linux: Codex's own workspace-write sandbox".into(),
             hint: None,
         },
         Platform::Macos => {
@@ -206,14 +217,9 @@ mod tests {
             None,
             WindowsSandbox::Absent,
         );
-        assert_eq!(
-            d.setting,
-            SandboxSetting {
-                mode: "workspace-write",
-                network_access: Some(false),
-                default_permissions: None
-            }
-        );
+        assert_eq!(d.setting.mode, "workspace-write");
+        assert_eq!(d.setting.network_access, Some(false));
+        assert!(!d.setting.network_ceiling);
         let d = decide(
             Backend::Seatbelt,
             true,
@@ -233,13 +239,11 @@ mod tests {
             None,
             WindowsSandbox::Absent,
         );
+        assert_eq!(d.setting.mode, "workspace-write");
         assert_eq!(
-            d.setting,
-            SandboxSetting {
-                mode: "workspace-write",
-                network_access: Some(true),
-                default_permissions: None
-            }
+            d.setting.network_access,
+            Some(false),
+            "commands get network only when the user's config allows it"
         );
         let d = decide(
             Backend::None,

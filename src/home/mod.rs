@@ -10,19 +10,21 @@
 //! links, removes temp files killed prepares left, and resets everything Codex reads as
 //! configuration or instructions ([`reset`]).
 
+pub mod blocks;
+pub mod credentials;
+pub mod edit;
 pub mod home_lock;
 pub mod inner_sandbox;
 pub mod managed;
+pub mod managed_keys;
 pub mod reset;
 pub mod sync;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-use toml_edit::DocumentMut;
-
 use inner_sandbox::{Decision, Platform, WindowsSandbox};
 use managed::ManagedConfig;
+use serde::Serialize;
 
 use crate::exit::Failure;
 use crate::select::Backend;
@@ -31,6 +33,9 @@ use crate::select::Backend;
 pub enum HomeError {
     #[error("{0}")]
     Refused(String),
+    /// Input the user must correct: an invalid shared config, a bad `-c` (exit 2).
+    #[error("{0}")]
+    Usage(String),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -51,7 +56,10 @@ impl HomeError {
 
 impl From<HomeError> for Failure {
     fn from(e: HomeError) -> Self {
-        Failure::refused(e.to_string())
+        match e {
+            HomeError::Usage(m) => Failure::usage(m),
+            e => Failure::refused(e.to_string()),
+        }
     }
 }
 
@@ -110,6 +118,9 @@ pub struct Report {
     pub home: PathBuf,
     pub shared_home: PathBuf,
     pub sandbox: Decision,
+    /// Where the shared login lives; `dedicated` means a refresh inside a task can be saved,
+    /// once the outer layer makes that directory writable.
+    pub credentials: credentials::Credentials,
     pub actions: Vec<Action>,
     /// The per-task config.toml as written.
     #[serde(skip)]
@@ -125,8 +136,9 @@ impl Report {
 
 /// Everything read and checked before the first write.
 struct Validated {
-    config_text: Option<String>,
-    parsed: managed::Parsed,
+    /// The per-task config.toml.
+    config: String,
+    decision: Decision,
     referenced: Vec<sync::Referenced>,
     config_json: Option<Vec<u8>>,
     instructions: Option<Vec<u8>>,
@@ -175,102 +187,21 @@ fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
             let text = match sync::read_source(&path)? {
                 None => None,
                 Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| {
-                    HomeError::Refused(format!("{}: not UTF-8 text", path.display()))
+                    HomeError::Usage(format!("{}: not UTF-8 text", path.display()))
                 })?),
             };
             (path, text)
         }
     };
-    let parsed = managed::parse(config_text.as_deref().unwrap_or(""))
-        .map_err(|e| HomeError::Refused(format!("{}: {e}", config_path.display())))?;
-    Ok(Validated {
-        referenced: sync::referenced_files(parsed.root(), shared)?,
-        parsed,
-        config_text,
-        config_json: sync::read_source(&shared.join("config.json"))?,
-        instructions: sync::read_source(&shared.join("instructions.md"))?,
-        resets: reset::Sources::read(shared)?,
-        auth_present: shared.join("auth.json").exists(),
-    })
-}
-
-/// Applies `-c key=value` overrides (TOML values; anything unparseable is a string, like Codex).
-fn apply_overrides(text: &str, overrides: &[String]) -> Result<String, HomeError> {
-    if overrides.is_empty() {
-        return Ok(text.to_string());
-    }
-    let mut doc: DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| HomeError::Refused(e.to_string()))?;
-    for o in overrides {
-        let Some((key, raw)) = o.split_once('=') else {
-            return Err(HomeError::Refused(format!("-c {o}: expected key=value")));
-        };
-        let path: Vec<&str> = key.trim().split('.').map(str::trim).collect();
-        if path.iter().any(|p| p.is_empty()) {
-            return Err(HomeError::Refused(format!("-c {o}: empty key segment")));
+    let named = |e: managed::ManagedError| match e {
+        e @ managed::ManagedError::Output(_) => {
+            HomeError::Refused(format!("{}: {e}", config_path.display()))
         }
-        let joined = path.join(".");
-        if managed::is_managed_key(&joined) {
-            return Err(HomeError::Refused(format!(
-                "-c {joined}: this key is managed by codex-launcher (use --sandbox/--network, CODEX_RUN_MULTI_AGENT or CODEX_RUN_MEMORY)"
-            )));
-        }
-        let value: toml_edit::Value = raw.trim().parse().unwrap_or_else(|_| raw.trim().into());
-        let mut table = doc.as_table_mut() as &mut dyn toml_edit::TableLike;
-        for segment in &path[..path.len() - 1] {
-            if table.get(segment).is_none() {
-                let mut t = toml_edit::Table::new();
-                t.set_implicit(true);
-                table.insert(segment, toml_edit::Item::Table(t));
-            }
-            table = table
-                .get_mut(segment)
-                .and_then(|i| i.as_table_like_mut())
-                .ok_or_else(|| {
-                    HomeError::Refused(format!("-c {o}: {segment} is not a table in config.toml"))
-                })?;
-        }
-        table.insert(path[path.len() - 1], toml_edit::Item::Value(value));
-    }
-    Ok(doc.to_string())
-}
-
-/// The per-task config.toml text, computed without touching the disk.
-/// The per-task config.toml `prepare` would write, and the sandbox decision in it; writes nothing.
-/// Everything `prepare` will write, read and decided but not yet written.
-pub struct Planned {
-    validated: Validated,
-    /// The per-task config.toml to write.
-    pub config: String,
-    pub decision: Decision,
-}
-
-/// Reads and validates the sources and decides the per-task config; writes nothing.
-pub fn plan(opts: &PrepareOptions) -> Result<Planned, HomeError> {
-    let validated = validate(opts)?;
-    let (config, decision) = desired_config(opts, &validated)?;
-    Ok(Planned {
-        validated,
-        config,
-        decision,
-    })
-}
-
-fn desired_config(opts: &PrepareOptions, v: &Validated) -> Result<(String, Decision), HomeError> {
-    let source = match &opts.config_source {
-        Some((path, _)) => path.clone(),
-        None => opts.shared_home.join("config.toml"),
+        e => HomeError::Usage(format!("{}: {e}", config_path.display())),
     };
-    let invalid =
-        |e: managed::ManagedError| HomeError::Refused(format!("{}: {e}", source.display()));
-    let overridden = if opts.overrides.is_empty() {
-        None
-    } else {
-        let text = apply_overrides(v.config_text.as_deref().unwrap_or(""), &opts.overrides)?;
-        Some(managed::parse(&text).map_err(invalid)?)
-    };
-    let parsed = overridden.as_ref().unwrap_or(&v.parsed);
+    let managed = managed_config(opts, None);
+    let parsed = managed::parse(config_text.as_deref().unwrap_or("")).map_err(named)?;
+    let parsed = managed::with_overrides(parsed, &opts.overrides, &managed).map_err(named)?;
     let windows = match opts.platform {
         Platform::Windows => {
             WindowsSandbox::classify(parsed.root().get("windows").and_then(|w| w.get("sandbox")))
@@ -284,13 +215,62 @@ fn desired_config(opts: &PrepareOptions, v: &Validated) -> Result<(String, Decis
         opts.codex_version.as_deref(),
         windows,
     );
-    let m = ManagedConfig {
-        sandbox: decision.setting.clone(),
+    let managed = managed_config(opts, Some(decision.setting.clone()));
+    let applied = managed::apply_parsed(&parsed, &managed).map_err(named)?;
+    let decision = Decision {
+        setting: applied.sandbox,
+        ..decision
+    };
+    Ok(Validated {
+        referenced: sync::referenced_files(parsed.root(), shared)?,
+        config: applied.text,
+        decision,
+        config_json: sync::read_source(&shared.join("config.json"))?,
+        instructions: sync::read_source(&shared.join("instructions.md"))?,
+        resets: reset::Sources::read(shared)?,
+        auth_present: shared.join("auth.json").exists(),
+    })
+}
+
+/// The managed settings for `opts`; the sandbox one once decided (a placeholder before: only
+/// the multi-agent and memory switches matter for checking `-c` overrides).
+fn managed_config(
+    opts: &PrepareOptions,
+    sandbox: Option<managed::SandboxSetting>,
+) -> ManagedConfig {
+    ManagedConfig {
+        sandbox: sandbox.unwrap_or_else(|| {
+            inner_sandbox::decide(
+                opts.outer,
+                opts.network_on,
+                opts.platform,
+                opts.codex_version.as_deref(),
+                WindowsSandbox::Absent,
+            )
+            .setting
+        }),
         multi_agent: opts.multi_agent,
         memory: opts.memory,
-    };
-    let text = managed::apply_parsed(parsed, &m).map_err(invalid)?;
-    Ok((text, decision))
+    }
+}
+
+/// Everything `prepare` will write, read and decided but not yet written.
+pub struct Planned {
+    validated: Validated,
+    /// The per-task config.toml to write.
+    pub config: String,
+    pub decision: Decision,
+}
+
+/// Reads and validates the sources and decides the per-task config; writes nothing. (What
+/// [`write`] writes is decided again under the per-home lock, from the same options.)
+pub fn plan(opts: &PrepareOptions) -> Result<Planned, HomeError> {
+    let validated = validate(opts)?;
+    Ok(Planned {
+        config: validated.config.clone(),
+        decision: validated.decision.clone(),
+        validated,
+    })
 }
 
 /// Creates the per-task home directory (0700) and its parents, and the shared `sessions/`.
@@ -322,23 +302,39 @@ fn open_home(opts: &PrepareOptions) -> Result<(crate::fs::Dir, bool), HomeError>
 
 /// Brings the per-task home up to date with the shared home. Nothing is written when it already is.
 pub fn prepare(opts: &PrepareOptions) -> Result<Report, HomeError> {
-    write(opts, plan(opts)?)
+    let lock = home_lock::take(&opts.home)?;
+    let planned = plan(opts)?;
+    write_locked(opts, planned, lock)
 }
 
-/// Carries out `planned` (from [`plan`] with the same options).
+/// Carries out what [`plan`] decided for `opts`. The shared files are read again while holding the
+/// per-home lock, so concurrent runs leave the per-task home as of the newest shared version they
+/// saw, never an older one read before another run's write; `planned` only showed, earlier, that
+/// the input is good.
 pub fn write(opts: &PrepareOptions, planned: Planned) -> Result<Report, HomeError> {
+    let lock = home_lock::take(&opts.home)?;
+    drop(planned);
+    let planned = plan(opts)?;
+    write_locked(opts, planned, lock)
+}
+
+fn write_locked(
+    opts: &PrepareOptions,
+    planned: Planned,
+    _lock: crate::fs::Lock,
+) -> Result<Report, HomeError> {
     let Planned {
         validated: v,
         config: config_text,
         decision,
     } = planned;
-    let _lock = home_lock::take(&opts.home)?;
     let (home, _) = open_home(opts)?;
     let shared = &opts.shared_home;
     let mut actions = Vec::new();
 
     sync::remove_leftovers(&home, &mut actions)?;
     sync::ensure_link(&home, "sessions", &shared.join("sessions"), &mut actions)?;
+    let credentials = credentials::ensure(shared, &mut actions)?;
     if v.auth_present {
         sync::ensure_link(&home, "auth.json", &shared.join("auth.json"), &mut actions)?;
     } else {
@@ -377,6 +373,7 @@ pub fn write(opts: &PrepareOptions, planned: Planned) -> Result<Report, HomeErro
         home: opts.home.clone(),
         shared_home: shared.clone(),
         sandbox: decision,
+        credentials,
         actions,
         config: config_text,
     })

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod attack;
+pub mod homes;
+pub mod mock_model;
 pub mod scene;
 pub mod write_sites;
 

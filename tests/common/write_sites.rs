@@ -405,6 +405,22 @@ pub const COVERED: &[(&str, &str, &str)] = &[
     ("mkdir", "{base}/homes/task", OUTSIDE),
     ("mkdirat", "{home}", OUTSIDE),
     ("mkdir", "{shared}/sessions", OUTSIDE),
+    // Codex's commit lock for the shared login, taken while the login moves (src/home/credentials.rs).
+    ("*", "{shared}/auth.json.lock", OUTSIDE),
+    ("*", "{shared}/.codex-launcher-tmp-*", OUTSIDE),
+    ("*", "{shared}/auth.json", OUTSIDE),
+    // The credential directory: writable by Codex once the outer layer grants it.
+    ("*", "{shared}/credentials", "attack_home_credentials"),
+    (
+        "*",
+        "{shared}/credentials/.codex-launcher-tmp-*",
+        "attack_home_credentials",
+    ),
+    (
+        "*",
+        "{shared}/credentials/auth.json",
+        "attack_home_credentials",
+    ),
     ("mkdir", "{state}", OUTSIDE),
     ("*", "{state}/codex-launcher", OUTSIDE),
     ("*", "{state}/codex-launcher/locks", OUTSIDE),

@@ -1,0 +1,172 @@
+//! Where the shared login lives, so a token refresh inside a task reaches it (issue 15 item 9,
+//! reference codex-config-and-auth.md §4.2).
+//!
+//! Codex saves a refreshed `auth.json` by resolving the per-task link chain to the real file, then
+//! taking `<real>.lock`, writing a temp file next to it and renaming it over the real file. So the
+//! *directory holding the real file* must be writable inside the sandbox, and nothing else of the
+//! shared home may be. The real file therefore moves, once, into a directory of its own,
+//! `<shared>/credentials/auth.json` (0700 / 0600), and `<shared>/auth.json` becomes the relative
+//! symlink `credentials/auth.json`: the user's own Codex follows it the same way (reads through it,
+//! and writes its refreshes into `credentials/`), and the per-task `auth.json` link resolves
+//! through it. The outer layer makes only `<shared>/credentials` writable ([`credential_dir`]).
+//!
+//! The move happens under Codex's own commit lock (`<shared>/auth.json.lock`), so it never races a
+//! refresh being saved by the user's Codex or by another task.
+
+use std::path::{Path, PathBuf};
+
+use super::{Action, HomeError};
+use crate::fs::{Dir, Kind};
+
+/// The credential directory's name inside the shared home.
+pub const DIR: &str = "credentials";
+const AUTH: &str = "auth.json";
+/// Codex's commit lock for `<shared>/auth.json` (reference §4.2 step 4).
+const COMMIT_LOCK: &str = "auth.json.lock";
+
+/// The shared login, as found (and, for a plain file, moved).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Credentials {
+    /// No `<shared>/auth.json` (an API-key or logged-out user).
+    Absent,
+    /// In the credential directory; a refresh inside a task can be saved there.
+    Dedicated { dir: PathBuf },
+    /// The user's own symlink to somewhere else: left alone; a refresh inside a sandbox cannot be
+    /// saved unless the outer layer makes that directory writable, which the launcher does not.
+    Elsewhere { target: PathBuf },
+}
+
+/// The directory the outer layer must make writable for refreshes to be saved: `<shared>/credentials`
+/// when the shared `auth.json` is (or will be moved there by the next prepare) a file the
+/// launcher manages; None otherwise. Reads only (`lstat`), for the planner.
+pub fn credential_dir(shared: &Path) -> Option<PathBuf> {
+    let link = shared.join(AUTH);
+    let meta = std::fs::symlink_metadata(&link).ok()?;
+    let dir = shared.join(DIR);
+    if meta.is_file() {
+        return Some(dir);
+    }
+    (meta.file_type().is_symlink() && points_into_dir(shared)).then_some(dir)
+}
+
+/// Whether the symlink `<shared>/auth.json` names `<shared>/credentials/auth.json` (by its text:
+/// what the credential file itself is, [`check`] judges without following it).
+fn points_into_dir(shared: &Path) -> bool {
+    let Ok(text) = std::fs::read_link(shared.join(AUTH)) else {
+        return false;
+    };
+    crate::policy::resolve::normalize(&shared.join(text)) == shared.join(DIR).join(AUTH)
+}
+
+/// Makes sure the shared login sits in the credential directory, moving a plain
+/// `<shared>/auth.json` there. A credential directory or file a task could have tampered with (not
+/// ours, group/world writable, the file not a regular file) is refused: Codex would follow a
+/// planted symlink and write fresh tokens wherever it points.
+pub fn ensure(shared: &Path, actions: &mut Vec<Action>) -> Result<Credentials, HomeError> {
+    let link = shared.join(AUTH);
+    let Ok(meta) = std::fs::symlink_metadata(&link) else {
+        return Ok(Credentials::Absent);
+    };
+    let dir_path = shared.join(DIR);
+    if meta.file_type().is_symlink() {
+        if !points_into_dir(shared) {
+            let target = std::fs::canonicalize(&link).unwrap_or(link);
+            return Ok(Credentials::Elsewhere { target });
+        }
+        check(&Dir::anchor(shared)?)?;
+        return Ok(Credentials::Dedicated { dir: dir_path });
+    }
+    if !meta.is_file() {
+        return Ok(Credentials::Elsewhere { target: link });
+    }
+    let home = Dir::anchor(shared)?;
+    let commit = home.lock(COMMIT_LOCK, false)?;
+    // Read again under the lock: a refresh saved just before is the newest login, and another
+    // prepare may have moved it already.
+    if home.entry(AUTH)?.map(|e| e.kind) != Some(Kind::File) {
+        drop(commit);
+        return ensure(shared, actions);
+    }
+    let Some(bytes) = home.read_file(AUTH)? else {
+        return Ok(Credentials::Absent);
+    };
+    let dir = home.create_dir(DIR, 0o700)?;
+    dir.write_file(AUTH, &bytes, 0o600)?;
+    home.symlink(&Path::new(DIR).join(AUTH), AUTH)?;
+    drop(commit);
+    actions.push(Action::new(&dir_path.join(AUTH), "moved"));
+    Ok(Credentials::Dedicated { dir: dir_path })
+}
+
+fn check(shared: &Dir) -> Result<(), HomeError> {
+    let refuse = |why: &str| {
+        HomeError::Refused(format!(
+            "{}: {why}; a task may have tampered with it: check it, remove it and log in again",
+            shared.path().join(DIR).join(AUTH).display()
+        ))
+    };
+    let dir = shared
+        .open_dir(DIR)?
+        .ok_or_else(|| refuse("the credential directory is missing"))?;
+    match dir.entry(AUTH)? {
+        Some(e) if e.kind == Kind::File && e.mode & 0o077 == 0 => Ok(()),
+        Some(e) if e.kind == Kind::File => Err(refuse("readable or writable by others")),
+        _ => Err(refuse("not a regular file")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_login_moves_once_and_stays_readable_through_the_old_path() {
+        let t = tempfile::tempdir().unwrap();
+        let shared = t.path();
+        std::fs::write(shared.join(AUTH), b"{\"tokens\":1}").unwrap();
+        assert_eq!(credential_dir(shared), Some(shared.join(DIR)));
+        let mut actions = Vec::new();
+        let c = ensure(shared, &mut actions).unwrap();
+        assert_eq!(
+            c,
+            Credentials::Dedicated {
+                dir: shared.join(DIR)
+            }
+        );
+        assert_eq!(actions.len(), 1);
+        assert_eq!(std::fs::read(shared.join(AUTH)).unwrap(), b"{\"tokens\":1}");
+        assert_eq!(
+            std::fs::read_link(shared.join(AUTH)).unwrap(),
+            Path::new("credentials/auth.json")
+        );
+        let mut again = Vec::new();
+        assert_eq!(ensure(shared, &mut again).unwrap(), c);
+        assert!(again.is_empty());
+        assert_eq!(credential_dir(shared), Some(shared.join(DIR)));
+    }
+
+    #[test]
+    fn a_tampered_credential_file_is_refused_and_foreign_links_left_alone() {
+        let t = tempfile::tempdir().unwrap();
+        let shared = t.path();
+        std::fs::write(shared.join(AUTH), b"{}").unwrap();
+        ensure(shared, &mut Vec::new()).unwrap();
+        let real = shared.join(DIR).join(AUTH);
+        std::fs::remove_file(&real).unwrap();
+        std::fs::write(shared.join("elsewhere.json"), b"{}").unwrap();
+        std::os::unix::fs::symlink(shared.join("elsewhere.json"), &real).unwrap();
+        let e = ensure(shared, &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+
+        let t = tempfile::tempdir().unwrap();
+        let shared = t.path();
+        std::fs::write(shared.join("mine.json"), b"{}").unwrap();
+        std::os::unix::fs::symlink("mine.json", shared.join(AUTH)).unwrap();
+        assert!(matches!(
+            ensure(shared, &mut Vec::new()).unwrap(),
+            Credentials::Elsewhere { .. }
+        ));
+        assert_eq!(credential_dir(shared), None);
+    }
+}
