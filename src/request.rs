@@ -208,6 +208,10 @@ pub fn for_run(
     if opts.permission_profile.is_none() && opts.sandbox != SandboxMode::DangerFullAccess {
         opts.writable_roots.push(home.to_path_buf());
         opts.writable_roots.push(shared.join("sessions"));
+        // Where Codex saves a refreshed login (its lock, temp file and rename land next to the
+        // real auth.json), when the launcher manages the shared credentials.
+        opts.writable_roots
+            .extend(crate::home::credentials::credential_dir(shared));
     }
     let mut request = SandboxRequest::from_options(&opts, command)?;
     request.env_set = vec![("CODEX_HOME".into(), home.as_os_str().to_owned())];

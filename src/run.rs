@@ -285,7 +285,8 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
     if !args.dry_run {
         plan::sweep_leftovers(&request);
     }
-    let will_create = vec![prep.home.clone(), prep.shared_home.join("sessions")];
+    let mut will_create = vec![prep.home.clone(), prep.shared_home.join("sessions")];
+    will_create.extend(crate::home::credentials::credential_dir(&prep.shared_home));
     let mut launch = plan::plan_here(&request, will_create)?;
     launch.codex_home = Some(prep.home.clone());
     let mut prep = prep;
@@ -383,6 +384,11 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         .first()
         .and_then(|c| Path::new(c).file_name())
         .is_some_and(|n| n == "codex");
+    if runs_codex && args.sandbox.network == Network::Off {
+        eprintln!(
+            "codex-run: --network off: Codex cannot reach its model API either; it will only retry"
+        );
+    }
     if runs_codex
         && report.sandbox.setting.mode == "danger-full-access"
         && launch.backend != Backend::None

@@ -429,6 +429,12 @@ impl Planner<'_> {
                 self.add_target(path, TargetKind::File, true);
             }
             Some(_) => self.push_bind("--ro-bind", path),
+            // Around Codex itself, a missing `.codex` becomes an empty read-only file rather than
+            // an empty directory: Codex warns about an untrusted project config for a directory
+            // on every start, and a file stops the task creating one just as well.
+            None if is_protected && self.opts.private_codex_dirs && path.ends_with(".codex") => {
+                self.push_empty_placeholder(path)
+            }
             None if is_protected => self.push_protected_tmpfs(path, false),
             None => self.push_empty_placeholder(&first_missing_component(path, self.fs)),
         }

@@ -355,6 +355,27 @@ pub const COVERED: &[(&str, &str, &str)] = &[
         "{shared}/sessions/.aws",
         "attack_leftover_mounts",
     ),
+    // The shared credential dir is a writable root too (a refreshed login is saved there).
+    (
+        "unlinkat",
+        "{shared}/credentials/.git",
+        "attack_leftover_mounts",
+    ),
+    (
+        "unlinkat",
+        "{shared}/credentials/.codex",
+        "attack_leftover_mounts",
+    ),
+    (
+        "unlinkat",
+        "{shared}/credentials/.agents",
+        "attack_leftover_mounts",
+    ),
+    (
+        "unlinkat",
+        "{shared}/credentials/.aws",
+        "attack_leftover_mounts",
+    ),
     // The mount-target registry in $TMPDIR, and Codex's daemon dir in /tmp.
     (
         "*",
