@@ -52,6 +52,44 @@ fn workspace(cwd: Option<&Path>) -> Result<PathBuf, Failure> {
         })
 }
 
+/// A command that cannot be found is reported before anything is created (as exit 127), with a
+/// hint when it looks like a Codex subcommand given without `codex` (`codex-run exec "..."`).
+fn check_command_exists(command: &[OsString], ws: &Path) -> Result<(), Failure> {
+    let Some(first) = command.first() else {
+        return Ok(());
+    };
+    let program = Path::new(first);
+    let found = if program.components().count() > 1 {
+        ws.join(program).exists()
+    } else {
+        which::which(program).is_ok()
+    };
+    if found {
+        return Ok(());
+    }
+    const CODEX_SUBCOMMANDS: [&str; 9] = [
+        "exec",
+        "resume",
+        "login",
+        "logout",
+        "apply",
+        "mcp",
+        "sandbox",
+        "app-server",
+        "review",
+    ];
+    let hint = match first.to_str() {
+        Some(sub) if CODEX_SUBCOMMANDS.contains(&sub) => {
+            format!("; to run Codex's `{sub}`, write codex-run -- codex {sub} ...")
+        }
+        _ => String::new(),
+    };
+    Err(Failure::not_found(format!(
+        "cannot run {}: not found{hint}",
+        program.display()
+    )))
+}
+
 /// Refuses a directory this run could not create: its nearest existing ancestor must be a directory
 /// we may write (a read-only root filesystem or a HOME we do not own fail here, before anything).
 fn check_creatable(dir: &Path) -> Result<(), Failure> {
@@ -275,6 +313,9 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
     } else {
         vec![find_codex(&ws)?.into_os_string()]
     };
+    if !args.dry_run {
+        check_command_exists(&command, &ws)?;
+    }
     if args.sandbox.backend == BackendRequest::None {
         request::warn_unsandboxed();
     }
@@ -301,6 +342,10 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
 }
 
 pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
+    if let Some(file) = &args.lock.replay {
+        // Said before anything else is looked for (Codex on PATH, say).
+        read_lock(file)?;
+    }
     let RunPlan {
         workspace: ws,
         task_id,
@@ -309,6 +354,8 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         launch,
     } = plan_run(&args, TargetOs::host()).map_err(Failure::from)?;
     if args.dry_run {
+        // The same checks of the config and -c overrides a run makes, without writing.
+        home::plan(&prep)?;
         crate::explain::print(&launch, args.json);
         return Ok(0);
     }

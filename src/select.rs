@@ -254,6 +254,16 @@ pub fn select(inputs: &LadderInputs) -> Result<Selection, Refusal> {
                     "no sandbox backend can enforce this policy here ({})",
                     tried.join("; ")
                 )
+            } else if tried.is_empty() {
+                // Nothing of what was asked for exists on this system at all.
+                format!(
+                    "--backend {} does not exist on {}; pick one of this system's backends or leave --backend out",
+                    request_name(inputs.request),
+                    match inputs.os {
+                        TargetOs::Linux => "Linux",
+                        TargetOs::Macos => "macOS",
+                    }
+                )
             } else {
                 format!(
                     "--backend {} cannot be used here ({})",

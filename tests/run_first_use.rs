@@ -250,3 +250,52 @@ fn a_dry_run_refuses_what_every_real_run_would() {
     assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
     assert!(stderr(&out).contains("is not writable"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_missing_command_is_127_before_anything_is_created() {
+    let s = setup();
+    let home = fresh(&s, "home");
+    let out = output(run(&home, &s.ws).args(["exec", "say hi"]));
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("codex-run -- codex exec"),
+        "{}",
+        stderr(&out)
+    );
+    let out = output(run(&home, &s.ws).args(["--codex", "/nonexistent/codex"]));
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(tree(&home).is_empty(), "created: {:?}", tree(&home));
+}
+
+#[test]
+fn messages_name_what_is_wrong() {
+    let s = setup();
+    let home = fresh(&s, "home");
+    let out = output(run(&home, &s.ws).args(["--backend", "seatbelt", "--", "true"]));
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("does not exist on Linux"),
+        "{}",
+        stderr(&out)
+    );
+    // A dry run checks -c as a run does.
+    std::fs::create_dir_all(home.join(".codex")).unwrap();
+    let out = output(run(&home, &s.ws).args(["--dry-run", "-c", "novalue", "--", "true"]));
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    assert!(stderr(&out).contains("novalue"), "{}", stderr(&out));
+    // A missing lock file is named before Codex is looked for.
+    let mut verify = Command::new(bin());
+    verify
+        .current_dir(&s.ws)
+        .env("HOME", &home)
+        .env("PATH", "/usr/bin:/bin")
+        .args(["lock", "verify"])
+        .arg(s.base.join("missing.lock.toml"));
+    let out = output(&mut verify);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing.lock.toml"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -161,7 +161,7 @@ pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> 
     for t in temps.iter().map(|t| normal(t)) {
         if h.starts_with(&t) {
             return Err(HomeError::Refused(format!(
-                "--home {}: a per-task home must not live under the temp dir {} (Codex refuses helpers there); pick another --home",
+                "per-task home {}: must not live under the temp dir {} (Codex refuses helpers there); pick another with --home or XDG_STATE_HOME",
                 home.display(),
                 t.display()
             )));
@@ -169,7 +169,7 @@ pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> 
     }
     if h.starts_with(&s) {
         return Err(HomeError::Refused(format!(
-            "--home {} is the shared home {} or inside it; pick another --home",
+            "per-task home {} is the shared home {} or inside it; pick another with --home or XDG_STATE_HOME",
             home.display(),
             shared.display()
         )));
