@@ -360,7 +360,17 @@ fn recognised(facts: &Facts, r: Recognised, text: &str, severity: Severity) -> F
             format!("making / a slave mount failed inside the new namespace ({text})"),
             "run with a less restricted container security profile, or keep the Landlock backend (CODEX_RUN_BACKEND=landlock)",
         ),
-        Recognised::AppArmor => apparmor(severity, &facts.binary),
+        // Only where AppArmor restricts user namespaces is its profile the remedy; elsewhere a
+        // refused uid map has other causes, and prescribing AppArmor would mislead.
+        Recognised::AppArmor if facts.host.apparmor_restrict_userns == Some(true) => {
+            apparmor(severity, &facts.binary)
+        }
+        Recognised::AppArmor => finding(
+            "userns_restricted",
+            severity,
+            format!("the kernel refused an operation inside the new user namespace ({text}); AppArmor's userns restriction is not on here"),
+            "check for a security module or container policy that restricts user namespaces (SELinux, a seccomp or LSM profile of the runtime), or keep the Landlock backend (CODEX_RUN_BACKEND=landlock)",
+        ),
         Recognised::NamespacesRefused => finding(
             "namespaces_refused",
             severity,

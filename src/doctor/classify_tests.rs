@@ -120,8 +120,10 @@ fn apparmor_gets_a_profile_for_the_real_binary() {
         .remedy
         .contains("profile codex-launcher /opt/cl/codex-launcher"));
     assert!(f[0].remedy.contains("apparmor_parser -r"));
+    let mut restricted = host(None, "");
+    restricted.apparmor_restrict_userns = Some(true);
     let f = classify(
-        &facts(host(None, "")),
+        &facts(restricted),
         Some("bwrap: loopback: Failed RTM_NEWADDR: Operation not permitted"),
     );
     assert_eq!(causes(&f), ["apparmor_userns"]);
@@ -320,4 +322,21 @@ fn a_proc_probe_that_misreads_the_refusal_is_named() {
     assert_eq!(causes(&f), ["proc_probe_misreads", "masked_proc"]);
     assert_eq!(verdict(&f), "fails");
     assert!(f[0].remedy.contains("unmask=ALL"), "{}", f[0].remedy);
+}
+
+#[test]
+fn a_refused_uid_map_prescribes_apparmor_only_where_it_restricts_userns() {
+    let text = "bwrap: setting up uid map: Permission denied";
+    let mut f = facts(host(None, ""));
+    let without = classify(&f, Some(text));
+    assert!(
+        causes(&without).contains(&"userns_restricted"),
+        "{without:?}"
+    );
+    assert!(
+        !causes(&without).contains(&"apparmor_userns"),
+        "{without:?}"
+    );
+    f.host.apparmor_restrict_userns = Some(true);
+    assert!(causes(&classify(&f, Some(text))).contains(&"apparmor_userns"));
 }
