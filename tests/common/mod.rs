@@ -28,8 +28,10 @@ pub fn personality(dir: &Path, name: &str) -> Command {
 }
 
 /// A temp dir that uid 65534 can use too (tempfile makes 0700 dirs owned by the caller).
+/// Outside the temp dir even when the checkout sits in /tmp (as a CI clone may): tests use these
+/// as HOME and workspaces, and a per-task home under the temp dir is refused.
 pub fn shared_tempdir() -> tempfile::TempDir {
-    shared_tempdir_in(&scratch_root(), "cl-test-")
+    shared_tempdir_in(&home_scratch_root(), "cl-test-")
 }
 
 /// A temp dir (mode 0777) for per-task homes, which must not be under the temp dir.
