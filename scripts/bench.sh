@@ -13,7 +13,7 @@ bin=$PWD/target/release/codex-launcher
 # Not under /tmp: a per-task home must not live in the temp dir.
 work=$(mktemp -d "$PWD/target/cl-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/ws" "$work/cache" "$work/tmp"
+mkdir -p "$work/ws" "$work/ws-run" "$work/cache" "$work/tmp"
 ln -s "$bin" "$work/codex-linux-sandbox"
 export XDG_CACHE_HOME=$work/cache
 # A temp dir of its own: the mount-target registry lives there, and sharing the system one with
@@ -70,7 +70,9 @@ with open(sys.argv[1], "w") as f:
         f.write(f'[mcp_servers.s{i}]\ncommand = "server-{i}"\nargs = ["--port", "{i}"]\n\n')
 PY
 mkdir -p "$work/run-shared" && printf 'model = "o3"\n[features]\nweb_search = true\n' > "$work/run-shared/config.toml"
-run=("$bin" run --shared-home "$work/run-shared" --home "$work/state/run/codex-home" --cwd "$ws" --codex /usr/bin/true)
+# A workspace of its own: the raw bwrap rows leave their mount points behind (nothing cleans up
+# after a raw bwrap), and codex-run's plan for a missing .codex (a file) differs from the helper's.
+run=("$bin" run --shared-home "$work/run-shared" --home "$work/state/run/codex-home" --cwd "$work/ws-run" --codex /usr/bin/true)
 "${run[@]}"
 raw_run=$("${run[@]}" --dry-run --json | python3 -c '
 import json, shlex, sys
