@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use landlock::{
     Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
-    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use serde::Serialize;
 
@@ -249,6 +249,12 @@ pub fn granted_fs(grant: Grant, abi: u32, dir: bool) -> BitFlags<AccessFs> {
 /// Applies `plan` to this process (and everything it execs). Every requested right is a hard
 /// requirement: if the kernel cannot enforce one, this fails instead of running weaker.
 pub fn apply(plan: &LandlockPlan) -> Result<(), LandlockError> {
+    restrict(prepare(plan)?)
+}
+
+/// Builds the ruleset for `plan` (opening every rule's path) without restricting anyone yet, so a
+/// parent can do the work and a freshly forked child only has to call [`restrict`].
+pub fn prepare(plan: &LandlockPlan) -> Result<RulesetCreated, LandlockError> {
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(handled_fs(plan.abi))?;
@@ -267,6 +273,11 @@ pub fn apply(plan: &LandlockPlan) -> Result<(), LandlockError> {
         let access = granted_fs(rule.grant, plan.abi, rule.path.is_dir());
         created = created.add_rule(PathBeneath::new(fd, access))?;
     }
+    Ok(created)
+}
+
+/// Restricts this process with a prepared ruleset; fails unless the kernel enforces all of it.
+pub fn restrict(created: RulesetCreated) -> Result<(), LandlockError> {
     let status = created.restrict_self()?;
     if status.ruleset != RulesetStatus::FullyEnforced {
         return Err(LandlockError::Partial(status.ruleset));

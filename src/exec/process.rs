@@ -3,7 +3,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
@@ -203,6 +203,34 @@ fn exec_env(spec: &ExecSpec) -> Result<Vec<CString>, Failure> {
         .collect()
 }
 
+/// A command's argv and environment as C strings, built before fork so the child only execs.
+struct PreparedCommand {
+    argv: Vec<CString>,
+    env: Vec<CString>,
+}
+
+fn prepare_command(spec: &ExecSpec) -> Result<Option<PreparedCommand>, Failure> {
+    if spec.program != Program::Command {
+        return Ok(None);
+    }
+    let argv = cstrings(&spec.argv)?;
+    if argv.is_empty() {
+        return Err(Failure::usage("no command given"));
+    }
+    Ok(Some(PreparedCommand {
+        argv,
+        env: exec_env(spec)?,
+    }))
+}
+
+/// Execs a prepared command (PATH search as a shell does); returns only on failure.
+fn exec_prepared(spec: &ExecSpec, command: &PreparedCommand) -> Failure {
+    exec_failure(
+        &spec.argv[0],
+        nix::unistd::execvpe(&command.argv[0], &command.argv, &command.env).unwrap_err(),
+    )
+}
+
 /// Replaces this process with the spec's program; returns only on failure.
 pub fn exec_program(spec: &ExecSpec) -> Failure {
     let env = match exec_env(spec) {
@@ -284,6 +312,10 @@ pub fn supervise(spec: &ExecSpec) -> Result<Ended, Failure> {
     } else {
         None
     };
+    // Everything that allocates happens here, before fork: the child's every written page would
+    // be a copy-on-write fault, and that made the fork the dearest part of a Landlock launch.
+    let prepared = steps::prepare(&spec.steps)?;
+    let command = prepare_command(spec)?;
     let previous = block_forwarded();
     let parent = nix::unistd::getpid();
     let new_session = spec.steps.contains(&Step::NewSession);
@@ -299,12 +331,15 @@ pub fn supervise(spec: &ExecSpec) -> Result<Ended, Failure> {
             if nix::unistd::getppid() != parent {
                 let _ = signal::raise(Signal::SIGTERM);
             }
-            let sources: Vec<RawFd> = info.iter().map(|(_, w)| w.as_raw_fd()).collect();
+            let source = info.as_ref().map(|(_, w)| w.as_raw_fd());
             restore_mask(&previous);
-            if let Err(f) = steps::apply(&spec.steps, &spec.fds, &sources) {
+            if let Err(f) = steps::apply_prepared(prepared, &spec.fds, source.as_slice()) {
                 fail_in_child(&f)
             }
-            fail_in_child(&exec_program(spec))
+            match &command {
+                Some(command) => fail_in_child(&exec_prepared(spec, command)),
+                None => fail_in_child(&exec_program(spec)),
+            }
         }
         Ok(ForkResult::Parent { child }) => {
             set_handlers(FORWARDED, SigHandler::Handler(forward_signal));

@@ -7,35 +7,100 @@ use crate::backend::{landlock, seccomp};
 use crate::exit::Failure;
 use crate::launch::{FdPass, Step};
 
-/// Applies `steps` in order, then puts each passed descriptor at its number (`sources` holds
-/// each [`FdPass`]'s current descriptor), inheritable.
-pub fn apply(steps: &[Step], fds: &[FdPass], sources: &[RawFd]) -> Result<(), Failure> {
-    for step in steps {
+/// A step with everything that needs memory done beforehand (BPF compiled, the Landlock ruleset
+/// built, paths as C strings), so that applying it in a freshly forked child is syscalls only:
+/// every page a child writes is a copy-on-write fault, and they made the fork the most expensive
+/// part of a Landlock launch.
+pub enum Prepared {
+    CloseInheritedFds,
+    NewSession,
+    DropCapabilities {
+        last_cap: u32,
+    },
+    NoNewPrivs,
+    Landlock(::landlock::RulesetCreated),
+    /// The filters in the order they are installed.
+    Seccomp(Vec<seccompiler::BpfProgram>),
+    Chdir(std::ffi::CString, std::path::PathBuf),
+}
+
+/// Does the memory-hungry part of every step, in the calling process.
+pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, Failure> {
+    steps
+        .iter()
+        .map(|step| {
+            Ok(match step {
+                Step::CloseInheritedFds => Prepared::CloseInheritedFds,
+                Step::NewSession => Prepared::NewSession,
+                Step::DropCapabilities => Prepared::DropCapabilities {
+                    last_cap: last_capability(),
+                },
+                Step::NoNewPrivs => Prepared::NoNewPrivs,
+                Step::Landlock(plan) => Prepared::Landlock(
+                    landlock::prepare(plan).map_err(|e| Failure::refused(e.to_string()))?,
+                ),
+                Step::Seccomp(mode) => {
+                    let failed = |e: seccomp::SeccompError| Failure::refused(e.to_string());
+                    Prepared::Seccomp(vec![
+                        seccomp::build_openat2_fallback().map_err(failed)?,
+                        seccomp::build(*mode).map_err(failed)?,
+                    ])
+                }
+                Step::Chdir(dir) => {
+                    use std::os::unix::ffi::OsStrExt;
+                    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+                        Failure::usage(format!("{}: contains a NUL byte", dir.display()))
+                    })?;
+                    Prepared::Chdir(c, dir.clone())
+                }
+            })
+        })
+        .collect()
+}
+
+/// Applies prepared steps in order, then puts each passed descriptor at its number (`sources`
+/// holds each [`FdPass`]'s current descriptor), inheritable.
+pub fn apply_prepared(
+    prepared: Vec<Prepared>,
+    fds: &[FdPass],
+    sources: &[RawFd],
+) -> Result<(), Failure> {
+    for step in prepared {
         match step {
-            Step::CloseInheritedFds => close_inherited_fds()?,
-            Step::NewSession => {
+            Prepared::CloseInheritedFds => close_inherited_fds()?,
+            Prepared::NewSession => {
                 nix::unistd::setsid().map_err(|e| refused("start a new session", e))?;
             }
-            Step::DropCapabilities => drop_capabilities()?,
-            Step::NoNewPrivs => {
+            Prepared::DropCapabilities { last_cap } => drop_capabilities(last_cap)?,
+            Prepared::NoNewPrivs => {
                 nix::sys::prctl::set_no_new_privs().map_err(|e| refused("set no_new_privs", e))?
             }
-            Step::Landlock(plan) => {
-                landlock::apply(plan).map_err(|e| Failure::refused(e.to_string()))?
+            Prepared::Landlock(created) => {
+                landlock::restrict(created).map_err(|e| Failure::refused(e.to_string()))?
             }
-            Step::Seccomp(mode) => {
-                let failed = |e: seccomp::SeccompError| Failure::refused(e.to_string());
-                let openat2 = seccomp::build_openat2_fallback().map_err(failed)?;
-                let program = seccomp::build(*mode).map_err(failed)?;
-                seccomp::install(&openat2).map_err(failed)?;
-                seccomp::install(&program).map_err(failed)?;
+            Prepared::Seccomp(programs) => {
+                for program in &programs {
+                    seccomp::install(program).map_err(|e| Failure::refused(e.to_string()))?;
+                }
             }
-            Step::Chdir(dir) => std::env::set_current_dir(dir).map_err(|e| {
-                Failure::refused(format!("cannot change to {}: {e}", dir.display()))
-            })?,
+            Prepared::Chdir(c, dir) => {
+                // SAFETY: a valid NUL-terminated path.
+                if unsafe { libc::chdir(c.as_ptr()) } != 0 {
+                    return Err(Failure::refused(format!(
+                        "cannot change to {}: {}",
+                        dir.display(),
+                        std::io::Error::last_os_error()
+                    )));
+                }
+            }
         }
     }
     install_fds(fds, sources)
+}
+
+/// Prepares and applies `steps` in this process.
+pub fn apply(steps: &[Step], fds: &[FdPass], sources: &[RawFd]) -> Result<(), Failure> {
+    apply_prepared(prepare(steps)?, fds, sources)
 }
 
 fn refused(what: &str, e: impl std::fmt::Display) -> Failure {
@@ -110,8 +175,8 @@ const CAP_SETPCAP: u32 = 8;
 /// from granting uid 0 a full set, and the bounding set is emptied. An unprivileged caller cannot
 /// shrink its bounding set (that needs CAP_SETPCAP), but it holds nothing to lose, and
 /// no_new_privs keeps setuid and file capabilities from adding any at exec.
-fn drop_capabilities() -> Result<(), Failure> {
-    let privileged = capability_sets()?.effective & (1 << CAP_SETPCAP) != 0;
+fn drop_capabilities(last_cap: u32) -> Result<(), Failure> {
+    let privileged = capget()?.effective & (1 << CAP_SETPCAP) != 0;
     if privileged {
         let bits = SECBIT_NOROOT
             | SECBIT_NOROOT_LOCKED
@@ -125,7 +190,7 @@ fn drop_capabilities() -> Result<(), Failure> {
             bits,
             "lock root's capabilities away",
         )?;
-        for cap in 0..=last_capability() {
+        for cap in 0..=last_cap {
             prctl(
                 libc::PR_CAPBSET_DROP,
                 cap as libc::c_ulong,
@@ -139,19 +204,75 @@ fn drop_capabilities() -> Result<(), Failure> {
         "clear the ambient set",
     )?;
     set_capabilities_to_zero()?;
-    let left = capability_sets()?;
-    if left.effective != 0 || left.permitted != 0 || left.inheritable != 0 || left.ambient != 0 {
-        return Err(Failure::refused(format!(
-            "capabilities remain after dropping them: {left:?}"
-        )));
+    // Checked with syscalls, not /proc: this runs in a freshly forked child.
+    let left = capget()?;
+    if left.effective != 0 || left.permitted != 0 || left.inheritable != 0 {
+        return Err(Failure::refused("capabilities remain after dropping them"));
     }
-    if privileged && left.bounding != 0 {
-        return Err(Failure::refused(format!(
-            "the capability bounding set is not empty after dropping it: {:#x}",
-            left.bounding
-        )));
+    // SAFETY: prctl queries with integer arguments.
+    let ambient_any = (0..=last_cap).any(|cap| unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong,
+            cap as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        ) == 1
+    });
+    // SAFETY: as above.
+    let bounding_any = privileged
+        && (0..=last_cap).any(|cap| unsafe {
+            libc::prctl(
+                libc::PR_CAPBSET_READ,
+                cap as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            ) == 1
+        });
+    if ambient_any || bounding_any {
+        return Err(Failure::refused(
+            "the ambient or bounding capability set is not empty after dropping it",
+        ));
     }
     Ok(())
+}
+
+/// The effective, permitted and inheritable sets (low 64 bits) from `capget`.
+fn capget() -> Result<CapabilitySets, Failure> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget writes a v3 header's two data structs, which we pass.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(refused(
+            "read capabilities",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    Ok(CapabilitySets {
+        effective: join(data[0].effective, data[1].effective),
+        permitted: join(data[0].permitted, data[1].permitted),
+        inheritable: join(data[0].inheritable, data[1].inheritable),
+        bounding: 0,
+        ambient: 0,
+    })
 }
 
 /// Clears the ambient capability set of a non-root launcher. Ambient capabilities exist only to be
