@@ -135,6 +135,9 @@ fn marker_pid(name: &OsStr) -> i32 {
 /// What the markers in one entry say, other than `own`.
 #[derive(Debug, Default)]
 struct Scan {
+    /// Markers other than `own`: none means a prune pass would find nothing to do.
+    others: usize,
+    own_present: bool,
     live: bool,
     live_synthetic: bool,
     any_synthetic: bool,
@@ -146,8 +149,10 @@ fn scan_markers(entry: &Dir, own: &str, prune: bool) -> Result<Scan, FsError> {
     let mut scan = Scan::default();
     for name in entry.names()? {
         if name == own {
+            scan.own_present = true;
             continue;
         }
+        scan.others += 1;
         let says_synthetic = entry
             .read_file(&name)?
             .is_some_and(|b| String::from_utf8_lossy(&b).trim() == "synthetic");
@@ -192,7 +197,10 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
         // is live, or one that died without cleaning up (its bubblewrap may even have made the
         // mount point after the launcher was killed, too late for the sweep). The stale marker
         // is pruned here, so what it said lives on in ours.
-        let synthetic = !target.preexisting || scan.any_synthetic;
+        // One the plan saw but that is gone now was another launch's placeholder, released
+        // between our plan and this lock: bubblewrap recreates it, so it is ours to remove.
+        let vanished = target.preexisting && std::fs::symlink_metadata(&target.path).is_err();
+        let synthetic = !target.preexisting || scan.any_synthetic || vanished;
         let preexisting_id = if synthetic {
             None
         } else {
@@ -203,7 +211,9 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
         };
         // A marker under our pid is from a dead process that had it before; whatever it is
         // (a task could have planted a symlink there), it goes, and ours is created O_EXCL.
-        entry.remove_any(&own)?;
+        if scan.own_present {
+            entry.remove_any(&own)?;
+        }
         let mut file = entry.create_new(&own, 0o644)?;
         let text: &[u8] = if synthetic {
             b"synthetic\n"
@@ -214,7 +224,10 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
             path: entry.path().join(&own),
             source: e,
         })?;
-        scan_markers(&entry, &own, true)?;
+        // Under the lock nobody adds markers, so an entry that had none but ours has none stale.
+        if scan.others > 0 {
+            scan_markers(&entry, &own, true)?;
+        }
         registration.held.push(Held {
             target: target.clone(),
             hash,
@@ -252,7 +265,9 @@ impl Registration {
                     held.preexisting_id,
                 );
             }
-            scan_markers(&entry, &own, true)?;
+            if scan.others > 0 {
+                scan_markers(&entry, &own, true)?;
+            }
             entry.remove_any(&own)?;
             // The target's registry entry goes with its last user, so the registry stays small.
             let _ = reg.remove_dir(&held.hash);

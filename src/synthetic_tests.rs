@@ -84,6 +84,18 @@ fn created_placeholders_are_removed_and_preexisting_ones_kept() {
 }
 
 #[test]
+fn a_placeholder_released_between_plan_and_register_is_ours_to_remove() {
+    // Our plan saw `.git` (another launch's placeholder) and called it pre-existing; that launch
+    // released it before we took the lock, and bubblewrap makes it again for our mask.
+    let s = scene();
+    let git = s.ws.join(".git");
+    let registration = register(&s.registry, &[dir_target(&git, true)]).unwrap();
+    std::fs::create_dir(&git).unwrap(); // what bubblewrap does
+    registration.release().unwrap();
+    assert!(!git.exists(), "the recreated placeholder was left behind");
+}
+
+#[test]
 fn sweep_removes_what_a_killed_launch_created_and_nothing_else() {
     let s = scene();
     std::fs::create_dir_all(&s.registry).unwrap();

@@ -517,8 +517,13 @@ fn is_strictly_under(path: &Path, ancestor: &Path) -> bool {
     path != ancestor && path.starts_with(ancestor)
 }
 
+/// A directory that vanished since it was seen counts as empty: it was another launch's
+/// placeholder, released meanwhile, and the tmpfs mask bubblewrap recreates it for is as strict.
 fn dir_is_empty(path: &Path, fs: &dyn FsView) -> bool {
-    fs.read_dir(path).is_ok_and(|d| d.is_empty())
+    match fs.read_dir(path) {
+        Ok(entries) => entries.is_empty(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
 }
 
 /// The shallowest missing path on the way down to `path`.
