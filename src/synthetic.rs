@@ -199,16 +199,16 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
         // is pruned here, so what it said lives on in ours.
         // One the plan saw but that is gone now was another launch's placeholder, released
         // between our plan and this lock: bubblewrap recreates it, so it is ours to remove.
-        let vanished = target.preexisting && std::fs::symlink_metadata(&target.path).is_err();
-        let synthetic = !target.preexisting || scan.any_synthetic || vanished;
-        let preexisting_id = if synthetic {
-            None
-        } else {
-            std::fs::symlink_metadata(&target.path).ok().map(|m| {
+        let on_disk_id = target
+            .preexisting
+            .then(|| std::fs::symlink_metadata(&target.path).ok())
+            .flatten()
+            .map(|m| {
                 use std::os::unix::fs::MetadataExt;
                 (m.dev(), m.ino())
-            })
-        };
+            });
+        let synthetic = !target.preexisting || scan.any_synthetic || on_disk_id.is_none();
+        let preexisting_id = if synthetic { None } else { on_disk_id };
         // A marker under our pid is from a dead process that had it before; whatever it is
         // (a task could have planted a symlink there), it goes, and ours is created O_EXCL.
         if scan.own_present {
