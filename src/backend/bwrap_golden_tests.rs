@@ -17,21 +17,7 @@ struct Fixture {
 impl Fixture {
     /// A Debian-like host (merged /usr, /lib64) with the scenario's tree under `/srv/fixture`.
     fn new() -> Self {
-        let fs = FixtureFs::new()
-            .dirs(&[
-                "/usr/bin",
-                "/usr/lib",
-                "/usr/lib64",
-                "/usr/sbin",
-                "/etc",
-                "/tmp",
-                "/dev",
-                "/proc",
-            ])
-            .symlink("/bin", "usr/bin")
-            .symlink("/lib", "usr/lib")
-            .symlink("/lib64", "usr/lib64")
-            .symlink("/sbin", "usr/sbin");
+        let fs = FixtureFs::debian_like();
         let root = PathBuf::from("/srv/fixture");
         let fs = fs.dirs(&["/srv/fixture"]);
         Self {

@@ -238,25 +238,36 @@ fn drop_capabilities(last_cap: u32) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The kernel's `__user_cap_header_struct`, for capget and capset.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+impl CapHeader {
+    /// Version 3 (64-bit sets, two data structs) for this process.
+    fn v3_self() -> Self {
+        Self {
+            version: 0x2008_0522,
+            pid: 0,
+        }
+    }
+}
+
+/// The kernel's `__user_cap_data_struct`: one 32-bit half of each set.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
 /// The effective, permitted and inheritable sets (low 64 bits) from `capget`.
 fn capget() -> Result<CapabilitySets, Failure> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    #[derive(Default, Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let mut header = Header {
-        version: 0x2008_0522,
-        pid: 0,
-    };
-    let mut data = [Data::default(); 2];
+    let mut header = CapHeader::v3_self();
+    let mut data = [CapData::default(); 2];
     // SAFETY: capget writes a v3 header's two data structs, which we pass.
     let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
     if rc != 0 {
@@ -314,24 +325,8 @@ fn last_capability() -> u32 {
 }
 
 fn set_capabilities_to_zero() -> Result<(), Failure> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    #[derive(Default, Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
-    let data = [Data::default(); 2];
+    let mut header = CapHeader::v3_self();
+    let data = [CapData::default(); 2];
     // SAFETY: capset reads a v3 header and two data structs, which we pass.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
     if rc != 0 {
