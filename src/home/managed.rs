@@ -75,6 +75,14 @@ impl Parsed {
         Ok(Self { text, doc })
     }
 
+    /// Our own edit's result: a parse error there is the launcher's bug, not the user's.
+    fn output(text: String) -> Result<Self, ManagedError> {
+        Self::new(text).map_err(|e| match e {
+            ManagedError::Parse(msg) => ManagedError::Output(msg),
+            other => other,
+        })
+    }
+
     /// The file's line break: CRLF when its first line ends so.
     fn newline(&self) -> &'static str {
         newline_of(&self.text)
@@ -177,7 +185,6 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
     let newline = parsed.newline();
 
     // 1. Root tables the blocks add keys to: inline ones become dotted keys; other values refuse.
-    let mut text = parsed.text.clone();
     let mut tables: Vec<&'static str> = Vec::new();
     for t in entries.iter().filter_map(|e| e.table) {
         if !tables.contains(&t) {
@@ -189,32 +196,41 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
         match parsed.root().get(name) {
             None | Some(Item::Table(_)) => {}
             Some(Item::Value(Value::InlineTable(_))) => {
-                dots.extend(edit::dot_inline(&text, parsed.root(), name, newline))
+                dots.extend(edit::dot_inline(&parsed.text, parsed.root(), name, newline))
             }
             Some(_) => return Err(ManagedError::NotATable((*name).to_string())),
         }
     }
-    if !dots.is_empty() {
-        text = edit::apply(&text, dots);
-    }
-    let doc = reparse(&text)?;
+    // Each edit is parsed again for the next step; a step with nothing to change reuses what
+    // the previous one parsed (a 10k-line config costs a few ms per parse).
+    let dotted;
+    let stage: &Parsed = if dots.is_empty() {
+        parsed
+    } else {
+        dotted = Parsed::output(edit::apply(&parsed.text, dots))?;
+        &dotted
+    };
 
     // 2. The keys the launcher owns go, wherever and however they are written.
     let paths: Vec<Vec<String>> = managed_keys::removed(m)
         .iter()
-        .flat_map(|p| edit::expand(doc.as_table(), p))
+        .flat_map(|p| edit::expand(stage.root(), p))
         .collect();
-    let removals = edit::remove(&text, doc.as_table(), &paths)
+    let removals = edit::remove(&stage.text, stage.root(), &paths)
         .map_err(|e| ManagedError::Output(e.to_string()))?;
-    if !removals.is_empty() {
-        text = edit::apply(&text, removals);
-    }
-    let doc = reparse(&text)?;
+    let stripped;
+    let stage: &Parsed = if removals.is_empty() {
+        stage
+    } else {
+        stripped = Parsed::output(edit::apply(&stage.text, removals))?;
+        &stripped
+    };
+    let (text, doc) = (&stage.text, &stage.doc);
 
     // 3. Blocks after the headers of existing tables, then the rest at the top.
     let (inside, at_top): (Vec<&Entry>, Vec<&Entry>) = entries.iter().partition(|e| {
         e.table
-            .is_some_and(|t| header_end(&text, doc.as_table(), t).is_some())
+            .is_some_and(|t| header_end(text, doc.as_table(), t).is_some())
     });
     let mut inserts: Vec<Edit> = Vec::new();
     for table in &tables {
@@ -223,14 +239,14 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
             .copied()
             .filter(|e| e.table == Some(*table))
             .collect();
-        if let Some(at) = header_end(&text, doc.as_table(), table) {
+        if let Some(at) = header_end(text, doc.as_table(), table) {
             inserts.push(Edit {
                 range: at..at,
                 with: render_blocks(&mine, false, newline),
             });
         }
     }
-    let rest = edit::apply(&text, inserts);
+    let rest = edit::apply(text, inserts);
     let mut groups: Vec<String> = Vec::new();
     for group in [
         &[MEMORY_FEATURE, MEMORY_CONFIG][..],
