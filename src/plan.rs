@@ -94,13 +94,14 @@ impl From<PlanError> for Failure {
 
 /// Directories no temp dir may be, or contain: `$TMPDIR` becomes a writable root, and `TMPDIR=/`
 /// would make the whole disk writable without anyone asking for it.
-const SYSTEM_DIRS: [&str; 11] = [
+pub(crate) const SYSTEM_DIRS: [&str; 11] = [
     "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin", "/sys", "/usr", "/var",
 ];
 
 /// Where no temp dir may be, beyond the system dirs: the trees that hold other people's and
 /// services' files.
-const SHARED_TREES: [&str; 7] = ["/home", "/root", "/run", "/opt", "/srv", "/mnt", "/media"];
+pub(crate) const SHARED_TREES: [&str; 7] =
+    ["/home", "/root", "/run", "/opt", "/srv", "/mnt", "/media"];
 
 /// Refuses a `$TMPDIR` that is `/`, a system or shared directory, a parent of one, or a parent of
 /// the caller's home, judged both as written and where its symlinks lead (a `TMPDIR` that is a
@@ -224,10 +225,26 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
     let seccomp = SeccompMode::for_policy(network_restricted, req.policy.is_full_disk_write());
     let rules = match &req.policy.file_system {
         FileSystem::Restricted(rules) if !req.policy.is_full_disk_write() => rules,
-        _ => return Ok(direct(
-            "the policy leaves the whole filesystem writable: no filesystem sandbox, seccomp only",
-            seccomp,
-        )),
+        _ => {
+            let mut plan = direct(
+                "the policy leaves the whole filesystem writable: no filesystem sandbox",
+                seccomp,
+            );
+            plan.not_enforced.push(
+                "filesystem: the whole filesystem is writable (the policy asks for it)".into(),
+            );
+            if seccomp.is_none() {
+                plan.not_enforced.push(
+                    "process isolation: no seccomp filter, no new session, capabilities kept"
+                        .into(),
+                );
+            }
+            // Descriptors the caller leaked stay out even when nothing else is restricted.
+            if !plan.exec.steps.contains(&PreExec::CloseInheritedFds) {
+                plan.exec.steps.insert(0, PreExec::CloseInheritedFds);
+            }
+            return Ok(plan);
+        }
     };
     check_writable_targets(rules, fs)?;
     let protected = with_launcher_state_read_only(rules, &view.launcher_state);

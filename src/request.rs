@@ -204,6 +204,15 @@ pub fn for_run(
     command: Vec<OsString>,
 ) -> Result<SandboxRequest, Failure> {
     check_writable_roots(sandbox)?;
+    if sandbox.permission_profile.is_none() && sandbox.sandbox == SandboxMode::WorkspaceWrite {
+        if let Some(ws) = &sandbox.cwd {
+            refuse_system_dir(
+                ws,
+                "workspace",
+                "run from a project directory (cd, --cwd, CODEX_RUN_CWD or the image's WORKDIR)",
+            )?;
+        }
+    }
     let mut opts = sandbox.clone();
     if opts.permission_profile.is_none() && opts.sandbox != SandboxMode::DangerFullAccess {
         opts.writable_roots.push(home.to_path_buf());
@@ -214,9 +223,43 @@ pub fn for_run(
             .extend(crate::home::credentials::credential_dir(shared));
     }
     let mut request = SandboxRequest::from_options(&opts, command)?;
+    // Nothing will be sandboxed: a backend the user insisted on would silently not run. (Codex's
+    // helper contract runs such a policy under its legacy-Landlock flag; that is not the user's.)
+    if let Some(forced) = request.backend.forced() {
+        if request.policy.is_full_disk_write() {
+            return Err(Failure::refused(format!(
+                "--backend {forced}: the policy leaves the whole filesystem writable, so there is nothing for it to enforce; narrow the policy, or drop --backend"
+            )));
+        }
+    }
     request.env_set = vec![("CODEX_HOME".into(), home.as_os_str().to_owned())];
     request.chdir = Some(request.policy_cwd.clone());
     Ok(request)
+}
+
+/// Refuses making `/`, a system directory or a tree of other people's files writable (as written
+/// or where it leads): that is no sandbox, and the user did not say `danger-full-access`. The
+/// caller's own home may be a workspace (`cd ~ && codex-run`).
+fn refuse_system_dir(path: &Path, what: &str, remedy: &str) -> Result<(), Failure> {
+    use crate::plan::{SHARED_TREES, SYSTEM_DIRS};
+    let home = std::env::var_os("HOME").map(|h| crate::policy::resolve::normalize(Path::new(&h)));
+    let written = crate::policy::resolve::normalize(path);
+    let resolved = written.canonicalize().ok();
+    for p in std::iter::once(&written).chain(resolved.as_ref()) {
+        let system = p == Path::new("/")
+            || SYSTEM_DIRS
+                .iter()
+                .chain(&SHARED_TREES)
+                .any(|d| Path::new(d) == p);
+        if system && home.as_deref() != Some(p.as_path()) {
+            return Err(Failure::refused(format!(
+                "{what} {}: it would make {} writable, which is no sandbox; {remedy}, or pass --sandbox danger-full-access if you mean it",
+                path.display(),
+                if p == Path::new("/") { "the whole filesystem".to_string() } else { p.display().to_string() },
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The user's `--writable-root`s: each an existing directory, and not with a read-only sandbox
@@ -228,6 +271,9 @@ fn check_writable_roots(opts: &SandboxOptions) -> Result<(), Failure> {
         ));
     }
     for root in &opts.writable_roots {
+        crate::fs::named::check(root)
+            .map_err(|link| Failure::refused(link.message("--writable-root", root)))?;
+        refuse_system_dir(root, "--writable-root", "name a directory of your own")?;
         if !root.is_dir() {
             return Err(Failure::usage(format!(
                 "--writable-root {}: no such directory",

@@ -38,7 +38,13 @@ fn workspace(cwd: Option<&Path>) -> Result<PathBuf, Failure> {
     let here = std::env::current_dir()
         .map_err(|e| Failure::refused(format!("cannot read the current directory: {e}")))?;
     let dir = match cwd {
-        Some(d) => here.join(d),
+        Some(d) => {
+            let named = here.join(d);
+            crate::fs::named::check(&named)
+                .map_err(|link| Failure::refused(link.message("--cwd", d)))?;
+            named
+        }
+        // The kernel's current directory has no symlinks left in it.
         None => here,
     };
     dir.canonicalize()
@@ -204,6 +210,8 @@ fn task_home(
     let (home, home_anchor) = match &opts.home {
         Some(p) => {
             let home = absolute("--home", p)?;
+            crate::fs::named::check(&home)
+                .map_err(|link| Failure::refused(link.message("--home", p)))?;
             let parent = home.parent().map(Path::to_path_buf).ok_or_else(|| {
                 Failure::usage(format!(
                     "--home {}: needs a parent directory",
@@ -342,10 +350,12 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
 }
 
 pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
-    if let Some(file) = &args.lock.replay {
-        // Said before anything else is looked for (Codex on PATH, say).
-        read_lock(file)?;
-    }
+    // Read once, before anything else is looked for (Codex on PATH, say); where it lies is
+    // judged once the run's writable roots are known.
+    let mut replayed = match &args.lock.replay {
+        Some(file) => Some(read_lock(file)?),
+        None => None,
+    };
     let RunPlan {
         workspace: ws,
         task_id,
@@ -362,7 +372,7 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     let replay = match &args.lock.replay {
         Some(file) => {
             refuse_lock_in_writable_root(file, &request)?;
-            let lock = read_lock(file)?;
+            let lock = replayed.take().expect("read above");
             // The lock, not the shared config.toml, is what the per-task config starts from.
             prep.config_source = Some((file.clone(), lock.config_text()));
             Some((file.clone(), lock))
@@ -468,9 +478,15 @@ fn refuse_lock_in_writable_root(file: &Path, request: &SandboxRequest) -> Result
     }
 }
 
+/// A config lock is small; anything bigger is not one.
+const MAX_LOCK_BYTES: u64 = 4 << 20;
+
+/// Reads a config lock the user named: no symlink a task could have planted on the way, and only
+/// a regular file (a FIFO would hang the launch, a device would never end).
 fn read_lock(file: &Path) -> Result<Lock, Failure> {
-    let text = std::fs::read(file)
-        .map_err(|e| e.to_string())
+    crate::fs::named::check(file)
+        .map_err(|link| Failure::refused(link.message("--lock-replay", file)))?;
+    let text = read_regular(file, MAX_LOCK_BYTES)
         .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
         .map_err(|reason| {
             lock::LockError::Read {
@@ -483,6 +499,33 @@ fn read_lock(file: &Path) -> Result<Lock, Failure> {
     Lock::parse(&text, file).map_err(|e| Failure::refused(e.to_string()))
 }
 
+/// The bytes of the regular file `path` (last component not followed, never blocking on a FIFO),
+/// up to `max` bytes.
+fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(format!("larger than {max} bytes"));
+    }
+    Ok(bytes)
+}
+
 /// Writes `DIR/<task-id>.config.lock.toml` atomically (0600: config values can be sensitive),
 /// through `fs`. DIR may lie in a root earlier tasks could write (`writable`, this run's): from
 /// there on no symlink is followed.
@@ -492,6 +535,8 @@ fn write_lock(
     task_id: &str,
     lock: &Lock,
 ) -> Result<PathBuf, Failure> {
+    crate::fs::named::check(dir)
+        .map_err(|link| Failure::refused(link.message("--lock-export", dir)))?;
     let out = crate::fs::open_beneath(dir, writable, 0o755).map_err(|e| {
         Failure::refused(format!(
             "failed to create config lock export directory {}: {e}",

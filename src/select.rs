@@ -61,6 +61,15 @@ impl BackendRequest {
         self.with_bwrap_env(std::env::var("CODEX_LAUNCHER_BWRAP").ok().as_deref())
     }
 
+    /// The sandbox the user insisted on (anything but `auto` and `none`), as its flag value.
+    pub fn forced(self) -> Option<String> {
+        use clap::ValueEnum;
+        match self {
+            Self::Auto | Self::None => None,
+            other => other.to_possible_value().map(|v| v.get_name().to_string()),
+        }
+    }
+
     pub fn allows(self, backend: Backend) -> bool {
         match self {
             Self::Auto => backend != Backend::None,

@@ -22,6 +22,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::UnlinkatFlags;
 
 mod lock;
+pub mod named;
 mod remove;
 mod temp;
 mod write;
