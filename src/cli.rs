@@ -168,6 +168,16 @@ pub struct LinuxSandboxArgs {
     #[arg(long, hide = true)]
     pub apply_seccomp_then_exec: bool,
 
+    /// Inner stage: serve PORT on loopback in the sandbox's network namespace, relaying to the
+    /// launcher's proxy socket at PATH, before the command starts
+    #[arg(
+        long,
+        hide = true,
+        value_name = "PORT=PATH",
+        requires = "apply_seccomp_then_exec"
+    )]
+    pub egress_relay: Option<String>,
+
     /// Managed network proxy context (JSON); not supported
     #[arg(long, hide = true, value_name = "MANAGED_NETWORK")]
     pub managed_network: Option<String>,
@@ -244,9 +254,29 @@ pub struct SandboxOptions {
     #[arg(long, value_enum, default_value = "workspace-write")]
     pub sandbox: crate::policy::modes::SandboxMode,
 
-    /// Network access for the command.
-    #[arg(long, value_enum, default_value = "on")]
+    /// Network access: `filtered` (default) lets Codex reach its model provider (from the per-task
+    /// config) and Codex and its commands reach only what --allow-domain/--allow-endpoint add,
+    /// through the launcher's proxy; `on` is unrestricted; `off` is nothing, not even the model
+    /// API; `proxy` (macOS) only the loopback proxy named by HTTPS_PROXY.
+    #[arg(long, value_enum, default_value = "filtered")]
     pub network: crate::policy::modes::Network,
+
+    /// With --network filtered: a domain Codex and its commands may reach through the proxy
+    /// (`example.com`, `*.example.com` for subdomains, `**.example.com` for both, optional
+    /// `:PORT`; repeatable). Its addresses must still be public.
+    #[arg(long = "allow-domain", value_name = "DOMAIN")]
+    pub allow_domains: Vec<String>,
+
+    /// With --network filtered: exactly HOST:PORT, even on loopback or a private network (a
+    /// local service; repeatable).
+    #[arg(long = "allow-endpoint", value_name = "HOST:PORT")]
+    pub allow_endpoints: Vec<String>,
+
+    /// With --network filtered: answer NAME with ADDRESS instead of asking DNS (split DNS,
+    /// tests). NAME must be allowed by --allow-domain or --allow-endpoint, and ADDRESS is vetted
+    /// like any answer: a loopback or private one also needs --allow-endpoint.
+    #[arg(long = "net-resolve", value_name = "NAME=ADDRESS")]
+    pub net_resolve: Vec<String>,
 
     /// Another directory the command may write (repeatable).
     #[arg(long = "writable-root", value_name = "DIR")]
@@ -257,7 +287,7 @@ pub struct SandboxOptions {
     pub cwd: Option<PathBuf>,
 
     /// A Codex permission profile (JSON) instead of --sandbox/--network/--writable-root.
-    #[arg(long, value_name = "JSON", conflicts_with_all = ["sandbox", "network", "writable_roots"])]
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["sandbox", "network", "writable_roots", "allow_domains", "allow_endpoints", "net_resolve"])]
     pub permission_profile: Option<String>,
 
     /// Sandbox backend (default: the strongest this host allows).
