@@ -336,6 +336,9 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
     };
     let mut not_enforced = not_enforced;
     if !network_restricted {
+        if req.outer_layer {
+            not_enforced.push(NETWORK_ON_GAP.into());
+        }
         not_enforced.push(unix_socket_gap(&plan));
     }
     Ok(LaunchPlan {
@@ -412,6 +415,9 @@ fn with_launcher_state_read_only(rules: &Rules, state: &[PathBuf]) -> Rules {
     }
     out
 }
+
+/// `--network on`, said where it counts: the sandbox has the host's whole network.
+const NETWORK_ON_GAP: &str = "network filtering (--network on): Codex and every command it runs reach any host, the host's loopback services and the cloud metadata address included";
 
 /// With the network on, nothing stands between the task and the host's unix sockets in readable
 /// directories (a socket is reachable through a read-only mount), nor, without a network
@@ -861,6 +867,7 @@ impl LaunchPlan {
         json!({
             "backend": self.backend.name(),
             "ladder": self.ladder,
+            "egress": self.egress.as_ref().map(|e| e.to_json()),
             "launch": self.exec.to_json(),
             "plan": plan,
             "not_enforced": self.not_enforced,
@@ -913,6 +920,26 @@ impl LaunchPlan {
             "seccomp: {}\n",
             self.seccomp.map_or("none".into(), |m| format!("{m:?}"))
         ));
+        if let Some(egress) = &self.egress {
+            let json = egress.to_json();
+            out.push_str(&format!(
+                "network: only through the launcher's proxy at {} ({})\n",
+                json["proxy"].as_str().unwrap_or("?"),
+                match &self.plan {
+                    BackendPlan::Landlock(_) =>
+                        "Landlock lets TCP connect only to the proxy's port and bind nothing; seccomp allows no socket but unix and TCP",
+                    _ => "own network namespace; the relay on loopback inside is its only way out",
+                }
+            ));
+            out.push_str(&format!("  proxy log: {}\n", egress.log.display()));
+            let allowed = egress.egress.describe();
+            if allowed.is_empty() {
+                out.push_str("  allowed: nothing\n");
+            }
+            for line in allowed {
+                out.push_str(&format!("  allowed: {line}\n"));
+            }
+        }
         if !self.not_enforced.is_empty() {
             out.push_str("not enforced:\n");
             for g in &self.not_enforced {
