@@ -120,7 +120,7 @@ pub struct RunCli {
     bin_name = "codex-entrypoint",
     version,
     about = "Container PID 1: reap orphans, forward signals, and run the task under the strongest available sandbox",
-    after_help = "Options can also come from environment variables: CODEX_RUN_SANDBOX, CODEX_RUN_NETWORK, CODEX_RUN_WRITABLE_ROOTS (colon-separated), CODEX_RUN_CWD, CODEX_RUN_PERMISSION_PROFILE, CODEX_RUN_BACKEND, CODEX_RUN_REQUIRE_FULL_ISOLATION, CODEX_RUN_TASK_ID, CODEX_RUN_HOME, CODEX_RUN_SHARED_HOME, CODEX_RUN_CODEX, CODEX_RUN_CODEX_VERSION, CODEX_RUN_LOCK_EXPORT, CODEX_RUN_LOCK_REPLAY, CODEX_RUN_ALLOW_CODEX_VERSION_MISMATCH, CODEX_RUN_GRACE_SECONDS (default 10), CODEX_RUN_MULTI_AGENT, CODEX_RUN_MEMORY. A flag wins over its variable; an unknown CODEX_RUN_* variable is an error."
+    after_help = "Options can also come from environment variables: CODEX_RUN_SANDBOX, CODEX_RUN_NETWORK, CODEX_RUN_ALLOW_DOMAINS and CODEX_RUN_ALLOW_ENDPOINTS (comma-separated), CODEX_RUN_WRITABLE_ROOTS (colon-separated), CODEX_RUN_CWD, CODEX_RUN_PERMISSION_PROFILE, CODEX_RUN_BACKEND, CODEX_RUN_REQUIRE_FULL_ISOLATION, CODEX_RUN_TASK_ID, CODEX_RUN_HOME, CODEX_RUN_SHARED_HOME, CODEX_RUN_CODEX, CODEX_RUN_CODEX_VERSION, CODEX_RUN_LOCK_EXPORT, CODEX_RUN_LOCK_REPLAY, CODEX_RUN_ALLOW_CODEX_VERSION_MISMATCH, CODEX_RUN_GRACE_SECONDS (default 10), CODEX_RUN_MULTI_AGENT, CODEX_RUN_MEMORY. A flag wins over its variable; an unknown CODEX_RUN_* variable is an error."
 )]
 pub struct EntrypointCli {
     #[command(flatten)]
