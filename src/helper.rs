@@ -36,8 +36,9 @@ fn inner_stage(request: &SandboxRequest, relay: Option<&str>) -> Outcome {
         SeccompMode::for_policy(policy.network_restricted(), policy.is_full_disk_write());
     if let Some(relay) = relay {
         start_relay(relay)?;
-        // The namespace holds nothing but the relay: the command needs TCP to reach it.
-        mode = Some(SeccompMode::VmSocketRestricted);
+        // The namespace holds nothing but the relay: the command needs TCP to reach it. The
+        // relay's threads started before the filter, so its unix socket stays theirs alone.
+        mode = Some(SeccompMode::RelayOnly);
     }
     let spec = plan::inner_stage_exec(&request.command, mode);
     exec::exec_spec(&spec).map(|ended| match ended {
@@ -50,6 +51,10 @@ fn inner_stage(request: &SandboxRequest, relay: Option<&str>) -> Outcome {
 /// socket at PATH, before anything else runs here: a client started first would find nothing.
 fn start_relay(spec: &str) -> Result<(), Failure> {
     let bad = || Failure::usage(format!("--egress-relay {spec}: expected PORT=PATH"));
+    // The relay's threads run without the command's seccomp filter: no process of the task may
+    // attach to this one and borrow them (the command's exec makes it dumpable again).
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| Failure::refused(format!("egress relay: cannot make PID 1 undumpable: {e}")))?;
     let (port, path) = spec.split_once('=').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     let listener = crate::netproxy::relay::bind(port).map_err(|e| {

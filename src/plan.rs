@@ -302,7 +302,7 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
                     .into());
                 }
                 seccomp = Some(SeccompMode::ProxyOnly);
-                gaps.extend(landlock_egress_gaps(&plan));
+                gaps.extend(landlock_egress_gaps());
             }
             let exec = landlock_exec(req, &plan, seccomp);
             (BackendPlan::Landlock(plan), gaps, exec)
@@ -317,7 +317,7 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
                 .map_err(refused)?;
             if egress_plan.is_some() {
                 // The network namespace is the boundary; the inner stage needs TCP to its relay.
-                seccomp = Some(SeccompMode::VmSocketRestricted);
+                seccomp = Some(SeccompMode::RelayOnly);
             }
             plan_bwrap(
                 req,
@@ -384,20 +384,13 @@ fn egress_plan(e: &egress::Egress, view: &HostView, backend: Backend) -> EgressP
     }
 }
 
-/// What Landlock plus seccomp leave open around the proxy.
-fn landlock_egress_gaps(plan: &LandlockPlan) -> Vec<String> {
-    let mut gaps = vec![
+/// What Landlock plus seccomp leave open around the proxy. Unix sockets are not among them:
+/// seccomp refuses every `socket(AF_UNIX)` (a `socketpair` stays possible).
+fn landlock_egress_gaps() -> Vec<String> {
+    vec![
         "TCP to another host on the proxy's port number: Landlock limits connect(2) by port only".to_string(),
         "the commands Codex runs share Codex's proxy: they can reach the model provider's endpoints too (Codex's own sandbox cannot run inside Landlock)".into(),
-        "host pathname unix sockets (docker.sock, the D-Bus session bus, ssh-agent) in readable directories: Landlock governs them only from ABI 9".into(),
-    ];
-    if !plan.scoped {
-        gaps.push(format!(
-            "abstract unix sockets: scoped only from Landlock ABI 6 (this kernel: {})",
-            plan.abi
-        ));
-    }
-    gaps
+    ]
 }
 
 /// `rules` with the launcher's own state dirs read-only wherever a writable root covers them, so
@@ -588,11 +581,7 @@ fn plan_bwrap(
             "a fresh /proc (--no-proc): the host's stays visible, with every process's command line".into(),
         );
     }
-    if egress.is_some() {
-        not_enforced.push(
-            "host pathname unix sockets outside /run (which is private): in readable directories and inside writable roots such as /tmp they stay reachable".into(),
-        );
-    }
+
     if !proc_allowed && !req.no_proc && !req.inherit_pid_namespace {
         not_enforced.push(
             "a fresh /proc (the kernel refused to mount one here; the host's stays visible)".into(),

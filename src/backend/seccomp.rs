@@ -28,10 +28,17 @@ pub enum SeccompMode {
     /// Network enabled inside a filesystem sandbox: no AF_VSOCK sockets; plus everything denied
     /// in every mode.
     VmSocketRestricted,
+    /// Network only through the egress relay in bubblewrap's own network namespace: as
+    /// [`Self::VmSocketRestricted`], and no `socket(AF_UNIX)` (a `socketpair` stays possible), so
+    /// the host's pathname sockets in readable directories and writable roots (ssh-agent in
+    /// `/tmp`, docker.sock in `/var/run`) stay out of reach too.
+    RelayOnly,
     /// Network only through the launcher's proxy where nothing but Landlock's port rule stands
-    /// between the task and the host's network: sockets only of AF_UNIX, or AF_INET/AF_INET6 of
-    /// type SOCK_STREAM (Landlock then limits connect to the proxy's port and refuses bind), no
-    /// TCP Fast Open sends, no ptrace, process_vm_*; plus everything denied in every mode.
+    /// between the task and the host: sockets only of AF_INET/AF_INET6 of type SOCK_STREAM
+    /// (Landlock then limits connect to the proxy's port and refuses bind), no unix socket but a
+    /// `socketpair` (before Landlock ABI 9 nothing else keeps a task from the host's pathname
+    /// sockets: docker.sock, the D-Bus bus, ssh-agent), no TCP Fast Open sends, no ptrace,
+    /// process_vm_*; plus everything denied in every mode.
     ProxyOnly,
 }
 
@@ -139,7 +146,7 @@ fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompEr
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let unconditional: &[libc::c_long] = match mode {
         SeccompMode::Restricted => &NETWORK_DENIED,
-        SeccompMode::VmSocketRestricted => &[],
+        SeccompMode::VmSocketRestricted | SeccompMode::RelayOnly => &[],
         SeccompMode::ProxyOnly => &PROXY_ONLY_DENIED,
     };
     for &nr in unconditional.iter().chain(&ALWAYS_DENIED) {
@@ -224,6 +231,16 @@ fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompEr
             )?],
         );
     }
+    if mode == SeccompMode::RelayOnly {
+        if let Some(socket) = rules.get_mut(&(libc::SYS_socket as i64)) {
+            socket.push(condition(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                libc::AF_UNIX as u64,
+            )?);
+        }
+    }
     Ok(rules)
 }
 
@@ -249,9 +266,8 @@ fn proxy_only_socket_rules(
     let rule = |conds: Vec<SeccompCondition>| {
         SeccompRule::new(conds).map_err(|e| SeccompError(e.to_string()))
     };
-    // Any family but the three: one rule with three "not equal" conditions (all must hold).
+    // Any family but the two: one rule with two "not equal" conditions (both must hold).
     let mut socket = vec![rule(vec![
-        cond(0, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?,
         cond(0, SeccompCmpOp::Ne, libc::AF_INET as u64)?,
         cond(0, SeccompCmpOp::Ne, libc::AF_INET6 as u64)?,
     ])?];
