@@ -53,8 +53,9 @@ fn start_relay(spec: &str) -> Result<(), Failure> {
     let bad = || Failure::usage(format!("--egress-relay {spec}: expected PORT=PATH"));
     // The relay's threads run without the command's seccomp filter: no process of the task may
     // attach to this one and borrow them (the command's exec makes it dumpable again).
-    nix::sys::prctl::set_dumpable(false)
-        .map_err(|e| Failure::refused(format!("egress relay: cannot make PID 1 undumpable: {e}")))?;
+    nix::sys::prctl::set_dumpable(false).map_err(|e| {
+        Failure::refused(format!("egress relay: cannot make PID 1 undumpable: {e}"))
+    })?;
     let (port, path) = spec.split_once('=').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     let listener = crate::netproxy::relay::bind(port).map_err(|e| {

@@ -339,7 +339,6 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
     will_create.extend(crate::home::credentials::credential_dir(&prep.shared_home));
     let mut launch = plan::plan_here(&request, will_create)?;
     launch.codex_home = Some(prep.home.clone());
-    let mut prep = prep;
     prep.outer = launch.backend;
     Ok(RunPlan {
         workspace: ws,
