@@ -61,8 +61,8 @@ fn refused(what: &str, e: impl std::fmt::Display) -> Failure {
     Failure::refused(format!("egress proxy: {what}: {e}"))
 }
 
-/// Binds the proxy `plan` describes.
-pub fn bind(plan: &EgressPlan) -> Result<Bound, Failure> {
+/// The launcher's own directory for the proxy's files (created 0700), or why not.
+fn net_dir(plan: &EgressPlan) -> Result<Dir, Failure> {
     let net_dir = plan
         .log
         .parent()
@@ -70,10 +70,27 @@ pub fn bind(plan: &EgressPlan) -> Result<Bound, Failure> {
     if let Some(state) = net_dir.parent() {
         std::fs::create_dir_all(state).map_err(|e| refused(&state.display().to_string(), e))?;
     }
-    let net = crate::fs::private_dir(net_dir, 0o700)
-        .map_err(|e| refused(&net_dir.display().to_string(), e))?;
-    let via_fd =
-        |dir: &Dir, name: &str| PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()));
+    crate::fs::private_dir(net_dir, 0o700).map_err(|e| refused(&net_dir.display().to_string(), e))
+}
+
+fn via_fd(dir: &Dir, name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()))
+}
+
+/// Binds the proxy `plan` describes. Without a usable state dir (a HOME the user cannot write)
+/// the proxy still runs: refusals are answered but not logged, and the socket directory is a
+/// fresh one in the temp dir (a task that tampers with it can only cut its own connection).
+pub fn bind(plan: &EgressPlan) -> Result<Bound, Failure> {
+    let net = match net_dir(plan) {
+        Ok(dir) => Some(dir),
+        Err(f) => {
+            eprintln!(
+                "{}: warning: {f}; the proxy's refusals are not logged",
+                crate::exit::program_name()
+            );
+            None
+        }
+    };
     let policy = plan
         .egress
         .policy()
@@ -91,44 +108,55 @@ pub fn bind(plan: &EgressPlan) -> Result<Bound, Failure> {
         .log
         .file_name()
         .map_or("proxy.log".into(), |n| n.to_string_lossy().into_owned());
-    config.log_path = Some(via_fd(&net, &log_name));
+    config.log_path = net.as_ref().map(|net| via_fd(net, &log_name));
     let socket = match plan.socket_parent {
         Some(_) => {
-            let name = OsString::from(format!(
-                "run.{}.{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.subsec_nanos())
-            ));
-            let dir = net
-                .create_dir(&name, 0o700)
-                .map_err(|e| refused("socket directory", e))?;
-            if !dir
-                .names()
-                .map_err(|e| refused("socket directory", e))?
-                .is_empty()
-            {
-                return Err(refused("socket directory", "not fresh"));
-            }
-            config.unix_socket = Some(via_fd(&dir, SOCKET_NAME));
-            // SAFETY: fcntl(F_DUPFD_CLOEXEC) returns a new descriptor we own, or -1.
-            let copy = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
-            if copy < 0 {
-                return Err(refused("socket directory", io::Error::last_os_error()));
-            }
-            Some(SocketDir {
-                parent: net,
-                name,
-                _dir: dir,
-                // SAFETY: `copy` was just returned by fcntl and is owned by nobody else.
-                passed: unsafe { OwnedFd::from_raw_fd(copy) },
-            })
+            let parent = match net {
+                Some(net) => net,
+                None => Dir::anchor(&std::env::temp_dir()).map_err(|e| refused("temp dir", e))?,
+            };
+            let socket = socket_dir(parent)?;
+            config.unix_socket = Some(via_fd(&socket._dir, SOCKET_NAME));
+            Some(socket)
         }
         None => None,
     };
     let proxy = netproxy::bind(config).map_err(|e| refused("start", e))?;
     Ok(Bound { proxy, socket })
+}
+
+/// A fresh, empty 0700 directory of ours in `parent`, for the proxy's socket.
+fn socket_dir(parent: Dir) -> Result<SocketDir, Failure> {
+    let name = OsString::from(format!(
+        "codex-launcher-proxy.{}.{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+    ));
+    let dir = parent
+        .create_dir(&name, 0o700)
+        .map_err(|e| refused("socket directory", e))?;
+    let fresh = dir
+        .names()
+        .map_err(|e| refused("socket directory", e))?
+        .is_empty()
+        && dir.stat().is_ok_and(|st| st.mode == 0o700);
+    if !fresh {
+        return Err(refused("socket directory", "not fresh"));
+    }
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) returns a new descriptor we own, or -1.
+    let copy = unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    if copy < 0 {
+        return Err(refused("socket directory", io::Error::last_os_error()));
+    }
+    Ok(SocketDir {
+        parent,
+        name,
+        _dir: dir,
+        // SAFETY: `copy` was just returned by fcntl and is owned by nobody else.
+        passed: unsafe { OwnedFd::from_raw_fd(copy) },
+    })
 }
 
 impl Bound {
