@@ -619,6 +619,11 @@ fn plan_bwrap(
         proxy_dir_fd: egress.map(|_| PROXY_DIR_FD),
         inner: inner_argv(req, view, launcher.supports_argv0(), egress.is_some())?,
     };
+    if egress.is_some_and(|e| e.egress.user_allowed_any()) {
+        not_enforced.push(
+            "the commands Codex runs reach the model provider's endpoints too: with destinations allowed they share Codex's proxy".into(),
+        );
+    }
     let bwrap = bwrap::plan(rules, writable, deny_matches, &options, view.fs).map_err(refused)?;
     let mut steps = vec![PreExec::CloseInheritedFds];
     steps.extend(req.chdir.clone().map(PreExec::Chdir));
