@@ -82,7 +82,10 @@ fn via_fd(dir: &Dir, name: &str) -> PathBuf {
 /// fresh one in the temp dir (a task that tampers with it can only cut its own connection).
 pub fn bind(plan: &EgressPlan) -> Result<Bound, Failure> {
     let net = match net_dir(plan) {
-        Ok(dir) => Some(dir),
+        Ok(dir) => {
+            sweep_dead_socket_dirs(&dir);
+            Some(dir)
+        }
         Err(f) => {
             eprintln!(
                 "{}: warning: {f}; the proxy's refusals are not logged",
@@ -125,10 +128,34 @@ pub fn bind(plan: &EgressPlan) -> Result<Bound, Failure> {
     Ok(Bound { proxy, socket })
 }
 
+const SOCKET_DIR_PREFIX: &str = "codex-launcher-proxy.";
+
+/// Removes socket directories whose launcher is gone (killed before it could clean up).
+fn sweep_dead_socket_dirs(net: &Dir) {
+    let Ok(names) = net.names() else { return };
+    for name in names {
+        let text = name.to_string_lossy();
+        let Some(pid) = text
+            .strip_prefix(SOCKET_DIR_PREFIX)
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Ok(Some(dir)) = net.open_dir(&name) {
+            let _ = dir.remove(SOCKET_NAME);
+        }
+        let _ = net.remove_dir(&name);
+    }
+}
+
 /// A fresh, empty 0700 directory of ours in `parent`, for the proxy's socket.
 fn socket_dir(parent: Dir) -> Result<SocketDir, Failure> {
     let name = OsString::from(format!(
-        "codex-launcher-proxy.{}.{}",
+        "{SOCKET_DIR_PREFIX}{}.{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
