@@ -277,7 +277,13 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
         landlock: host.landlock.clone(),
         landlock_gaps: landlock_plan
             .as_ref()
-            .map(|p| p.not_enforced.clone())
+            .map(|p| {
+                let mut gaps = p.not_enforced.clone();
+                if req.egress.is_some() {
+                    gaps.extend(landlock_egress_gaps());
+                }
+                gaps
+            })
             .unwrap_or_default(),
         require_full_isolation: req.require_full_isolation,
         inside_seatbelt: false,

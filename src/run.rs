@@ -330,7 +330,12 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
     let mut request = request::for_run(&sandbox, &prep.home, &prep.shared_home, command)?;
     request.target = target;
     if let Some(egress) = request.egress.take() {
-        request.egress = Some(egress.with_provider(model_provider(&prep)?));
+        // A replayed lock, not the shared config, is what the per-task config starts from.
+        let mut source = prep.clone();
+        if let Some(file) = &args.lock.replay {
+            source.config_source = Some((file.clone(), read_lock(file)?.config_text()));
+        }
+        request.egress = Some(egress.with_provider(model_provider(&source)?));
     }
     if !args.dry_run {
         plan::sweep_leftovers(&request);
@@ -420,8 +425,14 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         lock::UNKNOWN.to_string()
     };
     let lock_of = |config: &str| {
-        let sandbox =
+        let mut sandbox =
             lock::sandbox_table(launch.backend.name(), &request.policy, &launch.not_enforced);
+        if let Some(egress) = &request.egress {
+            // The sandbox itself has no network; what the proxy opens is the policy.
+            sandbox.insert("network", toml_edit::value("filtered"));
+            let allow: toml_edit::Array = egress.describe().into_iter().collect();
+            sandbox.insert("network_allow", toml_edit::value(allow));
+        }
         Lock::new(&codex_version, config, sandbox)
             .map_err(|e| Failure::refused(format!("the effective config does not parse: {e}")))
     };
