@@ -130,7 +130,9 @@ pub fn bind(plan: &EgressPlan) -> Result<Bound, Failure> {
 
 const SOCKET_DIR_PREFIX: &str = "codex-launcher-proxy.";
 
-/// Removes socket directories whose launcher is gone (killed before it could clean up).
+/// Removes socket directories whose launcher is gone (killed before it could clean up): its pid
+/// is not running here and nothing answers on its socket (the state dir may be shared with
+/// launchers in another pid namespace, whose pids mean nothing here).
 fn sweep_dead_socket_dirs(net: &Dir) {
     let Ok(names) = net.names() else { return };
     for name in names {
@@ -146,6 +148,9 @@ fn sweep_dead_socket_dirs(net: &Dir) {
             continue;
         }
         if let Ok(Some(dir)) = net.open_dir(&name) {
+            if std::os::unix::net::UnixStream::connect(via_fd(&dir, SOCKET_NAME)).is_ok() {
+                continue;
+            }
             let _ = dir.remove(SOCKET_NAME);
         }
         let _ = net.remove_dir(&name);
