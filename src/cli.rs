@@ -278,6 +278,12 @@ pub struct SandboxOptions {
     #[arg(long = "net-resolve", value_name = "NAME=ADDRESS")]
     pub net_resolve: Vec<String>,
 
+    /// With --network filtered on a Landlock kernel below ABI 4 (Linux < 6.7), which cannot limit
+    /// TCP: run anyway, the proxy variables routing well-behaved clients, UDP and unix sockets
+    /// still refused, and direct TCP to any host open (listed in not_enforced).
+    #[arg(long)]
+    pub accept_unfiltered_tcp: bool,
+
     /// Another directory the command may write (repeatable).
     #[arg(long = "writable-root", value_name = "DIR")]
     pub writable_roots: Vec<PathBuf>,

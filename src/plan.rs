@@ -300,15 +300,21 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
             let plan = landlock_plan.expect("landlock chosen only with an ABI");
             let mut gaps = plan.not_enforced.clone();
             if egress_plan.is_some() {
-                if plan.abi < 4 {
+                if plan.abi < 4 && !req.accept_unfiltered_tcp {
                     return Err(Failure::refused(format!(
-                        "--network filtered: Landlock ABI {} cannot limit TCP to the proxy (needs ABI 4, Linux 6.7); use --network off, or --network on to run with the network unrestricted",
+                        "--network filtered: Landlock ABI {} cannot limit TCP to the proxy (needs ABI 4, Linux 6.7); use --network off, --accept-unfiltered-tcp to keep the rest of the filter with direct TCP open, or --network on",
                         plan.abi
                     ))
                     .into());
                 }
                 seccomp = Some(SeccompMode::ProxyOnly);
                 gaps.extend(landlock_egress_gaps());
+                if plan.abi < 4 {
+                    gaps.push(format!(
+                        "direct TCP to any host and port (--accept-unfiltered-tcp: Landlock ABI {} cannot limit it); only clients that honour the proxy variables are filtered",
+                        plan.abi
+                    ));
+                }
             }
             let exec = landlock_exec(req, &plan, seccomp);
             (BackendPlan::Landlock(plan), gaps, exec)
@@ -675,8 +681,11 @@ pub fn spec_with_proxy(plan: &LaunchPlan, addr: std::net::SocketAddr) -> ExecSpe
     };
     add_proxy_env(&mut spec.env, &egress.egress, addr);
     for step in &mut spec.steps {
-        if let PreExec::Landlock(landlock) = step {
-            landlock.connect_tcp = vec![addr.port()];
+        match step {
+            PreExec::Landlock(landlock) if landlock.restrict_tcp => {
+                landlock.connect_tcp = vec![addr.port()];
+            }
+            _ => {}
         }
     }
     spec

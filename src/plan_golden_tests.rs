@@ -123,6 +123,7 @@ fn run_request(backend: BackendRequest, tmpdir: Option<&str>) -> SandboxRequest 
         target: TargetOs::Linux,
         proxy_only: false,
         egress: None,
+        accept_unfiltered_tcp: false,
         env_set: vec![(
             "CODEX_HOME".into(),
             "/home/u/.local/state/t/codex-home".into(),

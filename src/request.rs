@@ -34,6 +34,8 @@ pub struct SandboxRequest {
     /// Network only through the launcher's egress proxy (`--network filtered`); the model
     /// provider's destinations are added once the per-task config is known.
     pub egress: Option<crate::egress::Egress>,
+    /// `--accept-unfiltered-tcp`: below Landlock ABI 4, run `filtered` with direct TCP open.
+    pub accept_unfiltered_tcp: bool,
     /// Variables the command gets on top of the launcher's environment (`CODEX_HOME` for a run).
     pub env_set: Vec<(OsString, OsString)>,
     /// Where the command starts (the workspace for a run); `None` keeps the caller's directory.
@@ -93,6 +95,7 @@ impl SandboxRequest {
             target: TargetOs::host(),
             proxy_only: opts.network == modes::Network::Proxy,
             egress,
+            accept_unfiltered_tcp: opts.accept_unfiltered_tcp,
             env_set: Vec::new(),
             chdir: None,
         })
@@ -200,6 +203,7 @@ pub fn for_helper(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
         target: crate::select::TargetOs::Linux,
         proxy_only: false,
         egress: None,
+        accept_unfiltered_tcp: false,
         env_set: Vec::new(),
         chdir: None,
     })

@@ -614,6 +614,7 @@ pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
                 allow_domains: vec![],
                 allow_endpoints: vec![],
                 net_resolve: vec![],
+                accept_unfiltered_tcp: false,
                 writable_roots: vec![],
                 cwd: Some(ws.clone()),
                 permission_profile: None,
