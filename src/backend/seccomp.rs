@@ -271,13 +271,14 @@ fn proxy_only_socket_rules(
         cond(0, SeccompCmpOp::Ne, libc::AF_INET as u64)?,
         cond(0, SeccompCmpOp::Ne, libc::AF_INET6 as u64)?,
     ])?];
-    // An internet socket of any type but SOCK_STREAM (the type's low 4 bits; flags are OR'd
-    // above them): UDP, raw, SCTP's seqpacket, DCCP.
+    // An internet socket of any type but SOCK_STREAM (1) in the type's low 4 bits (flags are OR'd
+    // above them): every other type, 2 to 15, has bit 1, 2 or 3 set, and SOCK_STREAM none.
+    // That is UDP, raw, SCTP's seqpacket, DCCP.
     for family in [libc::AF_INET, libc::AF_INET6] {
-        for kind in (0..16u64).filter(|k| *k != libc::SOCK_STREAM as u64) {
+        for bit in [0x2u64, 0x4, 0x8] {
             socket.push(rule(vec![
                 cond(0, SeccompCmpOp::Eq, family as u64)?,
-                cond(1, SeccompCmpOp::MaskedEq(0xf), kind)?,
+                cond(1, SeccompCmpOp::MaskedEq(bit), bit)?,
             ])?);
         }
     }
