@@ -120,7 +120,7 @@ pub struct RunCli {
     bin_name = "codex-entrypoint",
     version,
     about = "Container PID 1: reap orphans, forward signals, and run the task under the strongest available sandbox",
-    after_help = "Options can also come from environment variables: CODEX_RUN_SANDBOX, CODEX_RUN_NETWORK, CODEX_RUN_WRITABLE_ROOTS (colon-separated), CODEX_RUN_CWD, CODEX_RUN_PERMISSION_PROFILE, CODEX_RUN_BACKEND, CODEX_RUN_REQUIRE_FULL_ISOLATION, CODEX_RUN_TASK_ID, CODEX_RUN_HOME, CODEX_RUN_SHARED_HOME, CODEX_RUN_CODEX, CODEX_RUN_CODEX_VERSION, CODEX_RUN_LOCK_EXPORT, CODEX_RUN_LOCK_REPLAY, CODEX_RUN_ALLOW_CODEX_VERSION_MISMATCH, CODEX_RUN_GRACE_SECONDS (default 10), CODEX_RUN_MULTI_AGENT, CODEX_RUN_MEMORY. A flag wins over its variable; an unknown CODEX_RUN_* variable is an error."
+    after_help = "Options can also come from environment variables: CODEX_RUN_SANDBOX, CODEX_RUN_NETWORK, CODEX_RUN_ALLOW_DOMAINS and CODEX_RUN_ALLOW_ENDPOINTS (comma-separated), CODEX_RUN_WRITABLE_ROOTS (colon-separated), CODEX_RUN_CWD, CODEX_RUN_PERMISSION_PROFILE, CODEX_RUN_BACKEND, CODEX_RUN_REQUIRE_FULL_ISOLATION, CODEX_RUN_TASK_ID, CODEX_RUN_HOME, CODEX_RUN_SHARED_HOME, CODEX_RUN_CODEX, CODEX_RUN_CODEX_VERSION, CODEX_RUN_LOCK_EXPORT, CODEX_RUN_LOCK_REPLAY, CODEX_RUN_ALLOW_CODEX_VERSION_MISMATCH, CODEX_RUN_GRACE_SECONDS (default 10), CODEX_RUN_MULTI_AGENT, CODEX_RUN_MEMORY. A flag wins over its variable; an unknown CODEX_RUN_* variable is an error."
 )]
 pub struct EntrypointCli {
     #[command(flatten)]
@@ -167,6 +167,16 @@ pub struct LinuxSandboxArgs {
     /// Inner stage: apply seccomp inside the sandbox, then run the command as PID 2
     #[arg(long, hide = true)]
     pub apply_seccomp_then_exec: bool,
+
+    /// Inner stage: serve PORT on loopback in the sandbox's network namespace, relaying to the
+    /// launcher's proxy socket at PATH, before the command starts
+    #[arg(
+        long,
+        hide = true,
+        value_name = "PORT=PATH",
+        requires = "apply_seccomp_then_exec"
+    )]
+    pub egress_relay: Option<String>,
 
     /// Managed network proxy context (JSON); not supported
     #[arg(long, hide = true, value_name = "MANAGED_NETWORK")]
@@ -244,9 +254,35 @@ pub struct SandboxOptions {
     #[arg(long, value_enum, default_value = "workspace-write")]
     pub sandbox: crate::policy::modes::SandboxMode,
 
-    /// Network access for the command.
-    #[arg(long, value_enum, default_value = "on")]
+    /// Network access: `filtered` (default) lets Codex reach its model provider (from the per-task
+    /// config) and Codex and its commands reach only what --allow-domain/--allow-endpoint add,
+    /// through the launcher's proxy; `on` is unrestricted; `off` is nothing, not even the model
+    /// API; `proxy` (macOS) only the loopback proxy named by HTTPS_PROXY.
+    #[arg(long, value_enum, default_value = "filtered")]
     pub network: crate::policy::modes::Network,
+
+    /// With --network filtered: a domain Codex and its commands may reach through the proxy
+    /// (`example.com`, `*.example.com` for subdomains, `**.example.com` for both, optional
+    /// `:PORT`; repeatable). Its addresses must still be public.
+    #[arg(long = "allow-domain", value_name = "DOMAIN")]
+    pub allow_domains: Vec<String>,
+
+    /// With --network filtered: exactly HOST:PORT, even on loopback or a private network (a
+    /// local service; repeatable).
+    #[arg(long = "allow-endpoint", value_name = "HOST:PORT")]
+    pub allow_endpoints: Vec<String>,
+
+    /// With --network filtered: answer NAME with ADDRESS instead of asking DNS (split DNS,
+    /// tests). NAME must be allowed by --allow-domain or --allow-endpoint, and ADDRESS is vetted
+    /// like any answer: a loopback or private one also needs --allow-endpoint.
+    #[arg(long = "net-resolve", value_name = "NAME=ADDRESS")]
+    pub net_resolve: Vec<String>,
+
+    /// With --network filtered on a Landlock kernel below ABI 4 (Linux < 6.7), which cannot limit
+    /// TCP: run anyway, the proxy variables routing well-behaved clients, UDP and unix sockets
+    /// still refused, and direct TCP to any host open (listed in not_enforced).
+    #[arg(long)]
+    pub accept_unfiltered_tcp: bool,
 
     /// Another directory the command may write (repeatable).
     #[arg(long = "writable-root", value_name = "DIR")]
@@ -257,7 +293,7 @@ pub struct SandboxOptions {
     pub cwd: Option<PathBuf>,
 
     /// A Codex permission profile (JSON) instead of --sandbox/--network/--writable-root.
-    #[arg(long, value_name = "JSON", conflicts_with_all = ["sandbox", "network", "writable_roots"])]
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["sandbox", "network", "writable_roots", "allow_domains", "allow_endpoints", "net_resolve"])]
     pub permission_profile: Option<String>,
 
     /// Sandbox backend (default: the strongest this host allows).

@@ -97,6 +97,17 @@ fn inner_layer(plan: &LaunchPlan) -> serde_json::Value {
         None,
         WindowsSandbox::Absent,
     );
+    let mut decision = decision;
+    if plan
+        .egress
+        .as_ref()
+        .is_some_and(|e| e.egress.user_allowed_any())
+    {
+        // As `codex-run` writes it: allowed destinations give the commands the proxy.
+        if let Some(access) = decision.setting.network_access.as_mut() {
+            *access = true;
+        }
+    }
     let managed = ManagedConfig {
         sandbox: decision.setting.clone(),
         multi_agent: !home::opted_out("CODEX_RUN_MULTI_AGENT"),

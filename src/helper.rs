@@ -13,7 +13,7 @@ use crate::request::{self, SandboxRequest};
 pub fn run(args: LinuxSandboxArgs) -> Outcome {
     let request = request::for_helper(&args)?;
     if args.apply_seccomp_then_exec {
-        return inner_stage(&request);
+        return inner_stage(&request, args.egress_relay.as_deref());
     }
     plan::sweep_leftovers(&request);
     let plan = plan::plan_here(&request, Vec::new())?;
@@ -22,7 +22,7 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
 }
 
 /// Inside bubblewrap: no capabilities may remain; filter, then run the command as PID 2.
-fn inner_stage(request: &SandboxRequest) -> Outcome {
+fn inner_stage(request: &SandboxRequest, relay: Option<&str>) -> Outcome {
     // bubblewrap starts the inner stage as the sandbox's PID 1 with no capabilities; anything else
     // means it was started by hand, outside the sandbox it is meant to finish.
     let pid1 = nix::unistd::getpid().as_raw() == 1 || request.inherit_pid_namespace;
@@ -32,10 +32,38 @@ fn inner_stage(request: &SandboxRequest) -> Outcome {
         ));
     }
     let policy = &request.policy;
-    let mode = SeccompMode::for_policy(policy.network_restricted(), policy.is_full_disk_write());
+    let mut mode =
+        SeccompMode::for_policy(policy.network_restricted(), policy.is_full_disk_write());
+    if let Some(relay) = relay {
+        start_relay(relay)?;
+        // The namespace holds nothing but the relay: the command needs TCP to reach it. The
+        // relay's threads started before the filter, so its unix socket stays theirs alone.
+        mode = Some(SeccompMode::RelayOnly);
+    }
     let spec = plan::inner_stage_exec(&request.command, mode);
     exec::exec_spec(&spec).map(|ended| match ended {
         exec::Ended::Exited(code) => code as u8,
         exec::Ended::Signaled(sig) => 128 + sig as u8,
     })
+}
+
+/// Binds `127.0.0.1:PORT` in this (the sandbox's) network namespace and relays it to the proxy's
+/// socket at PATH, before anything else runs here: a client started first would find nothing.
+fn start_relay(spec: &str) -> Result<(), Failure> {
+    let bad = || Failure::usage(format!("--egress-relay {spec}: expected PORT=PATH"));
+    // The relay's threads run without the command's seccomp filter: no process of the task may
+    // attach to this one and borrow them (the command's exec makes it dumpable again).
+    nix::sys::prctl::set_dumpable(false).map_err(|e| {
+        Failure::refused(format!("egress relay: cannot make PID 1 undumpable: {e}"))
+    })?;
+    let (port, path) = spec.split_once('=').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let listener = crate::netproxy::relay::bind(port).map_err(|e| {
+        Failure::refused(format!(
+            "egress relay: cannot listen on 127.0.0.1:{port}: {e}"
+        ))
+    })?;
+    crate::netproxy::relay::spawn(listener, path.into())
+        .map_err(|e| Failure::refused(format!("egress relay: cannot start: {e}")))?;
+    Ok(())
 }

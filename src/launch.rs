@@ -16,6 +16,9 @@ use crate::probe::bwrap::Launcher;
 /// The descriptor bubblewrap reports the sandbox's init pid on (`--info-fd`). Fixed, so the plan
 /// (and what `explain` prints) does not depend on which descriptor a pipe happened to get.
 pub const INFO_FD: i32 = 3;
+/// The descriptor of the proxy's private socket directory, bound into bubblewrap
+/// (`--ro-bind-fd`), so the argv names no host path chosen at launch.
+pub const PROXY_DIR_FD: i32 = 4;
 
 /// What is executed at the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +78,8 @@ impl Step {
 pub enum FdSource {
     /// The write end of the pipe bubblewrap's `--info-fd` reports on.
     BwrapInfo,
+    /// The egress proxy's private socket directory.
+    ProxyDir,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

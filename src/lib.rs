@@ -7,6 +7,7 @@ pub mod cli;
 pub mod completions;
 pub mod dispatch;
 pub mod doctor;
+pub mod egress;
 pub mod entrypoint;
 pub mod exec;
 pub mod exit;

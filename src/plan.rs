@@ -10,10 +10,12 @@ use crate::backend::bwrap::{self, BwrapOptions, BwrapPlan};
 use crate::backend::landlock::{self, LandlockPlan};
 use crate::backend::seatbelt::{self, SeatbeltPlan};
 use crate::backend::seccomp::SeccompMode;
+use crate::egress::{self, EgressPlan};
 use crate::exit::Failure;
 use crate::hostview::{FsView, HostView, LiveFs};
 use crate::launch::{
     EnvSpec, ExecSpec, FdPass, FdSource, Program, Step as PreExec, Supervision, INFO_FD,
+    PROXY_DIR_FD,
 };
 use crate::policy::glob_scan;
 use crate::policy::{Access, FileSystem, Rules};
@@ -42,6 +44,8 @@ pub struct LaunchPlan {
     pub network_on: bool,
     /// The per-task Codex home a run prepares, when this plan is a run's.
     pub codex_home: Option<PathBuf>,
+    /// The egress proxy the executor starts first (`--network filtered`).
+    pub egress: Option<EgressPlan>,
 }
 
 #[derive(Debug)]
@@ -290,17 +294,45 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
         landlock: host.landlock.clone(),
         landlock_gaps: landlock_plan
             .as_ref()
-            .map(|p| p.not_enforced.clone())
+            .map(|p| {
+                let mut gaps = p.not_enforced.clone();
+                if req.egress.is_some() {
+                    gaps.extend(landlock_egress_gaps());
+                }
+                gaps
+            })
             .unwrap_or_default(),
         require_full_isolation: req.require_full_isolation,
         inside_seatbelt: false,
     };
     let selection =
         select::select(&inputs).map_err(|r| PlanError::Refused(Box::new((r, host.clone()))))?;
+    let egress_plan = req
+        .egress
+        .as_ref()
+        .map(|e| egress_plan(e, view, selection.backend));
+    let mut seccomp = seccomp;
     let (plan, not_enforced, exec) = match selection.backend {
         Backend::Landlock => {
             let plan = landlock_plan.expect("landlock chosen only with an ABI");
-            let gaps = plan.not_enforced.clone();
+            let mut gaps = plan.not_enforced.clone();
+            if egress_plan.is_some() {
+                if plan.abi < 4 && !req.accept_unfiltered_tcp {
+                    return Err(Failure::refused(format!(
+                        "--network filtered: Landlock ABI {} cannot limit TCP to the proxy (needs ABI 4, Linux 6.7); use --network off, --accept-unfiltered-tcp to keep the rest of the filter with direct TCP open, or --network on",
+                        plan.abi
+                    ))
+                    .into());
+                }
+                seccomp = Some(SeccompMode::ProxyOnly);
+                gaps.extend(landlock_egress_gaps());
+                if plan.abi < 4 {
+                    gaps.push(format!(
+                        "direct TCP to any host and port (--accept-unfiltered-tcp: Landlock ABI {} cannot limit it); only clients that honour the proxy variables are filtered",
+                        plan.abi
+                    ));
+                }
+            }
             let exec = landlock_exec(req, &plan, seccomp);
             (BackendPlan::Landlock(plan), gaps, exec)
         }
@@ -312,6 +344,10 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
             let writable = writable
                 .expect("bwrap is chosen only when reachable")
                 .map_err(refused)?;
+            if egress_plan.is_some() {
+                // The network namespace is the boundary; the inner stage needs TCP to its relay.
+                seccomp = Some(SeccompMode::RelayOnly);
+            }
             plan_bwrap(
                 req,
                 view,
@@ -320,6 +356,7 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
                 &deny_matches,
                 launcher,
                 daemon_dir,
+                egress_plan.as_ref(),
             )?
         }
         other => {
@@ -328,6 +365,9 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
     };
     let mut not_enforced = not_enforced;
     if !network_restricted {
+        if req.outer_layer {
+            not_enforced.push(NETWORK_ON_GAP.into());
+        }
         not_enforced.push(unix_socket_gap(&plan));
     }
     Ok(LaunchPlan {
@@ -340,9 +380,46 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
         command: req.command.clone(),
         exec,
         target: req.target,
-        network_on: !req.policy.network_restricted(),
+        network_on: !req.policy.network_restricted()
+            || req.egress.as_ref().is_some_and(|e| e.user_allowed_any()),
         codex_home: None,
+        egress: egress_plan,
     })
+}
+
+/// Where the proxy logs and keeps its socket: `$XDG_STATE_HOME/codex-launcher/net` (default
+/// `~/.local/state/...`), which every plan keeps read-only, so no task can plant or rewrite them.
+fn egress_dir(view: &HostView) -> PathBuf {
+    let var = |name: &str| {
+        view.env
+            .iter()
+            .find(|(k, v)| k == name && Path::new(v).is_absolute())
+            .map(|(_, v)| PathBuf::from(v))
+    };
+    var("XDG_STATE_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/codex-launcher-{}", view.uid)))
+        .join("codex-launcher/net")
+}
+
+fn egress_plan(e: &egress::Egress, view: &HostView, backend: Backend) -> EgressPlan {
+    let dir = egress_dir(view);
+    let bwrap = matches!(backend, Backend::BwrapSystem | Backend::BwrapVendored);
+    EgressPlan {
+        egress: e.clone(),
+        log: dir.join("proxy.log"),
+        socket_parent: bwrap.then(|| dir.clone()),
+        task_sees: bwrap.then(|| std::net::SocketAddr::from(([127, 0, 0, 1], egress::RELAY_PORT))),
+    }
+}
+
+/// What Landlock plus seccomp leave open around the proxy. Unix sockets are not among them:
+/// seccomp refuses every `socket(AF_UNIX)` (a `socketpair` stays possible).
+fn landlock_egress_gaps() -> Vec<String> {
+    vec![
+        "TCP to another host on the proxy's port number: Landlock limits connect(2) by port only".to_string(),
+        "the commands Codex runs share Codex's proxy: they can reach the model provider's endpoints too (Codex's own sandbox cannot run inside Landlock)".into(),
+    ]
 }
 
 /// `rules` with the launcher's own state dirs read-only wherever a writable root covers them, so
@@ -360,6 +437,9 @@ fn with_launcher_state_read_only(rules: &Rules, state: &[PathBuf]) -> Rules {
     }
     out
 }
+
+/// `--network on`, said where it counts: the sandbox has the host's whole network.
+const NETWORK_ON_GAP: &str = "network filtering (--network on): Codex and every command it runs reach any host, the host's loopback services and the cloud metadata address included";
 
 /// With the network on, nothing stands between the task and the host's unix sockets in readable
 /// directories (a socket is reachable through a read-only mount), nor, without a network
@@ -418,7 +498,8 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
         FileSystem::Restricted(rules) if !rules.is_full_disk_write() => Some(rules),
         _ => None,
     };
-    let network_restricted = req.policy.network_restricted() || req.proxy_only;
+    let network_restricted =
+        (req.policy.network_restricted() && req.egress.is_none()) || req.proxy_only;
     if rules.is_none() && !network_restricted {
         return Ok(LaunchPlan::direct(
             req,
@@ -447,8 +528,10 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
     } else {
         Default::default()
     };
+    // The proxy is not wired into Seatbelt launches yet: the network stays as `on` and says so.
+    let unfiltered = req.egress.is_some();
     let network = seatbelt::NetworkInputs {
-        enabled: !req.policy.network_restricted(),
+        enabled: !req.policy.network_restricted() || unfiltered,
         proxy_only: req.proxy_only,
         proxy_ports,
         has_proxy_config,
@@ -480,18 +563,23 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
         steps,
         supervision: Supervision::Replace,
     };
+    let mut not_enforced = Vec::new();
+    if unfiltered {
+        not_enforced.push("--network filtered on macOS: the launcher's proxy is not wired into Seatbelt yet, so the network is unrestricted (use --network proxy with your own loopback proxy, or --network off)".to_string());
+    }
     Ok(LaunchPlan {
         backend: selection.backend,
         ladder: selection.ladder,
-        not_enforced: Vec::new(),
+        not_enforced,
         seccomp: None,
         plan: BackendPlan::Seatbelt(plan),
         host,
         command: req.command.clone(),
         exec,
         target: req.target,
-        network_on: !req.policy.network_restricted(),
+        network_on: !req.policy.network_restricted() || req.egress.is_some(),
         codex_home: None,
+        egress: None,
     })
 }
 
@@ -504,6 +592,7 @@ fn plan_bwrap(
     deny_matches: &[PathBuf],
     launcher: Launcher,
     daemon_dir: PathBuf,
+    egress: Option<&EgressPlan>,
 ) -> Result<(BackendPlan, Vec<String>, ExecSpec), Failure> {
     let uid = view.uid;
     let temp = view.temp_dir().map_err(Failure::refused)?;
@@ -521,6 +610,7 @@ fn plan_bwrap(
             "a fresh /proc (--no-proc): the host's stays visible, with every process's command line".into(),
         );
     }
+
     if !proc_allowed && !req.no_proc && !req.inherit_pid_namespace {
         not_enforced.push(
             "a fresh /proc (the kernel refused to mount one here; the host's stays visible)".into(),
@@ -555,19 +645,35 @@ fn plan_bwrap(
         denied_file: files.denied_file.clone(),
         empty_file: files.empty_file.clone(),
         info_fd: Some(INFO_FD),
-        inner: inner_argv(req, view, launcher.supports_argv0())?,
+        proxy_dir_fd: egress.map(|_| PROXY_DIR_FD),
+        inner: inner_argv(req, view, launcher.supports_argv0(), egress.is_some())?,
     };
+    if egress.is_some_and(|e| e.egress.user_allowed_any()) {
+        not_enforced.push(
+            "the commands Codex runs reach the model provider's endpoints too: with destinations allowed they share Codex's proxy".into(),
+        );
+    }
     let bwrap = bwrap::plan(rules, writable, deny_matches, &options, view.fs).map_err(refused)?;
     let mut steps = vec![PreExec::CloseInheritedFds];
     steps.extend(req.chdir.clone().map(PreExec::Chdir));
+    let mut env = command_env(req);
+    let mut fds = vec![FdPass {
+        fd: INFO_FD,
+        source: FdSource::BwrapInfo,
+    }];
+    if let Some(plan) = egress {
+        let relay = plan.task_sees.expect("a bwrap egress plan names the relay");
+        add_proxy_env(&mut env, &plan.egress, relay);
+        fds.push(FdPass {
+            fd: PROXY_DIR_FD,
+            source: FdSource::ProxyDir,
+        });
+    }
     let exec = ExecSpec {
         program: Program::Bwrap(launcher.clone()),
         argv: bwrap.args.clone(),
-        env: command_env(req),
-        fds: vec![FdPass {
-            fd: INFO_FD,
-            source: FdSource::BwrapInfo,
-        }],
+        env,
+        fds,
         steps,
         supervision: Supervision::Supervise,
     };
@@ -580,6 +686,42 @@ fn plan_bwrap(
         not_enforced,
         exec,
     ))
+}
+
+/// The plan's launch once the proxy is bound at `addr`: where the task reaches the proxy
+/// directly (Landlock), its variables name that port and the Landlock ruleset allows connecting
+/// to it, and to nothing else. Under bubblewrap the task sees the relay, fixed in the plan.
+pub fn spec_with_proxy(plan: &LaunchPlan, addr: std::net::SocketAddr) -> ExecSpec {
+    let mut spec = plan.exec.clone();
+    let Some(egress) = plan.egress.as_ref().filter(|e| e.task_sees.is_none()) else {
+        return spec;
+    };
+    add_proxy_env(&mut spec.env, &egress.egress, addr);
+    for step in &mut spec.steps {
+        match step {
+            PreExec::Landlock(landlock) if landlock.restrict_tcp => {
+                landlock.connect_tcp = vec![addr.port()];
+            }
+            _ => {}
+        }
+    }
+    spec
+}
+
+/// Routes the task's clients to the proxy at `addr` and drops inherited proxy settings that
+/// would point elsewhere.
+pub fn add_proxy_env(env: &mut EnvSpec, egress: &egress::Egress, addr: std::net::SocketAddr) {
+    env.remove.extend(
+        crate::netproxy::env::CLEARED
+            .iter()
+            .map(|k| OsString::from(*k)),
+    );
+    env.set.extend(
+        egress
+            .env(addr)
+            .into_iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+    );
 }
 
 /// The inner stage's own launch, inside bubblewrap: nothing inherited, the seccomp filter, then
@@ -603,6 +745,7 @@ fn inner_argv(
     req: &SandboxRequest,
     view: &HostView,
     supports_argv0: bool,
+    relay: bool,
 ) -> Result<Vec<OsString>, Failure> {
     let exe = view.current_exe.clone().map_err(Failure::refused)?;
     let mut argv: Vec<OsString> = vec![exe.clone().into()];
@@ -618,6 +761,18 @@ fn inner_argv(
     }
     argv.push("--permission-profile".into());
     argv.push(req.profile.to_canonical_json().into());
+    if relay {
+        argv.push("--egress-relay".into());
+        argv.push(
+            format!(
+                "{}={}/{}",
+                egress::RELAY_PORT,
+                egress::SOCKET_DIR_INSIDE,
+                egress::SOCKET_NAME
+            )
+            .into(),
+        );
+    }
     argv.push("--apply-seccomp-then-exec".into());
     argv.push("--".into());
     argv.extend(req.command.iter().cloned());
@@ -697,6 +852,7 @@ impl LaunchPlan {
             target: req.target,
             network_on: !req.policy.network_restricted(),
             codex_home: None,
+            egress: None,
         }
     }
 
@@ -737,6 +893,7 @@ impl LaunchPlan {
         json!({
             "backend": self.backend.name(),
             "ladder": self.ladder,
+            "egress": self.egress.as_ref().map(|e| e.to_json()),
             "launch": self.exec.to_json(),
             "plan": plan,
             "not_enforced": self.not_enforced,
@@ -789,6 +946,26 @@ impl LaunchPlan {
             "seccomp: {}\n",
             self.seccomp.map_or("none".into(), |m| format!("{m:?}"))
         ));
+        if let Some(egress) = &self.egress {
+            let json = egress.to_json();
+            out.push_str(&format!(
+                "network: only through the launcher's proxy at {} ({})\n",
+                json["proxy"].as_str().unwrap_or("?"),
+                match &self.plan {
+                    BackendPlan::Landlock(_) =>
+                        "Landlock lets TCP connect only to the proxy's port and bind nothing; seccomp allows no socket but unix and TCP",
+                    _ => "own network namespace; the relay on loopback inside is its only way out",
+                }
+            ));
+            out.push_str(&format!("  proxy log: {}\n", egress.log.display()));
+            let allowed = egress.egress.describe();
+            if allowed.is_empty() {
+                out.push_str("  allowed: nothing\n");
+            }
+            for line in allowed {
+                out.push_str(&format!("  allowed: {line}\n"));
+            }
+        }
         if !self.not_enforced.is_empty() {
             out.push_str("not enforced:\n");
             for g in &self.not_enforced {

@@ -122,6 +122,8 @@ fn run_request(backend: BackendRequest, tmpdir: Option<&str>) -> SandboxRequest 
         outer_layer: true,
         target: TargetOs::Linux,
         proxy_only: false,
+        egress: None,
+        accept_unfiltered_tcp: false,
         env_set: vec![(
             "CODEX_HOME".into(),
             "/home/u/.local/state/t/codex-home".into(),
@@ -157,6 +159,86 @@ fn render(plan: &LaunchPlan) -> String {
         out.push_str(&format!("not enforced: {gap}\n"));
     }
     out
+}
+
+/// `run_request` under `--network filtered` with one allowed domain and a local model provider.
+fn filtered_request(backend: BackendRequest) -> SandboxRequest {
+    let mut req = run_request(backend, None);
+    let egress = crate::egress::Egress::from_flags(&["example.com".into()], &[], &[])
+        .unwrap()
+        .with_provider(crate::egress::Provider {
+            rules: vec![],
+            endpoints: vec!["127.0.0.1:4567".into()],
+        });
+    req.egress = Some(egress);
+    req
+}
+
+fn planned_filtered(fs: &FixtureFs, facts: HostFacts, backend: BackendRequest) -> String {
+    let mut host = view(fs, facts, None);
+    host.env = vec![("HOME".into(), "/home/u".into())];
+    match plan_launch(&filtered_request(backend), &host) {
+        Ok(plan) => {
+            let mut out = render(&plan);
+            out.push_str(&format!(
+                "egress: {}\n",
+                plan.egress
+                    .as_ref()
+                    .map(|e| e.to_json())
+                    .unwrap_or_default()
+            ));
+            out.push_str(&format!("seccomp: {:?}\n", plan.seccomp));
+            if let Some(egress) = &plan.egress {
+                let spec = spec_with_proxy(&plan, "127.0.0.1:40000".parse().unwrap());
+                out.push_str(&format!(
+                    "launched env_set: {}\n",
+                    spec.to_json()["env_set"]
+                ));
+                for step in &spec.steps {
+                    if let PreExec::Landlock(l) = step {
+                        out.push_str(&format!(
+                            "launched landlock connect_tcp: {:?}\n",
+                            l.connect_tcp
+                        ));
+                    }
+                }
+                let _ = egress;
+            }
+            out
+        }
+        Err(e) => format!("refused: {}", Failure::from(e)),
+    }
+}
+
+#[test]
+fn filtered_network_on_bwrap_relays_to_the_proxy() {
+    let fs = debian();
+    let out = planned_filtered(&fs, facts(true, Ok(6), 1000), BackendRequest::Auto);
+    assert!(out.contains("--egress-relay"), "{out}");
+    assert!(out.contains("\"fd\":4,\"source\":\"proxy_dir\""), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn filtered_network_on_landlock_allows_only_the_proxy_port() {
+    let fs = other_layout();
+    let out = planned_filtered(&fs, facts(false, Ok(6), 0), BackendRequest::Auto);
+    assert!(
+        out.contains("launched landlock connect_tcp: [40000]"),
+        "{out}"
+    );
+    assert!(out.contains("seccomp: Some(ProxyOnly)"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn filtered_network_below_landlock_abi_4_is_refused() {
+    let fs = other_layout();
+    let out = planned_filtered(&fs, facts(false, Ok(3), 0), BackendRequest::Auto);
+    assert!(
+        out.starts_with("refused: --network filtered: Landlock ABI 3"),
+        "{out}"
+    );
 }
 
 fn planned(

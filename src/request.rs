@@ -31,6 +31,11 @@ pub struct SandboxRequest {
     pub target: TargetOs,
     /// Network only through the loopback proxy in the proxy variables (`--network proxy`).
     pub proxy_only: bool,
+    /// Network only through the launcher's egress proxy (`--network filtered`); the model
+    /// provider's destinations are added once the per-task config is known.
+    pub egress: Option<crate::egress::Egress>,
+    /// `--accept-unfiltered-tcp`: below Landlock ABI 4, run `filtered` with direct TCP open.
+    pub accept_unfiltered_tcp: bool,
     /// Variables the command gets on top of the launcher's environment (`CODEX_HOME` for a run).
     pub env_set: Vec<(OsString, OsString)>,
     /// Where the command starts (the workspace for a run); `None` keeps the caller's directory.
@@ -65,10 +70,13 @@ impl SandboxRequest {
             }
             Some(json) => PermissionProfile::parse(json)
                 .map_err(|e| Failure::usage(format!("--permission-profile: {e}")))?,
-            None => modes::profile_for(opts.sandbox, opts.network, &opts.writable_roots)
+            None => modes::profile_for(opts.sandbox, effective_network(opts), &opts.writable_roots)
                 .map_err(Failure::usage)?,
         };
         let backend = opts.backend.with_bwrap_env_var().map_err(Failure::usage)?;
+        let egress = egress_for(opts)?;
+        // Without a filesystem sandbox there is nothing to keep a task inside the proxy.
+        let egress = egress.filter(|_| opts.sandbox != SandboxMode::DangerFullAccess);
         Ok(Self {
             policy: resolve_here(&profile, &policy_cwd),
             profile,
@@ -86,10 +94,50 @@ impl SandboxRequest {
             outer_layer: true,
             target: TargetOs::host(),
             proxy_only: opts.network == modes::Network::Proxy,
+            egress,
+            accept_unfiltered_tcp: opts.accept_unfiltered_tcp,
             env_set: Vec::new(),
             chdir: None,
         })
     }
+}
+
+/// `--network filtered` with `--sandbox danger-full-access` is `on`: with no sandbox nothing
+/// would keep the task inside the proxy.
+fn effective_network(opts: &SandboxOptions) -> modes::Network {
+    match (opts.network, opts.sandbox) {
+        (modes::Network::Filtered, SandboxMode::DangerFullAccess) => modes::Network::On,
+        (network, _) => network,
+    }
+}
+
+/// The egress policy of `--network filtered`; the allow flags mean nothing in another mode, so
+/// they are refused there rather than ignored.
+fn egress_for(opts: &SandboxOptions) -> Result<Option<crate::egress::Egress>, Failure> {
+    let filtered =
+        effective_network(opts) == modes::Network::Filtered && opts.permission_profile.is_none();
+    if !filtered {
+        let flag = [
+            ("--allow-domain", &opts.allow_domains),
+            ("--allow-endpoint", &opts.allow_endpoints),
+            ("--net-resolve", &opts.net_resolve),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_empty());
+        if let Some((flag, _)) = flag {
+            return Err(Failure::usage(format!(
+                "{flag} needs --network filtered and a sandbox (the proxy it configures only runs there)"
+            )));
+        }
+        return Ok(None);
+    }
+    crate::egress::Egress::from_flags(
+        &opts.allow_domains,
+        &opts.allow_endpoints,
+        &opts.net_resolve,
+    )
+    .map(Some)
+    .map_err(|e| Failure::usage(e.to_string()))
 }
 
 /// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
@@ -154,6 +202,8 @@ pub fn for_helper(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
         outer_layer: false,
         target: crate::select::TargetOs::Linux,
         proxy_only: false,
+        egress: None,
+        accept_unfiltered_tcp: false,
         env_set: Vec::new(),
         chdir: None,
     })

@@ -305,7 +305,13 @@ pub struct RunPlan {
 /// per-task home and the shared `sessions/` are planned as the directories the run will create.
 pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> {
     let ws = workspace(args.sandbox.cwd.as_deref())?;
-    let (prep, task_id) = task_home(&args.home, &ws, args.sandbox.network != Network::Off)?;
+    let (mut prep, task_id) = task_home(&args.home, &ws, commands_network(&args.sandbox))?;
+    if commands_network(&args.sandbox) && args.sandbox.network == Network::Filtered {
+        // The user allowed destinations for Codex and its commands: the commands get the
+        // network, which under this mode is the proxy and nothing else.
+        prep.overrides
+            .push("sandbox_workspace_write.network_access=true".into());
+    }
     // What a run will create must be creatable: a dry run that promises a plan every real run
     // refuses (no writable HOME, a read-only root) helps nobody.
     for dir in [&prep.home, &prep.shared_home.join("sessions")] {
@@ -331,6 +337,14 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
     sandbox.cwd = Some(ws.clone());
     let mut request = request::for_run(&sandbox, &prep.home, &prep.shared_home, command)?;
     request.target = target;
+    if let Some(egress) = request.egress.take() {
+        // A replayed lock, not the shared config, is what the per-task config starts from.
+        let mut source = prep.clone();
+        if let Some(file) = &args.lock.replay {
+            source.config_source = Some((file.clone(), read_lock(file)?.config_text()));
+        }
+        request.egress = Some(egress.with_provider(model_provider(&source)?));
+    }
     if !args.dry_run {
         plan::sweep_leftovers(&request);
     }
@@ -338,7 +352,6 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
     will_create.extend(crate::home::credentials::credential_dir(&prep.shared_home));
     let mut launch = plan::plan_here(&request, will_create)?;
     launch.codex_home = Some(prep.home.clone());
-    let mut prep = prep;
     prep.outer = launch.backend;
     Ok(RunPlan {
         workspace: ws,
@@ -347,6 +360,29 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
         request,
         launch,
     })
+}
+
+/// Whether the commands Codex runs may have network at all: `on`, or `filtered` with
+/// destinations the user allowed (then only through the proxy).
+fn commands_network(sandbox: &SandboxOptions) -> bool {
+    match sandbox.network {
+        Network::On | Network::Proxy => true,
+        Network::Off => false,
+        Network::Filtered => {
+            sandbox.sandbox == SandboxMode::DangerFullAccess
+                || !sandbox.allow_domains.is_empty()
+                || !sandbox.allow_endpoints.is_empty()
+        }
+    }
+}
+
+/// Where Codex's model traffic goes, from the per-task config this run will write (the shared
+/// config or replayed lock with the `-c` overrides).
+fn model_provider(prep: &PrepareOptions) -> Result<crate::egress::Provider, Failure> {
+    let planned = home::plan(prep)?;
+    let parsed = home::managed::parse(&planned.config)
+        .map_err(|e| Failure::refused(format!("the per-task config does not parse: {e}")))?;
+    crate::egress::provider_destinations(parsed.root()).map_err(|e| Failure::usage(e.to_string()))
 }
 
 pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
@@ -399,8 +435,14 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         lock::UNKNOWN.to_string()
     };
     let lock_of = |config: &str| {
-        let sandbox =
+        let mut sandbox =
             lock::sandbox_table(launch.backend.name(), &request.policy, &launch.not_enforced);
+        if let Some(egress) = &request.egress {
+            // The sandbox itself has no network; what the proxy opens is the policy.
+            sandbox.insert("network", toml_edit::value("filtered"));
+            let allow: toml_edit::Array = egress.describe().into_iter().collect();
+            sandbox.insert("network_allow", toml_edit::value(allow));
+        }
         Lock::new(&codex_version, config, sandbox)
             .map_err(|e| Failure::refused(format!("the effective config does not parse: {e}")))
     };
@@ -603,13 +645,21 @@ fn detect_codex_version(
 
 pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
     let ws = workspace(args.cwd.as_deref())?;
-    let (mut prep, _) = task_home(&args.home, &ws, args.network != Network::Off)?;
+    let (mut prep, _) = task_home(
+        &args.home,
+        &ws,
+        matches!(args.network, Network::On | Network::Proxy),
+    )?;
     let (shared, home_dir) = (prep.shared_home.clone(), prep.home.clone());
     prep.outer = match args.outer_backend {
         Some(BackendRequest::Auto) | None => {
             let sandbox = SandboxOptions {
                 sandbox: SandboxMode::WorkspaceWrite,
                 network: args.network,
+                allow_domains: vec![],
+                allow_endpoints: vec![],
+                net_resolve: vec![],
+                accept_unfiltered_tcp: false,
                 writable_roots: vec![],
                 cwd: Some(ws.clone()),
                 permission_profile: None,

@@ -73,12 +73,20 @@ fn a_planted_old_style_lock_in_the_home_is_never_opened() {
             let s = Scene::new(variant);
             s.codex_run_ok("true");
             let old = s.home.join(".codex-launcher.lock");
-            // Stage 1: from inside the task, which can write its per-task home.
-            s.codex_run_ok(&format!(
+            // Stage 1: from inside the task, which can write its per-task home. With the network
+            // on, so a unix socket can be planted too (`--network filtered` refuses to create one).
+            let plant = format!(
                 "rm -f '{}'; {}",
                 old.display(),
                 plant_script(&s, what, &old)
-            ));
+            );
+            let out = output(&mut variant.wrap(&s.codex_run_cmd(&["--network", "on"], &plant)));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{variant:?} {what:?}: {}",
+                stderr(&out)
+            );
             assert!(
                 std::fs::symlink_metadata(&old).is_ok(),
                 "{variant:?} {what:?}"

@@ -55,6 +55,10 @@ pub struct BwrapOptions {
     pub empty_file: PathBuf,
     /// bwrap writes the sandbox init's host pid here, so signals can be forwarded to it.
     pub info_fd: Option<i32>,
+    /// The egress proxy's private socket directory, open at this descriptor: with it, `/run`
+    /// becomes a private tmpfs (the host's sockets there, docker.sock, the D-Bus system bus,
+    /// `$XDG_RUNTIME_DIR`, vanish) holding only that directory, and the network is unshared.
+    pub proxy_dir_fd: Option<i32>,
     /// Program and arguments to run inside (after `--`).
     pub inner: Vec<OsString>,
 }
@@ -221,6 +225,14 @@ impl Planner<'_> {
                 }
             }
         }
+        if let Some(fd) = self.opts.proxy_dir_fd {
+            self.push(["--tmpfs", "/run"]);
+            self.push([
+                "--ro-bind-fd".to_string(),
+                fd.to_string(),
+                crate::egress::SOCKET_DIR_INSIDE.to_string(),
+            ]);
+        }
         if self.writable.iter().any(|r| r.starts_with(&daemon)) {
             return Err(BwrapPlanError::DaemonDirIsRoot(daemon));
         }
@@ -302,7 +314,7 @@ impl Planner<'_> {
             self.push(["--unshare-pid"]);
         }
         self.push(["--unshare-ipc"]);
-        if self.opts.unshare_net {
+        if self.opts.unshare_net || self.opts.proxy_dir_fd.is_some() {
             self.push(["--unshare-net"]);
         }
         if self.opts.mount_proc && !self.opts.inherit_pid_namespace {

@@ -58,6 +58,7 @@ impl Fixture {
             denied_file: "/tmp/codex-bwrap-synthetic-mount-targets-0/denied-placeholder".into(),
             empty_file: "/tmp/codex-bwrap-synthetic-mount-targets-0/empty-placeholder".into(),
             info_fd: Some(5),
+            proxy_dir_fd: None,
             inner: vec!["inner".into(), "--".into(), "true".into()],
         }
     }
@@ -97,7 +98,7 @@ fn render(plan: &BwrapPlan) -> String {
     let mut iter = plan.args.iter().map(|a| a.to_string_lossy().into_owned());
     while let Some(arg) = iter.next() {
         let operands = match arg.as_str() {
-            "--bind" | "--ro-bind" | "--bind-try" | "--ro-bind-try" => 2,
+            "--bind" | "--ro-bind" | "--bind-try" | "--ro-bind-try" | "--ro-bind-fd" => 2,
             "--dev" | "--tmpfs" | "--remount-ro" | "--dir" | "--perms" | "--proc" | "--chdir"
             | "--info-fd" | "--cap-drop" | "--argv0" => 1,
             "--" => usize::MAX,
@@ -261,4 +262,26 @@ fn unenforceable_policies_are_refused() {
     opts.daemon_dir = f.root.join("daemon");
     let out: Vec<String> = cases.iter().map(|c| f.plan(c, &opts)).collect();
     insta::assert_snapshot!(out.join("\n"));
+}
+
+#[test]
+fn egress_proxy_gets_a_private_run_and_no_network() {
+    let f = Fixture::new();
+    let ws = f.mkdir("ws");
+    let mut opts = f.options(&ws);
+    opts.unshare_net = false;
+    opts.proxy_dir_fd = Some(4);
+    let out = f.plan(
+        &managed(&[special("read", "root"), path("write", "$WS/ws")]),
+        &opts,
+    );
+    // /run is a private tmpfs before any writable root is bound, holding only the socket dir.
+    let run = out.find("--tmpfs /run\n").expect("private /run");
+    let fd = out
+        .find("--ro-bind-fd 4 /run/codex-launcher-proxy\n")
+        .expect("socket dir");
+    let ws_bind = out.find("--bind $WS/ws $WS/ws").expect("workspace");
+    assert!(run < fd && fd < ws_bind, "{out}");
+    assert!(out.contains("--unshare-net\n"), "{out}");
+    insta::assert_snapshot!(out);
 }

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
-    RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
+    Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use serde::Serialize;
 
@@ -68,6 +68,8 @@ pub struct LandlockPlan {
     pub rules: Vec<Rule>,
     /// TCP bind and connect denied by Landlock itself (ABI ≥ 4, network restricted).
     pub restrict_tcp: bool,
+    /// Ports TCP may still connect to (the egress proxy's, filled in once it is bound).
+    pub connect_tcp: Vec<u16>,
     /// Abstract unix sockets and signals confined to the sandbox (ABI ≥ 6).
     pub scoped: bool,
     pub not_enforced: Vec<String>,
@@ -188,6 +190,7 @@ pub fn plan(
         abi,
         rules: out,
         restrict_tcp: network_restricted && abi >= 4,
+        connect_tcp: Vec::new(),
         scoped: abi >= 6,
         not_enforced: gaps,
     }
@@ -272,6 +275,9 @@ pub fn prepare(plan: &LandlockPlan) -> Result<RulesetCreated, LandlockError> {
         })?;
         let access = granted_fs(rule.grant, plan.abi, rule.path.is_dir());
         created = created.add_rule(PathBeneath::new(fd, access))?;
+    }
+    for &port in &plan.connect_tcp {
+        created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp))?;
     }
     Ok(created)
 }

@@ -28,6 +28,18 @@ pub enum SeccompMode {
     /// Network enabled inside a filesystem sandbox: no AF_VSOCK sockets; plus everything denied
     /// in every mode.
     VmSocketRestricted,
+    /// Network only through the egress relay in bubblewrap's own network namespace: as
+    /// [`Self::VmSocketRestricted`], and no `socket(AF_UNIX)` (a `socketpair` stays possible), so
+    /// the host's pathname sockets in readable directories and writable roots (ssh-agent in
+    /// `/tmp`, docker.sock in `/var/run`) stay out of reach too.
+    RelayOnly,
+    /// Network only through the launcher's proxy where nothing but Landlock's port rule stands
+    /// between the task and the host: sockets only of AF_INET/AF_INET6 of type SOCK_STREAM
+    /// (Landlock then limits connect to the proxy's port and refuses bind), no unix socket but a
+    /// `socketpair` (before Landlock ABI 9 nothing else keeps a task from the host's pathname
+    /// sockets: docker.sock, the D-Bus bus, ssh-agent), no TCP Fast Open sends, no ptrace,
+    /// process_vm_*; plus everything denied in every mode.
+    ProxyOnly,
 }
 
 impl SeccompMode {
@@ -134,7 +146,8 @@ fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompEr
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let unconditional: &[libc::c_long] = match mode {
         SeccompMode::Restricted => &NETWORK_DENIED,
-        SeccompMode::VmSocketRestricted => &[],
+        SeccompMode::VmSocketRestricted | SeccompMode::RelayOnly => &[],
+        SeccompMode::ProxyOnly => &PROXY_ONLY_DENIED,
     };
     for &nr in unconditional.iter().chain(&ALWAYS_DENIED) {
         // An empty rule list matches the syscall unconditionally.
@@ -198,10 +211,14 @@ fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompEr
             vec![condition(4, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)?],
         );
     }
+    if mode == SeccompMode::ProxyOnly {
+        proxy_only_socket_rules(&mut rules)?;
+        return Ok(rules);
+    }
     // The socket family is an `int`: compare the low 32 bits, as the kernel reads them.
     let (op, family) = match mode {
         SeccompMode::Restricted => (SeccompCmpOp::Ne, libc::AF_UNIX),
-        SeccompMode::VmSocketRestricted => (SeccompCmpOp::Eq, libc::AF_VSOCK),
+        _ => (SeccompCmpOp::Eq, libc::AF_VSOCK),
     };
     for nr in [libc::SYS_socket, libc::SYS_socketpair] {
         rules.insert(
@@ -214,7 +231,86 @@ fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompEr
             )?],
         );
     }
+    if mode == SeccompMode::RelayOnly {
+        if let Some(socket) = rules.get_mut(&(libc::SYS_socket as i64)) {
+            socket.push(condition(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                libc::AF_UNIX as u64,
+            )?);
+        }
+    }
     Ok(rules)
+}
+
+/// Denied outright in [`SeccompMode::ProxyOnly`]: another process's memory is another way out.
+const PROXY_ONLY_DENIED: [libc::c_long; 3] = [
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+];
+
+/// `MSG_FASTOPEN`: a `sendto`/`sendmsg` that connects a TCP socket as it sends.
+const MSG_FASTOPEN: u64 = 0x2000_0000;
+
+/// [`SeccompMode::ProxyOnly`]'s socket rules: a listed rule matching means EPERM.
+#[allow(clippy::unnecessary_cast)]
+fn proxy_only_socket_rules(
+    rules: &mut BTreeMap<i64, Vec<SeccompRule>>,
+) -> Result<(), SeccompError> {
+    let cond = |arg, op, value: u64| {
+        SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
+            .map_err(|e| SeccompError(e.to_string()))
+    };
+    let rule = |conds: Vec<SeccompCondition>| {
+        SeccompRule::new(conds).map_err(|e| SeccompError(e.to_string()))
+    };
+    // Any family but the two: one rule with two "not equal" conditions (both must hold).
+    let mut socket = vec![rule(vec![
+        cond(0, SeccompCmpOp::Ne, libc::AF_INET as u64)?,
+        cond(0, SeccompCmpOp::Ne, libc::AF_INET6 as u64)?,
+    ])?];
+    // An internet socket of any type but SOCK_STREAM (1) in the type's low 4 bits (flags are OR'd
+    // above them): every other type, 2 to 15, has bit 1, 2 or 3 set, and SOCK_STREAM none.
+    // That is UDP, raw, SCTP's seqpacket, DCCP.
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        for bit in [0x2u64, 0x4, 0x8] {
+            socket.push(rule(vec![
+                cond(0, SeccompCmpOp::Eq, family as u64)?,
+                cond(1, SeccompCmpOp::MaskedEq(bit), bit)?,
+            ])?);
+        }
+    }
+    rules.insert(libc::SYS_socket as i64, socket);
+    rules.insert(
+        libc::SYS_socketpair as i64,
+        vec![rule(vec![cond(
+            0,
+            SeccompCmpOp::Ne,
+            libc::AF_UNIX as u64,
+        )?])?],
+    );
+    // TCP Fast Open connects inside sendto/sendmsg; the flags are an `int`.
+    rules.insert(
+        libc::SYS_sendto as i64,
+        vec![rule(vec![cond(
+            3,
+            SeccompCmpOp::MaskedEq(MSG_FASTOPEN),
+            MSG_FASTOPEN,
+        )?])?],
+    );
+    for nr in [libc::SYS_sendmsg, libc::SYS_sendmmsg] {
+        rules.insert(
+            nr as i64,
+            vec![rule(vec![cond(
+                2,
+                SeccompCmpOp::MaskedEq(MSG_FASTOPEN),
+                MSG_FASTOPEN,
+            )?])?],
+        );
+    }
+    Ok(())
 }
 
 /// A second filter, stacked on the first: `openat2` carries its mode behind a pointer seccomp

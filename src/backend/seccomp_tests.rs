@@ -29,7 +29,12 @@ mod x86_64 {
     const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
     const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
     const KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
-    const MODES: [SeccompMode; 2] = [SeccompMode::Restricted, SeccompMode::VmSocketRestricted];
+    const MODES: [SeccompMode; 4] = [
+        SeccompMode::Restricted,
+        SeccompMode::VmSocketRestricted,
+        SeccompMode::RelayOnly,
+        SeccompMode::ProxyOnly,
+    ];
 
     /// One syscall as a filter sees it (`struct seccomp_data`, little-endian).
     struct Call {
@@ -254,6 +259,121 @@ mod x86_64 {
                     EPERM,
                 ),
                 ("ptrace", call(libc::SYS_ptrace, &[0]), ALLOW),
+            ],
+        );
+    }
+
+    const AF_UNIX: u64 = libc::AF_UNIX as u64;
+    const AF_INET: u64 = libc::AF_INET as u64;
+    const AF_INET6: u64 = libc::AF_INET6 as u64;
+    const STREAM: u64 = libc::SOCK_STREAM as u64;
+    const DGRAM: u64 = libc::SOCK_DGRAM as u64;
+    const CLOEXEC: u64 = libc::SOCK_CLOEXEC as u64;
+
+    #[test]
+    fn relay_only_refuses_unix_sockets_but_not_tcp_or_socketpair() {
+        check(
+            SeccompMode::RelayOnly,
+            &[
+                (
+                    "unix stream",
+                    call(libc::SYS_socket, &[AF_UNIX, STREAM]),
+                    EPERM,
+                ),
+                (
+                    "unix dgram",
+                    call(libc::SYS_socket, &[AF_UNIX, DGRAM]),
+                    EPERM,
+                ),
+                (
+                    "tcp",
+                    call(libc::SYS_socket, &[AF_INET, STREAM | CLOEXEC]),
+                    ALLOW,
+                ),
+                ("tcp6", call(libc::SYS_socket, &[AF_INET6, STREAM]), ALLOW),
+                // Codex's nested bubblewrap brings up loopback in its namespace over netlink.
+                (
+                    "netlink",
+                    call(libc::SYS_socket, &[libc::AF_NETLINK as u64, 3]),
+                    ALLOW,
+                ),
+                (
+                    "socketpair",
+                    call(libc::SYS_socketpair, &[AF_UNIX, STREAM]),
+                    ALLOW,
+                ),
+                (
+                    "vsock",
+                    call(libc::SYS_socket, &[libc::AF_VSOCK as u64, STREAM]),
+                    EPERM,
+                ),
+                ("connect", call(libc::SYS_connect, &[3]), ALLOW),
+            ],
+        );
+    }
+
+    #[test]
+    fn proxy_only_allows_nothing_but_tcp_sockets() {
+        check(
+            SeccompMode::ProxyOnly,
+            &[
+                (
+                    "tcp",
+                    call(libc::SYS_socket, &[AF_INET, STREAM | CLOEXEC]),
+                    ALLOW,
+                ),
+                ("tcp6", call(libc::SYS_socket, &[AF_INET6, STREAM]), ALLOW),
+                ("udp", call(libc::SYS_socket, &[AF_INET, DGRAM]), EPERM),
+                (
+                    "udp6",
+                    call(libc::SYS_socket, &[AF_INET6, DGRAM | CLOEXEC]),
+                    EPERM,
+                ),
+                (
+                    "raw",
+                    call(libc::SYS_socket, &[AF_INET, libc::SOCK_RAW as u64]),
+                    EPERM,
+                ),
+                (
+                    "sctp",
+                    call(libc::SYS_socket, &[AF_INET, libc::SOCK_SEQPACKET as u64]),
+                    EPERM,
+                ),
+                ("unix", call(libc::SYS_socket, &[AF_UNIX, STREAM]), EPERM),
+                (
+                    "netlink",
+                    call(libc::SYS_socket, &[libc::AF_NETLINK as u64, 3]),
+                    EPERM,
+                ),
+                (
+                    "packet",
+                    call(libc::SYS_socket, &[libc::AF_PACKET as u64, 3]),
+                    EPERM,
+                ),
+                (
+                    "socketpair",
+                    call(libc::SYS_socketpair, &[AF_UNIX, STREAM]),
+                    ALLOW,
+                ),
+                (
+                    "socketpair inet",
+                    call(libc::SYS_socketpair, &[AF_INET, STREAM]),
+                    EPERM,
+                ),
+                ("connect", call(libc::SYS_connect, &[3]), ALLOW),
+                ("send", call(libc::SYS_sendto, &[3, 0, 1, 0, 0, 0]), ALLOW),
+                (
+                    "fast open",
+                    call(libc::SYS_sendto, &[3, 0, 1, MSG_FASTOPEN, 0x1000, 16]),
+                    EPERM,
+                ),
+                (
+                    "fast open sendmsg",
+                    call(libc::SYS_sendmsg, &[3, 0x1000, MSG_FASTOPEN]),
+                    EPERM,
+                ),
+                ("sendmsg", call(libc::SYS_sendmsg, &[3, 0x1000, 0]), ALLOW),
+                ("ptrace", call(libc::SYS_ptrace, &[16]), EPERM),
             ],
         );
     }

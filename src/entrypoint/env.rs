@@ -11,9 +11,11 @@ use crate::exit::Failure;
 
 /// Every variable the entrypoint (or the run it starts) reads, with the option it sets (the clap
 /// argument id, or `None` for variables read elsewhere).
-pub const KNOWN: [(&str, Option<&str>); 18] = [
+pub const KNOWN: [(&str, Option<&str>); 20] = [
     ("CODEX_RUN_SANDBOX", Some("sandbox")),
     ("CODEX_RUN_NETWORK", Some("network")),
+    ("CODEX_RUN_ALLOW_DOMAINS", Some("allow_domains")),
+    ("CODEX_RUN_ALLOW_ENDPOINTS", Some("allow_endpoints")),
     ("CODEX_RUN_WRITABLE_ROOTS", Some("writable_roots")),
     ("CODEX_RUN_CWD", Some("cwd")),
     ("CODEX_RUN_PERMISSION_PROFILE", Some("permission_profile")),
@@ -70,6 +72,8 @@ pub fn apply(
             "CODEX_RUN_SANDBOX" => s.sandbox = choice(value).map_err(bad)?,
             "CODEX_RUN_NETWORK" => s.network = choice(value).map_err(bad)?,
             "CODEX_RUN_BACKEND" => s.backend = choice(value).map_err(bad)?,
+            "CODEX_RUN_ALLOW_DOMAINS" => s.allow_domains = list(value),
+            "CODEX_RUN_ALLOW_ENDPOINTS" => s.allow_endpoints = list(value),
             "CODEX_RUN_WRITABLE_ROOTS" => {
                 s.writable_roots = value
                     .split(':')
@@ -161,6 +165,15 @@ fn unknown(name: &str) -> Failure {
     Failure::usage(format!("{name}: unknown CODEX_RUN_* variable{hint}"))
 }
 
+/// A comma- or space-separated list, as a container spec writes one.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split([',', ' '])
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,7 +239,7 @@ mod tests {
         let e = apply_env(&[], &[("CODEX_RUN_NETWORK", "maybe")]).unwrap_err();
         assert_eq!(
             e.message,
-            "CODEX_RUN_NETWORK=maybe: expected one of on, off, proxy"
+            "CODEX_RUN_NETWORK=maybe: expected one of filtered, on, off, proxy"
         );
         let e = apply_env(
             &[],

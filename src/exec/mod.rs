@@ -3,6 +3,7 @@
 //! create, then replaces itself with the program, supervises it, or becomes the sandbox's init, as
 //! the plan's [`Supervision`] says. Everything it does was decided, and can be printed, beforehand.
 
+pub mod egress;
 mod process;
 pub mod steps;
 
@@ -37,7 +38,21 @@ pub fn exec_plan(plan: &LaunchPlan) -> Outcome {
         }
         _ => None,
     };
-    let ended = exec_spec(&plan.exec)?;
+    let ended = match &plan.egress {
+        None => exec_spec(&plan.exec)?,
+        Some(egress_plan) => {
+            let bound = egress::bind(egress_plan)?;
+            let spec = crate::plan::spec_with_proxy(plan, bound.addr());
+            let dir_fd = bound.socket_dir_fd();
+            let mut running = None;
+            let ended = process::supervise_with(&spec, dir_fd, || {
+                running = Some(bound.serve()?);
+                Ok(())
+            })?;
+            drop(running);
+            ended
+        }
+    };
     if let Some(registration) = registration {
         if let Err(e) = registration.release() {
             tracing::debug!(error = %e, "mount target cleanup failed");

@@ -303,6 +303,17 @@ pub fn exec_bwrap(launcher: &Launcher, args: &[OsString]) -> ! {
 /// Runs the spec in a child and waits for it: the child applies the steps and execs; this parent
 /// forwards signals (to bubblewrap's sandbox init once `--info-fd` names it, else to the child).
 pub fn supervise(spec: &ExecSpec) -> Result<Ended, Failure> {
+    supervise_with(spec, None, || Ok(()))
+}
+
+/// [`supervise`], with the descriptor for a [`FdSource::ProxyDir`] pass, and `after_fork` run in
+/// the parent once the child exists (where the proxy starts its threads: the child must not
+/// inherit running threads). If it fails, the child is killed before it can get far.
+pub fn supervise_with(
+    spec: &ExecSpec,
+    proxy_dir: Option<std::os::fd::RawFd>,
+    after_fork: impl FnOnce() -> Result<(), Failure>,
+) -> Result<Ended, Failure> {
     let wants_info = spec.fds.iter().any(|f| f.source == FdSource::BwrapInfo);
     let info = if wants_info {
         Some(
@@ -316,6 +327,16 @@ pub fn supervise(spec: &ExecSpec) -> Result<Ended, Failure> {
     // be a copy-on-write fault, and that made the fork the dearest part of a Landlock launch.
     let prepared = steps::prepare(&spec.steps)?;
     let command = prepare_command(spec)?;
+    let mut sources = Vec::with_capacity(spec.fds.len());
+    for pass in &spec.fds {
+        sources.push(
+            match pass.source {
+                FdSource::BwrapInfo => info.as_ref().map(|(_, w)| w.as_raw_fd()),
+                FdSource::ProxyDir => proxy_dir,
+            }
+            .ok_or_else(|| Failure::refused(format!("no descriptor to pass as {}", pass.fd)))?,
+        );
+    }
     let previous = block_forwarded();
     let parent = nix::unistd::getpid();
     let new_session = spec.steps.contains(&Step::NewSession);
@@ -331,9 +352,8 @@ pub fn supervise(spec: &ExecSpec) -> Result<Ended, Failure> {
             if nix::unistd::getppid() != parent {
                 let _ = signal::raise(Signal::SIGTERM);
             }
-            let source = info.as_ref().map(|(_, w)| w.as_raw_fd());
             restore_mask(&previous);
-            if let Err(f) = steps::apply_prepared(prepared, &spec.fds, source.as_slice()) {
+            if let Err(f) = steps::apply_prepared(prepared, &spec.fds, &sources) {
                 fail_in_child(&f)
             }
             match &command {
@@ -342,6 +362,12 @@ pub fn supervise(spec: &ExecSpec) -> Result<Ended, Failure> {
             }
         }
         Ok(ForkResult::Parent { child }) => {
+            if let Err(f) = after_fork() {
+                let _ = signal::kill(child, Signal::SIGKILL);
+                let _ = waitpid(child, None);
+                restore_mask(&previous);
+                return Err(f);
+            }
             set_handlers(FORWARDED, SigHandler::Handler(forward_signal));
             restore_mask(&previous);
             match info {
@@ -366,12 +392,20 @@ pub fn run_as_init(spec: &ExecSpec) -> ! {
     if let Err(f) = steps::apply(&spec.steps, &spec.fds, &[]) {
         fail_in_child(&f)
     }
+    // Built before fork: the egress relay's threads may be running, so the child only execs.
+    let command = match prepare_command(spec) {
+        Ok(command) => command,
+        Err(f) => fail_in_child(&f),
+    };
     let previous = block_forwarded();
-    // SAFETY: single-threaded; the child only execs.
+    // SAFETY: the child does no allocation (argv and environment are prepared) and only execs.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             restore_mask(&previous);
-            fail_in_child(&exec_program(spec))
+            match &command {
+                Some(command) => fail_in_child(&exec_prepared(spec, command)),
+                None => fail_in_child(&exec_program(spec)),
+            }
         }
         Ok(ForkResult::Parent { child }) => {
             forward_to(child.as_raw());

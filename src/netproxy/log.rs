@@ -7,7 +7,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -30,7 +30,15 @@ impl EventLog {
             // O_NONBLOCK: opening a planted FIFO would otherwise wait for a reader forever.
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)?;
-        if !file.metadata()?.is_file() {
+        let meta = file.metadata()?;
+        // A second link could be a planted hard link to one of the user's files.
+        if meta.nlink() > 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("proxy log {} has other hard links", path.display()),
+            ));
+        }
+        if !meta.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("proxy log {} is not a regular file", path.display()),
@@ -101,6 +109,9 @@ mod tests {
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         assert!(EventLog::open(&fifo).is_err());
+        let linked = dir.path().join("linked");
+        std::fs::hard_link(&target, &linked).unwrap();
+        assert!(EventLog::open(&linked).is_err());
         let path = dir.path().join("proxy.log");
         let log = EventLog::open(&path).unwrap();
         log.line("refused a\nb");

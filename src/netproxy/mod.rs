@@ -40,4 +40,4 @@ pub use guard::{classify, AddrClass};
 pub use host::{Host, HostError};
 pub use policy::{NetPolicy, Rule, RuleError};
 pub use resolve::{Resolver, StaticResolver, SystemResolver};
-pub use server::{start, Limits, ProxyConfig, ProxyError, ProxyHandle};
+pub use server::{bind, start, Bound, Limits, ProxyConfig, ProxyError, ProxyHandle};

@@ -113,9 +113,26 @@ struct Shared {
     next_id: AtomicU64,
 }
 
+/// Listeners bound, log open, no thread started yet: what an executor holds across `fork`, so
+/// the forked child never inherits a running thread (it may then only do async-signal-safe work)
+/// while clients connecting meanwhile already queue in the listen backlog.
+pub struct Bound {
+    /// The loopback TCP address clients use.
+    pub addr: SocketAddr,
+    tcp: TcpListener,
+    unix: Option<UnixListener>,
+    unix_path: Option<PathBuf>,
+    ctx: Context,
+}
+
 /// Binds the listeners and starts serving. The port is bound before this returns, so a client
 /// started afterwards never races the proxy's start-up.
 pub fn start(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
+    bind(config)?.serve()
+}
+
+/// Binds the listeners and opens the log; starts nothing ([`Bound::serve`] does).
+pub fn bind(config: ProxyConfig) -> Result<Bound, ProxyError> {
     if !config.listen.ip().is_loopback() {
         return Err(ProxyError::NotLoopback(config.listen));
     }
@@ -150,8 +167,11 @@ pub fn start(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
         }
         None => None,
     };
-    let (wake, wake_rx) = UnixStream::pair().map_err(ProxyError::Thread)?;
-    let shared = Arc::new(Shared {
+    Ok(Bound {
+        addr,
+        tcp,
+        unix,
+        unix_path: config.unix_socket,
         ctx: Context {
             policy: config.policy,
             resolver: config.resolver,
@@ -160,22 +180,33 @@ pub fn start(config: ProxyConfig) -> Result<ProxyHandle, ProxyError> {
             limits: config.limits,
             stopping: Arc::new(AtomicBool::new(false)),
         },
-        live: Mutex::new(HashMap::new()),
-        drained: Condvar::new(),
-        next_id: AtomicU64::new(0),
-    });
-    let loop_shared = Arc::clone(&shared);
-    let accept = thread::Builder::new()
-        .name("netproxy-accept".into())
-        .spawn(move || accept_loop(tcp, unix, wake_rx, loop_shared))
-        .map_err(ProxyError::Thread)?;
-    Ok(ProxyHandle {
-        addr,
-        unix_path: config.unix_socket,
-        wake: Some(wake),
-        accept: Some(accept),
-        shared,
     })
+}
+
+impl Bound {
+    /// Starts the accept thread; connections already queued are served first.
+    pub fn serve(self) -> Result<ProxyHandle, ProxyError> {
+        let (wake, wake_rx) = UnixStream::pair().map_err(ProxyError::Thread)?;
+        let shared = Arc::new(Shared {
+            ctx: self.ctx,
+            live: Mutex::new(HashMap::new()),
+            drained: Condvar::new(),
+            next_id: AtomicU64::new(0),
+        });
+        let loop_shared = Arc::clone(&shared);
+        let (tcp, unix) = (self.tcp, self.unix);
+        let accept = thread::Builder::new()
+            .name("netproxy-accept".into())
+            .spawn(move || accept_loop(tcp, unix, wake_rx, loop_shared))
+            .map_err(ProxyError::Thread)?;
+        Ok(ProxyHandle {
+            addr: self.addr,
+            unix_path: self.unix_path,
+            wake: Some(wake),
+            accept: Some(accept),
+            shared,
+        })
+    }
 }
 
 impl ProxyHandle {

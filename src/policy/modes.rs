@@ -16,7 +16,12 @@ pub enum SandboxMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Network {
+    /// Only through the launcher's egress proxy: Codex reaches its model provider, Codex and its
+    /// commands reach what `--allow-domain`/`--allow-endpoint` add, nothing else.
+    Filtered,
+    /// Unrestricted, host unix sockets included.
     On,
+    /// Nothing at all (Codex cannot reach its model API either).
     Off,
     /// Only to the loopback proxy named by HTTP(S)_PROXY/ALL_PROXY (Seatbelt only).
     Proxy,
@@ -39,7 +44,8 @@ pub fn profile_for(
     }
     let net = match network {
         Network::On | Network::Proxy => "enabled",
-        Network::Off => "restricted",
+        // The sandbox itself has no network; the proxy is the one way out.
+        Network::Off | Network::Filtered => "restricted",
     };
     let special = |kind: &str, access: &str| {
         format!(

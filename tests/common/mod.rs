@@ -308,3 +308,4 @@ pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> Output {
     }
 }
 pub mod matrix;
+pub mod net;

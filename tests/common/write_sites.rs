@@ -450,6 +450,17 @@ pub const COVERED: &[(&str, &str, &str)] = &[
         "{state}/codex-launcher/locks/{hash}.lock",
         "attack_home_lock_symlink",
     ),
+    ("*", "{state}/codex-launcher/net", "attack_egress_state"),
+    (
+        "*",
+        "{state}/codex-launcher/net/codex-launcher-proxy.*",
+        "attack_egress_state",
+    ),
+    (
+        "*",
+        "{state}/codex-launcher/net/proxy.log",
+        "attack_egress_state",
+    ),
     ("mkdir", "{cache}", OUTSIDE),
     ("*", "{cache}/codex-launcher", OUTSIDE),
     (

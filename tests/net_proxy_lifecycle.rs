@@ -1,0 +1,38 @@
+//! Issue 16: the proxy's lifetime is the task's. Its port is bound before the command starts (the
+//! command's very first request is answered, not refused for want of a listener), and nothing
+//! listens there once the run is over. On Landlock, where the command talks to the proxy's own
+//! loopback port; under bubblewrap the socket directory is gone after the run
+//! (tests/attack_egress_state.rs).
+
+mod common;
+
+use std::net::TcpStream;
+
+use common::scene::{Backend, Scene, Variant};
+use common::*;
+
+#[test]
+fn the_proxy_listens_from_before_the_task_until_it_ends() {
+    for variant in Variant::all() {
+        if !matches!(variant.backend, Backend::Landlock | Backend::NoUserns) {
+            continue;
+        }
+        let scene = Scene::new(variant);
+        let out = scene.codex_run(
+            "echo \"$HTTP_PROXY\"; curl -sS -m 5 -o /dev/null -w '%{http_code}\\n' http://first.test/",
+        );
+        let said = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{variant:?}: {}", stderr(&out));
+        let mut lines = said.lines();
+        let url = lines.next().unwrap_or_default();
+        let addr = url
+            .strip_prefix("http://")
+            .unwrap_or_else(|| panic!("{variant:?}: no proxy URL in {said}"));
+        // Answered by the proxy (a refusal), not "connection refused" (000).
+        assert_eq!(lines.next(), Some("403"), "{variant:?}: {said}");
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "{variant:?}: something still listens on {addr} after the run"
+        );
+    }
+}
