@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod edit;
 pub mod home_lock;
 pub mod inner_sandbox;
+pub mod login;
 pub mod managed;
 pub mod managed_keys;
 pub mod reset;
