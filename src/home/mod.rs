@@ -20,6 +20,7 @@ pub mod managed;
 pub mod managed_keys;
 pub mod reset;
 pub mod sync;
+pub mod token_refresh;
 
 use std::path::{Path, PathBuf};
 
