@@ -28,7 +28,8 @@ const TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
 pub const TOKEN_URL_VAR: &str = "CODEX_REFRESH_TOKEN_URL_OVERRIDE";
 /// A larger credential file is not a login.
 const MAX_AUTH_BYTES: u64 = 1 << 20;
-const TIMEOUT: Duration = Duration::from_secs(20);
+/// Launches queue on the lock behind a refresh, so a dead endpoint must not hold them long.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the refresh before a launch did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,4 +141,48 @@ fn post(url: &str, body: &str) -> Result<(u16, String), String> {
         .read_to_string()
         .map_err(|e| format!("{url}: {e}"))?;
     Ok((status, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// An access token that expired at Unix time 1000, for a login that is due at any later time.
+    const DUE: &str = r#"{"auth_mode":"chatgpt","tokens":{"access_token":"e30.eyJleHAiOjEwMDB9.s","refresh_token":"rt"}}"#;
+
+    #[test]
+    fn only_a_private_regular_credential_file_is_read() {
+        let t = tempfile::tempdir().unwrap();
+        let shared = t.path();
+        let dir = shared.join(credentials::DIR);
+        std::fs::create_dir(&dir).unwrap();
+        assert_eq!(
+            Login::of(&serde_json::from_str(DUE).unwrap()).map(|l| l.due(2000)),
+            Some(true)
+        );
+        // A symlink a task planted: never followed, so nothing is sent or written.
+        let elsewhere = shared.join("elsewhere.json");
+        std::fs::write(&elsewhere, DUE).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("auth.json")).unwrap();
+        assert!(read_login(shared).unwrap().is_none());
+        assert_eq!(refresh_if_due(shared, 2000), Outcome::NotDue);
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), DUE);
+        // A file others can read or write is not the launcher's login either.
+        std::fs::remove_file(dir.join("auth.json")).unwrap();
+        std::fs::write(dir.join("auth.json"), DUE).unwrap();
+        std::fs::set_permissions(
+            dir.join("auth.json"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert!(read_login(shared).unwrap().is_none());
+        std::fs::set_permissions(
+            dir.join("auth.json"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        assert!(read_login(shared).unwrap().is_some());
+    }
 }
