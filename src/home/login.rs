@@ -57,8 +57,8 @@ impl Login {
     }
 
     /// Whether to refresh before a task starts, at Unix time `now`: early enough that a task
-    /// rarely needs a refresh of its own (a quarter of the token's lifetime before it ends, with
-    /// ChatGPT's ~10-day tokens about 2.5 days), and only then.
+    /// rarely needs a refresh of its own (a quarter of the token's lifetime before it ends: 2.5
+    /// days of a token issued for 10 days), and only then.
     pub fn due(&self, now: i64) -> bool {
         let margin = match self.issued {
             Some(iat) => ((self.expires - iat) / LIFETIME_DIVISOR).max(MIN_MARGIN_SECS),
