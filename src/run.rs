@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::{HomeOptions, PrepareHomeArgs, RunArgs, SandboxOptions};
 use crate::exit::{Failure, Outcome};
+use crate::home::credentials::Credentials;
 use crate::home::inner_sandbox::Platform;
 use crate::home::{self, PrepareOptions};
 use crate::lock::{self, Lock};
@@ -494,7 +495,35 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     {
         eprintln!("codex-run: the workspace is enforced by the outer {} sandbox; Codex runs its commands without its own sandbox inside it", launch.backend.name());
     }
+    if matches!(report.credentials, Credentials::Dedicated { .. })
+        && args.sandbox.network != Network::Off
+    {
+        refresh_login(&prep.shared_home);
+    }
     crate::exec::exec_plan(&launch)
+}
+
+/// Refreshes the shared ChatGPT login when it is due, so the task starts with a fresh token and
+/// concurrent tasks do not spend the same single-use refresh token (home::token_refresh). A
+/// failure does not stop the task: Codex can still refresh by itself.
+fn refresh_login(shared: &Path) {
+    use crate::home::token_refresh::{refresh_if_due, Outcome};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let auth = shared.join(crate::home::credentials::DIR).join("auth.json");
+    match refresh_if_due(shared, now) {
+        Outcome::NotDue => {}
+        Outcome::Refreshed => tracing::debug!(auth = %auth.display(), "ChatGPT login refreshed"),
+        Outcome::LoggedOut { code } => eprintln!(
+            "codex-run: the ChatGPT login in {} can no longer be refreshed ({code}): log in again with `codex login`",
+            auth.display()
+        ),
+        Outcome::Failed { why } => eprintln!(
+            "codex-run: the ChatGPT login in {} was not refreshed before the task: {why}",
+            auth.display()
+        ),
+    }
 }
 
 /// A lock inside a writable root of this launch may have been rewritten by an earlier task (a

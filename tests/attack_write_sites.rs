@@ -1,7 +1,8 @@
 //! Every path the launcher writes during a launch is a site some attack test plants at, or lies
 //! outside every writable root. The sites come from `strace -ff` of real launches (codex-run, a
-//! second codex-run with changed shared files, the helper, a lock export), as root and uid 65534 on
-//! every backend, so a new write site fails this test until an attack test covers it.
+//! second codex-run with changed shared files, the helper, a lock export; the first one also
+//! refreshes an expired ChatGPT login), as root and uid 65534 on every backend, so a new write
+//! site fails this test until an attack test covers it.
 
 mod common;
 
@@ -36,9 +37,16 @@ fn every_write_site_of_a_launch_is_covered_by_an_attack_test() {
     let mut uncovered = BTreeSet::new();
     for variant in Variant::all() {
         let s = Scene::new(variant);
+        // An expired ChatGPT login, so the first launch also refreshes and saves it.
+        let tokens = common::token_server::start();
+        let login = s.base.join("login.json");
+        std::fs::write(&login, tokens.expired_login()).unwrap();
+        std::fs::set_permissions(&login, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
         s.host_shell(&format!(
-            "cd '{}' && echo '{{}}' > config.json && echo i > instructions.md && echo agents > AGENTS.md && mkdir -p rules skills/s && echo r > rules/a.rules && echo s > skills/s/SKILL.md && echo '{{}}' > auth.json",
-            s.shared.display()
+            "cd '{}' && echo '{{}}' > config.json && echo i > instructions.md && echo agents > AGENTS.md && mkdir -p rules skills/s && echo r > rules/a.rules && echo s > skills/s/SKILL.md && cp '{}' auth.json && chmod 600 auth.json",
+            s.shared.display(),
+            login.display()
         ));
         let export = s.ws.join("lock-export");
         let mut launches = Vec::new();
@@ -52,7 +60,8 @@ fn every_write_site_of_a_launch_is_covered_by_an_attack_test() {
         }
         launches.push(s.helper_cmd("true"));
         launches.push(s.codex_run_cmd(&["--lock-export", export.to_str().unwrap()], "true"));
-        for cmd in launches {
+        for mut cmd in launches {
+            cmd.env("CODEX_REFRESH_TOKEN_URL_OVERRIDE", tokens.url());
             let (out, sites) = trace(&s, &variant.wrap(&cmd));
             assert_eq!(out.status.code(), Some(0), "{variant:?}: {}", stderr(&out));
             for (site, raw) in sites {
@@ -81,6 +90,11 @@ fn every_write_site_of_a_launch_is_covered_by_an_attack_test() {
                 observed.insert(site);
             }
         }
+        assert_eq!(
+            tokens.refreshes().len(),
+            1,
+            "{variant:?}: the login was not refreshed"
+        );
     }
     assert!(
         uncovered.is_empty(),

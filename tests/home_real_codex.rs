@@ -7,39 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::codex::{codex_exec_under_codex_run, codexes};
 use common::homes::homes;
 use common::*;
-
-/// The real Codex binaries to test: `CODEX_REFERENCE_BIN` (0.169) and `CODEX_REFERENCE_BIN_0171`,
-/// else the copies `.ci/run` installs under target/.
-fn codexes() -> Vec<(String, PathBuf)> {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-    let mut out = Vec::new();
-    for (version, var, dir) in [
-        ("0.169.0", "CODEX_REFERENCE_BIN", "codex-reference"),
-        (
-            "0.171.0",
-            "CODEX_REFERENCE_BIN_0171",
-            "codex-reference-0.171",
-        ),
-    ] {
-        let found = std::env::var_os(var).map(PathBuf::from).or_else(|| {
-            let vendor = target
-                .join(dir)
-                .join("node_modules/@openai/codex-linux-x64/vendor");
-            let bin = vendor.join("x86_64-unknown-linux-musl/bin/codex");
-            bin.exists().then_some(bin)
-        });
-        match found {
-            Some(bin) => out.push((version.to_string(), bin)),
-            None if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("real Codex {version} is missing: .ci/run installs it")
-            }
-            None => skip(&format!("real Codex {version}: set {var}")),
-        }
-    }
-    out
-}
 
 /// Under an outer bubblewrap layer the plan mounts an empty `.codex` in the workspace, which
 /// Codex reports (issue 15 item 11): the planner's to fix (a non-directory placeholder silences
@@ -151,25 +121,7 @@ fn codex_exec_under_codex_run_runs_the_tool_in_the_sandbox() {
                 o = outside.display()
             ));
             h.write_shared("config.toml", mock.provider_config());
-            let mut cmd = Command::new(bin());
-            cmd.current_dir(&h.s.ws)
-                .env("XDG_CACHE_HOME", &h.s.cache)
-                .env("XDG_STATE_HOME", h.home.parent().unwrap())
-                .args([
-                    "run",
-                    "--backend",
-                    backend,
-                    "--codex-version",
-                    &version,
-                    "--shared-home",
-                ])
-                .arg(&h.shared)
-                .arg("--home")
-                .arg(&h.home)
-                .arg("--")
-                .arg(&codex_bin)
-                .args(["exec", "--skip-git-repo-check", "go"])
-                .stdin(std::process::Stdio::null());
+            let mut cmd = codex_exec_under_codex_run(&h, &h.home, backend, &version, &codex_bin);
             let out = output_within(&mut cmd, std::time::Duration::from_secs(90));
             let (o, e) = (stdout(&out), stderr(&out));
             let context = format!("{version} {backend}\n{e}");

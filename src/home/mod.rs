@@ -15,10 +15,12 @@ pub mod credentials;
 pub mod edit;
 pub mod home_lock;
 pub mod inner_sandbox;
+pub mod login;
 pub mod managed;
 pub mod managed_keys;
 pub mod reset;
 pub mod sync;
+pub mod token_refresh;
 
 use std::path::{Path, PathBuf};
 

@@ -66,7 +66,8 @@ fn utc_now() -> String {
     utc(secs)
 }
 
-fn utc(secs: u64) -> String {
+/// `secs` (Unix time) as `2026-05-01T12:34:56Z`; also the `last_refresh` of a refreshed login.
+pub fn utc(secs: u64) -> String {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil-from-days, for days since 1970-01-01.
     let z = days as i64 + 719_468;

@@ -4,7 +4,9 @@
 //! The first request is answered with one tool call running `command`; once Codex posts the tool's
 //! output, with a final assistant message. Every request is recorded. Point Codex at it with a
 //! `[model_providers.mock]` whose `base_url` is [`MockModel::base_url`] and `wire_api = "responses"`
-//! ([`MockModel::provider_config`]).
+//! ([`MockModel::provider_config`]). [`start_checking`] makes it a ChatGPT-login backend: it
+//! answers 401 to a request whose bearer token the given check refuses, as the real one does to
+//! an expired or revoked access token.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,7 +18,14 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub body: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The status the mock answered.
+    pub status: u16,
 }
+
+/// Whether the backend accepts a request's bearer token (the header value without `Bearer `).
+pub type TokenCheck = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
 
 /// The running mock; it serves until the process ends.
 pub struct MockModel {
@@ -30,6 +39,11 @@ pub const FINAL_MESSAGE: &str = "mock: done";
 /// Starts the mock on 127.0.0.1 (an ephemeral port); the model asks Codex to run `command`
 /// (`sh -c` text) with its shell tool.
 pub fn start(command: &str) -> MockModel {
+    start_checking(command, Arc::new(|_: Option<&str>| true))
+}
+
+/// [`start`], answering 401 to model requests whose bearer token `check` refuses.
+pub fn start_checking(command: &str, check: TokenCheck) -> MockModel {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock model API");
     let port = listener.local_addr().unwrap().port();
     let requests = Arc::new(Mutex::new(Vec::new()));
@@ -38,8 +52,8 @@ pub fn start(command: &str) -> MockModel {
         let requests = requests.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (requests, command) = (requests.clone(), command.clone());
-                std::thread::spawn(move || serve(stream, &requests, &command));
+                let (requests, command, check) = (requests.clone(), command.clone(), check.clone());
+                std::thread::spawn(move || serve(stream, &requests, &command, &check));
             }
         });
     }
@@ -59,21 +73,29 @@ impl MockModel {
         )
     }
 
+    /// [`MockModel::provider_config`] for a ChatGPT login: Codex sends the login's access token.
+    pub fn chatgpt_provider_config(&self) -> String {
+        format!("{}requires_openai_auth = true\n", self.provider_config())
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
 }
 
-fn serve(stream: TcpStream, requests: &Mutex<Vec<Request>>, command: &str) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
+/// One HTTP/1.1 request read from `stream`: method, path, the `Authorization` header and the
+/// body (per `Content-Length`); None when the peer sent nothing.
+pub fn read_request(stream: &TcpStream) -> Option<(String, String, Option<String>, String)> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
+        return None;
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or_default().to_string();
     let path = parts.next().unwrap_or_default().to_string();
     let mut length = 0usize;
+    let mut authorization = None;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
@@ -82,21 +104,48 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Request>>, command: &str) {
         if let Some((name, value)) = header.split_once(':') {
             if name.eq_ignore_ascii_case("content-length") {
                 length = value.trim().parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.trim().to_string());
             }
         }
     }
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
     let body = String::from_utf8_lossy(&body).into_owned();
+    Some((method, path, authorization, body))
+}
+
+fn serve(stream: TcpStream, requests: &Mutex<Vec<Request>>, command: &str, check: &TokenCheck) {
+    let Some((method, path, authorization, body)) = read_request(&stream) else {
+        return;
+    };
+    let is_model = method == "POST" && path.ends_with("/responses");
+    let bearer = authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("Bearer "));
+    let status = match (is_model, check(bearer)) {
+        (false, _) => 404,
+        (true, false) => 401,
+        (true, true) => 200,
+    };
     requests.lock().unwrap().push(Request {
         method: method.clone(),
         path: path.clone(),
         body: body.clone(),
+        authorization,
+        status,
     });
     let mut out = stream;
-    if method != "POST" || !path.ends_with("/responses") {
+    if status == 404 {
         let _ = out
             .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        return;
+    }
+    if status == 401 {
+        let body = r#"{"error":{"message":"Your authentication token has expired.","type":"invalid_request_error","code":"token_expired"}}"#;
+        let _ = out.write_all(
+            format!("HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes(),
+        );
         return;
     }
     let n = requests.lock().unwrap().len();

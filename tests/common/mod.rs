@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 pub mod attack;
+pub mod codex;
 pub mod homes;
 pub mod mock_model;
 pub mod scene;
+pub mod token_server;
 pub mod write_sites;
 
 use std::ffi::OsStr;
