@@ -167,6 +167,15 @@ fn scan_markers(entry: &Dir, own: &str, prune: bool) -> Result<Scan, FsError> {
     Ok(scan)
 }
 
+/// Removes the marker `name`: one unlink for the file it should be; whatever else a task put
+/// there instead goes too, without being followed.
+fn remove_marker(entry: &Dir, name: &str) -> Result<(), FsError> {
+    match entry.remove(name) {
+        Err(e) if e.errno() == Some(nix::errno::Errno::EISDIR) => entry.remove_any(name).map(drop),
+        other => other.map(drop),
+    }
+}
+
 /// Opens the registry and takes its lock.
 fn open_locked(registry: &Path) -> Result<(Dir, fs::Lock), FsError> {
     let reg = fs::private_dir(registry, PRIVATE)?;
@@ -187,12 +196,21 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
     let own = std::process::id().to_string();
     for target in targets {
         let hash = target_hash(&target.path);
-        // Anything but a directory at an entry's name is debris (or planted): ours to clear.
-        reg.clear_non_dir(&hash)?;
-        let entry = reg.create_dir(&hash, PRIVATE)?;
-        // Stale markers are pruned only once ours, carrying what they said, is written: a launch
-        // killed in between must not leave a placeholder that nobody's marker calls synthetic.
-        let scan = scan_markers(&entry, &own, false)?;
+        // Usually nobody else uses the target: a fresh entry, made by us under the lock in our
+        // private registry, holds no markers, so there is nothing to list.
+        let (entry, scan) = match reg.create_fresh_dir(&hash, PRIVATE)? {
+            Some(entry) => (entry, Scan::default()),
+            None => {
+                // Anything but a directory at an entry's name is debris (or planted): ours to clear.
+                reg.clear_non_dir(&hash)?;
+                let entry = reg.create_dir(&hash, PRIVATE)?;
+                // Stale markers are pruned only once ours, carrying what they said, is written: a
+                // launch killed in between must not leave a placeholder that nobody's marker calls
+                // synthetic.
+                let scan = scan_markers(&entry, &own, false)?;
+                (entry, scan)
+            }
+        };
         // A target that "exists" only because a sandbox created it is still synthetic: one that
         // is live, or one that died without cleaning up (its bubblewrap may even have made the
         // mount point after the launcher was killed, too late for the sweep). The stale marker
@@ -212,7 +230,7 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
         // A marker under our pid is from a dead process that had it before; whatever it is
         // (a task could have planted a symlink there), it goes, and ours is created O_EXCL.
         if scan.own_present {
-            entry.remove_any(&own)?;
+            remove_marker(&entry, &own)?;
         }
         let mut file = entry.create_new(&own, 0o644)?;
         let text: &[u8] = if synthetic {
@@ -255,7 +273,7 @@ impl Registration {
             // half-way leaves markers without a placeholder (harmless), never the reverse.
             let scan = scan_markers(&entry, &own, false)?;
             if scan.live {
-                entry.remove_any(&own)?;
+                remove_marker(&entry, &own)?;
                 continue;
             }
             if held.synthetic || scan.any_synthetic {
@@ -268,7 +286,7 @@ impl Registration {
             if scan.others > 0 {
                 scan_markers(&entry, &own, true)?;
             }
-            entry.remove_any(&own)?;
+            remove_marker(&entry, &own)?;
             // The target's registry entry goes with its last user, so the registry stays small.
             let _ = reg.remove_dir(&held.hash);
         }
