@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Interleaved A/B of two launcher builds in one hyperfine run, so machine noise hits both alike:
-# the codex-linux-sandbox helper on its default backend and forced onto Landlock, per build.
+# A/B of two launcher builds in one hyperfine run: the codex-linux-sandbox helper on its default
+# backend and forced onto Landlock, per build. hyperfine runs each command's batch in turn, so on a
+# busy machine prefer scripts/bench-ab-interleaved.py, which alternates the builds run by run.
 # Usage: scripts/bench-ab.sh OLD_BINARY NEW_BINARY   (RUNS=n sets the run count; needs hyperfine)
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: scripts/bench-ab.sh OLD_BINARY NEW_BINARY" >&2; exit 2; }

@@ -4,7 +4,10 @@
 #   - the same helper on the vendored bubblewrap, and its raw counterpart,
 #   - the same helper forced onto Landlock + seccomp, against a bare /usr/bin/true,
 #   - real Codex's helper with the same profile, when CODEX_REFERENCE_BIN names a Codex binary.
-# Usage: scripts/bench.sh [hyperfine options...]   (needs hyperfine, strace, python3, bwrap)
+# Then the peak RSS of a launch (GNU time) and the throughput of 100 concurrent helper launches
+# against 100 concurrent raw bubblewrap runs of the same plan (BENCH_CONCURRENT=n to change 100).
+# Usage: scripts/bench.sh [hyperfine options...]   (needs hyperfine, strace, python3, bwrap,
+# /usr/bin/time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -125,4 +128,34 @@ print(f"{'prepare-home (10k lines)':26} {ms('prepare-home (10k-line config)'):7.
 if "Codex 0.169 helper" in r:
     row("helper (system bwrap)", "Codex 0.169 helper")
     row("Codex 0.169 helper", "raw bwrap (system)")
+PY
+
+# Peak RSS: wait4's ru_maxrss is the largest of the launcher and every process it waited for
+# (bubblewrap, the inner stage, the command), so this bounds the launcher's own peak before exec.
+rss() {
+  /usr/bin/time -f %M -o "$work/rss" "$@" > /dev/null
+  awk '{ printf "%.2f MiB\n", $1 / 1024 }' "$work/rss"
+}
+echo "peak RSS (largest process of the launch; goal: launcher <= 6 MiB)"
+printf '  %-26s %s\n' "helper (system bwrap)" "$(rss "${helper[@]}")"
+printf '  %-26s %s\n' "helper (landlock)" "$(rss "${helper[0]}" --backend landlock "${helper[@]:1}")"
+printf '  %-26s %s\n' "codex-run (warm)" "$(rss "${run[@]}")"
+printf '  %-26s %s\n' "raw bwrap (system)" "$(eval "rss $raw_system")"
+
+# Throughput under concurrency: n launches at once, all in one workspace (so they share the
+# registry entries, as parallel tool calls of one task do), against n raw bubblewrap runs.
+n=${BENCH_CONCURRENT:-100}
+burst() {
+  printf 'for i in $(seq %d); do %s > /dev/null & done; for p in $(jobs -p); do wait $p || exit 1; done' "$n" "$1"
+}
+hyperfine -N --warmup 2 --runs "${BENCH_CONCURRENT_RUNS:-10}" --export-json "$work/burst.json" \
+  -n "raw bwrap x$n" "bash -c $(printf '%q' "$(burst "$raw_system")")" \
+  -n "helper x$n" "bash -c $(printf '%q' "$(burst "$(printf '%q ' "${helper[@]}")")")" >&2
+python3 - "$work/burst.json" "$n" <<'PY'
+import json, sys
+r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
+n = sys.argv[2]
+raw, ours = r[f"raw bwrap x{n}"], r[f"helper x{n}"]
+print(f"{n} concurrent launches: raw bwrap {raw * 1000:.0f} ms, helper {ours * 1000:.0f} ms; "
+      f"helper throughput {raw / ours:.2f}x raw (goal >= 0.8x)")
 PY

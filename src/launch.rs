@@ -99,6 +99,13 @@ pub enum Supervision {
     Supervise,
     /// Inside the sandbox: fork; the parent is init (forwards signals, reaps every orphan).
     Init,
+    /// [`Replace`](Self::Replace) when this process can start the command's new session itself,
+    /// that is when it leads no process group (then `setsid` succeeds, as under Codex or any
+    /// caller without job control): nothing sits between the caller and the command, which gets
+    /// the caller's signals directly, and no fork and wait cost time. A shell's job (a group
+    /// leader) gets [`Supervise`](Self::Supervise). The command runs in a session of its own
+    /// either way.
+    ReplaceUnlessGroupLeader,
 }
 
 /// Environment changes applied to the launcher's environment for `execve`; the launcher's own

@@ -486,7 +486,13 @@ fn landlock_exec(
         env,
         fds: Vec::new(),
         steps,
-        supervision: Supervision::Supervise,
+        // Codex's helper needs nothing of ours after the exec; codex-run keeps its supervisor
+        // (the per-task home's lifetime is the run's).
+        supervision: if req.outer_layer {
+            Supervision::Supervise
+        } else {
+            Supervision::ReplaceUnlessGroupLeader
+        },
     }
 }
 

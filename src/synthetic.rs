@@ -114,16 +114,26 @@ fn process_start(pid: i32) -> Option<i64> {
         .nth(19)?
         .parse()
         .ok()?;
-    let boot: i64 = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
+    let boot = boot_time()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (hz > 0).then(|| boot + ticks / hz)
+}
+
+/// The boot time (`btime` of `/proc/stat`), read once per process: it never changes, and
+/// `/proc/stat` is dear to generate, which with many concurrent launches in one workspace (one
+/// check per live marker, under the registry lock) serialised them.
+fn boot_time() -> Option<i64> {
+    static BOOT: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime "))?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 fn marker_pid(name: &OsStr) -> i32 {
@@ -135,36 +145,60 @@ fn marker_pid(name: &OsStr) -> i32 {
 /// What the markers in one entry say, other than `own`.
 #[derive(Debug, Default)]
 struct Scan {
-    /// Markers other than `own`: none means a prune pass would find nothing to do.
-    others: usize,
-    own_present: bool,
+    /// Markers of dead processes, to prune once it is safe.
+    stale: Vec<std::ffi::OsString>,
     live: bool,
-    live_synthetic: bool,
     any_synthetic: bool,
 }
 
-/// Reads the markers in `entry` (skipping `own`); with `prune`, deletes the stale ones. A marker is
-/// only read if it is a regular file; a symlink or FIFO counts as a marker saying nothing.
-fn scan_markers(entry: &Dir, own: &str, prune: bool) -> Result<Scan, FsError> {
+/// How much of an entry a caller needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Only whether any marker, live or dead, says `synthetic` (no liveness checks).
+    Says,
+    /// Whether a live user is left; when none is, also what the dead ones said. Stops at the
+    /// first live marker: with many concurrent launches in one workspace, each release would
+    /// otherwise check every other launch's marker under the registry lock.
+    LiveOrStale,
+}
+
+/// Reads the markers in `entry` (skipping `own`). A marker is only read if it is a regular file;
+/// a symlink or FIFO counts as a marker saying nothing.
+fn scan_markers(entry: &Dir, own: &str, need: Need) -> Result<Scan, FsError> {
     let mut scan = Scan::default();
     for name in entry.names()? {
         if name == own {
-            scan.own_present = true;
             continue;
         }
-        scan.others += 1;
-        let says_synthetic = entry
+        if need == Need::LiveOrStale {
+            if marker_alive(entry, &name)? {
+                scan.live = true;
+                return Ok(scan);
+            }
+            scan.stale.push(name.clone());
+        }
+        scan.any_synthetic |= entry
             .read_file(&name)?
             .is_some_and(|b| String::from_utf8_lossy(&b).trim() == "synthetic");
-        scan.any_synthetic |= says_synthetic;
-        if marker_alive(entry, &name)? {
-            scan.live = true;
-            scan.live_synthetic |= says_synthetic;
-        } else if prune {
-            entry.remove_any(&name)?;
-        }
     }
     Ok(scan)
+}
+
+/// Deletes the markers a scan found stale.
+fn prune(entry: &Dir, scan: &Scan) -> Result<(), FsError> {
+    for name in &scan.stale {
+        entry.remove_any(name)?;
+    }
+    Ok(())
+}
+
+/// Removes the marker `name`: one unlink for the file it should be; whatever else a task put
+/// there instead goes too, without being followed.
+fn remove_marker(entry: &Dir, name: &str) -> Result<(), FsError> {
+    match entry.remove(name) {
+        Err(e) if e.errno() == Some(nix::errno::Errno::EISDIR) => entry.remove_any(name).map(drop),
+        other => other.map(drop),
+    }
 }
 
 /// Opens the registry and takes its lock.
@@ -187,18 +221,32 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
     let own = std::process::id().to_string();
     for target in targets {
         let hash = target_hash(&target.path);
-        // Anything but a directory at an entry's name is debris (or planted): ours to clear.
-        reg.clear_non_dir(&hash)?;
-        let entry = reg.create_dir(&hash, PRIVATE)?;
-        // Stale markers are pruned only once ours, carrying what they said, is written: a launch
-        // killed in between must not leave a placeholder that nobody's marker calls synthetic.
-        let scan = scan_markers(&entry, &own, false)?;
+        // An entry stays between launches: creating and removing a directory costs a quarter of
+        // a millisecond each on ext4, eight targets a launch. A fresh one, made by us under the
+        // lock in our private registry, holds no markers.
+        let (entry, fresh) = match reg.open_dir(&hash) {
+            Ok(Some(entry)) => (entry, false),
+            Ok(None) => match reg.create_fresh_dir(&hash, PRIVATE)? {
+                Some(entry) => (entry, true),
+                None => (reg.create_dir(&hash, PRIVATE)?, false),
+            },
+            // A symlink or file at an entry's name is debris (or planted): ours to clear. An entry
+            // someone else owns is refused again by create_dir.
+            Err(FsError::Untrusted { .. }) => {
+                reg.clear_non_dir(&hash)?;
+                (reg.create_dir(&hash, PRIVATE)?, false)
+            }
+            Err(e) => return Err(e),
+        };
         // A target that "exists" only because a sandbox created it is still synthetic: one that
         // is live, or one that died without cleaning up (its bubblewrap may even have made the
-        // mount point after the launcher was killed, too late for the sweep). The stale marker
-        // is pruned here, so what it said lives on in ours.
+        // mount point after the launcher was killed, too late for the sweep). So for a target
+        // that exists, every marker, live or not, is read. Stale ones are left for the release
+        // (or the sweep) that finds no live user: until then they still say what they said.
         // One the plan saw but that is gone now was another launch's placeholder, released
         // between our plan and this lock: bubblewrap recreates it, so it is ours to remove.
+        let any_synthetic =
+            target.preexisting && !fresh && scan_markers(&entry, &own, Need::Says)?.any_synthetic;
         let on_disk_id = target
             .preexisting
             .then(|| std::fs::symlink_metadata(&target.path).ok())
@@ -207,14 +255,17 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
                 use std::os::unix::fs::MetadataExt;
                 (m.dev(), m.ino())
             });
-        let synthetic = !target.preexisting || scan.any_synthetic || on_disk_id.is_none();
+        let synthetic = !target.preexisting || any_synthetic || on_disk_id.is_none();
         let preexisting_id = if synthetic { None } else { on_disk_id };
-        // A marker under our pid is from a dead process that had it before; whatever it is
-        // (a task could have planted a symlink there), it goes, and ours is created O_EXCL.
-        if scan.own_present {
-            entry.remove_any(&own)?;
-        }
-        let mut file = entry.create_new(&own, 0o644)?;
+        let mut file = match entry.create_new(&own, 0o644) {
+            // A marker under our pid is from a dead process that had it before; whatever it is
+            // (a task could have planted a symlink there), it goes, and ours is created O_EXCL.
+            Err(e) if e.errno() == Some(nix::errno::Errno::EEXIST) => {
+                remove_marker(&entry, &own)?;
+                entry.create_new(&own, 0o644)?
+            }
+            other => other?,
+        };
         let text: &[u8] = if synthetic {
             b"synthetic\n"
         } else {
@@ -224,10 +275,6 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
             path: entry.path().join(&own),
             source: e,
         })?;
-        // Under the lock nobody adds markers, so an entry that had none but ours has none stale.
-        if scan.others > 0 {
-            scan_markers(&entry, &own, true)?;
-        }
         registration.held.push(Held {
             target: target.clone(),
             hash,
@@ -253,9 +300,9 @@ impl Registration {
             };
             // The placeholder goes before the markers that say whose it is: a release killed
             // half-way leaves markers without a placeholder (harmless), never the reverse.
-            let scan = scan_markers(&entry, &own, false)?;
+            let scan = scan_markers(&entry, &own, Need::LiveOrStale)?;
             if scan.live {
-                entry.remove_any(&own)?;
+                remove_marker(&entry, &own)?;
                 continue;
             }
             if held.synthetic || scan.any_synthetic {
@@ -265,12 +312,10 @@ impl Registration {
                     held.preexisting_id,
                 );
             }
-            if scan.others > 0 {
-                scan_markers(&entry, &own, true)?;
-            }
-            entry.remove_any(&own)?;
-            // The target's registry entry goes with its last user, so the registry stays small.
-            let _ = reg.remove_dir(&held.hash);
+            prune(&entry, &scan)?;
+            remove_marker(&entry, &own)?;
+            // The empty entry stays for the next launch (see register); the temp dir's cleaner
+            // or a reboot takes the ones no launch uses any more.
         }
         Ok(())
     }
@@ -339,7 +384,7 @@ pub fn sweep_leftovers(registry: &Path, candidates: &[PathBuf]) -> Vec<PathBuf> 
             // Stale markers stay: a killed launch's bubblewrap can still be making this mount
             // point; if it reappears, the next launch knows whose it is. A later launch's
             // release prunes them.
-            let scan = scan_markers(&entry, "", false)?;
+            let scan = scan_markers(&entry, "", Need::LiveOrStale)?;
             if scan.live || !scan.any_synthetic {
                 continue;
             }

@@ -74,13 +74,15 @@ fn created_placeholders_are_removed_and_preexisting_ones_kept() {
     registration.release().unwrap();
     assert!(!created.exists());
     assert!(kept.exists());
+    // The entries stay for the next launch, without markers.
     let left: Vec<_> = std::fs::read_dir(&s.registry)
         .unwrap()
         .flatten()
-        .map(|e| e.file_name())
-        .filter(|n| n != "lock")
+        .filter(|e| e.file_name() != "lock")
+        .flat_map(|e| std::fs::read_dir(e.path()).unwrap().flatten())
+        .map(|m| m.path())
         .collect();
-    assert!(left.is_empty(), "registry entries left: {left:?}");
+    assert!(left.is_empty(), "markers left: {left:?}");
 }
 
 #[test]
@@ -145,7 +147,10 @@ fn sweep_removes_what_a_killed_launch_created_and_nothing_else() {
         .unwrap()
         .release()
         .unwrap();
-    assert!(!entry.exists(), "pruned by the release");
+    assert!(
+        std::fs::read_dir(&entry).unwrap().next().is_none(),
+        "pruned by the release"
+    );
 }
 
 #[test]
@@ -233,14 +238,33 @@ fn planted_symlinks_in_the_registry_never_redirect_a_write() {
     let moved = s.ws.parent().unwrap().join("moved-registry");
     std::fs::rename(&s.registry, &moved).unwrap();
     std::os::unix::fs::symlink(&moved, &s.registry).unwrap();
+    let listing = |dir: &Path| -> Vec<PathBuf> {
+        let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .flat_map(|e| {
+                let nested = e
+                    .path()
+                    .is_dir()
+                    .then(|| std::fs::read_dir(e.path()).unwrap());
+                std::iter::once(e.path())
+                    .chain(nested.into_iter().flatten().flatten().map(|n| n.path()))
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let before = listing(&moved);
     register(&s.registry, &[dir_target(&target, false)])
         .unwrap()
         .release()
         .unwrap();
     assert!(std::fs::symlink_metadata(&s.registry).unwrap().is_dir());
-    assert!(std::fs::read_dir(&moved)
-        .unwrap()
-        .all(|e| e.unwrap().file_name() == "lock"));
+    assert_eq!(
+        listing(&moved),
+        before,
+        "written through the symlinked registry"
+    );
 }
 
 #[test]

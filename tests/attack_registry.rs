@@ -109,7 +109,7 @@ fn planted_links_in_the_registry_never_redirect_a_write() {
         let pid = std::process::id();
         let plant = py(&format!(
             r#"
-import os
+import os, shutil
 r = os.environ["CL_REGISTRY"]
 os.chmod(r, 0o777)
 for n in ["lock", "denied-placeholder", "empty-placeholder"]:
@@ -119,6 +119,8 @@ os.symlink({victim:?}, f"{{r}}/denied-placeholder")
 os.symlink({victim:?}, f"{{r}}/empty-placeholder")
 for e in {entries:?}:
     if e == {linked_entry:?}:
+        # Entries stay between launches: the one the first launch left goes first.
+        shutil.rmtree(f"{{r}}/{{e}}", ignore_errors=True)
         os.symlink({outside_dir:?}, f"{{r}}/{{e}}")
         continue
     os.makedirs(f"{{r}}/{{e}}", exist_ok=True)

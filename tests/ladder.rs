@@ -273,6 +273,133 @@ fn a_warm_explain_forks_no_probe() {
     assert!(calls[0].contains("execve("), "{text}");
 }
 
+/// What the launcher process itself did, from an strace of a launch: how many processes it forked,
+/// and for each exec that it or a child it forked made, whether the child forked or exec'd first.
+#[derive(Debug, Default)]
+struct LaunchTrace {
+    launcher_forks: usize,
+    /// The execs the launcher and its direct children made (the launcher's own first one left
+    /// out), each as its argv text.
+    execs: Vec<String>,
+    /// Children of the launcher that forked before their first exec (a probe, a helper process).
+    children_forking_before_exec: Vec<String>,
+}
+
+fn is_fork(call: &str) -> bool {
+    ["clone(", "clone3(", "fork(", "vfork("]
+        .iter()
+        .any(|c| call.starts_with(c))
+        || ["clone", "clone3", "fork", "vfork"]
+            .iter()
+            .any(|c| call.starts_with(&format!("<... {c} resumed>")))
+}
+
+/// Reads `strace -f -e trace=execve,fork,vfork,clone,clone3` output.
+fn launch_trace(text: &str) -> LaunchTrace {
+    let lines: Vec<(i32, &str)> = text
+        .lines()
+        .filter_map(|l| {
+            let (pid, call) = l.split_once(' ')?;
+            Some((pid.parse().ok()?, call.trim_start()))
+        })
+        .collect();
+    let launcher = lines.first().map(|(pid, _)| *pid).unwrap_or(0);
+    let mut trace = LaunchTrace::default();
+    let mut children = Vec::new();
+    for (pid, call) in &lines {
+        if *pid != launcher || !is_fork(call) || call.ends_with("<unfinished ...>") {
+            continue;
+        }
+        if let Some(child) = call
+            .rsplit("= ")
+            .next()
+            .and_then(|r| r.trim().parse::<i32>().ok())
+        {
+            trace.launcher_forks += 1;
+            children.push(child);
+        }
+    }
+    let mut launcher_execs = lines
+        .iter()
+        .filter(|(pid, call)| *pid == launcher && call.starts_with("execve("));
+    launcher_execs.next();
+    trace
+        .execs
+        .extend(launcher_execs.map(|(_, c)| c.to_string()));
+    for child in children {
+        let first = lines
+            .iter()
+            .find(|(pid, call)| *pid == child && (call.starts_with("execve(") || is_fork(call)));
+        match first {
+            Some((_, call)) if call.starts_with("execve(") => trace.execs.push(call.to_string()),
+            Some((_, call)) => trace.children_forking_before_exec.push(call.to_string()),
+            None => trace
+                .children_forking_before_exec
+                .push(format!("{child}: no exec")),
+        }
+    }
+    trace
+}
+
+/// Issue 19 item 4: a warm launch forks no probe and execs nothing but the launch. The launcher
+/// forks once at most (the child that becomes bubblewrap, or the command under Landlock, while the
+/// launcher waits to clean up), that child's first act is that exec, and no exec asks a program
+/// for its `--help` or `--version`. What bubblewrap and the inner stage do afterwards is theirs.
+#[test]
+fn a_warm_helper_launch_forks_only_into_the_launch() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        return skip("strace is not installed");
+    }
+    let s = setup();
+    let helper = personality(&s.base, "codex-linux-sandbox")
+        .get_program()
+        .to_owned();
+    for backend in ["auto", "landlock"] {
+        let launch = |traced: Option<&Path>| {
+            let mut cmd = match traced {
+                Some(trace) => {
+                    let mut c = Command::new("strace");
+                    c.args(["-f", "-qq", "-v", "-s", "4096"])
+                        .args(["-e", "trace=execve,fork,vfork,clone,clone3", "-o"])
+                        .arg(trace)
+                        .arg(&helper);
+                    c
+                }
+                None => Command::new(&helper),
+            };
+            cmd.current_dir(&s.ws)
+                .env("XDG_CACHE_HOME", &s.cache)
+                .env_remove("CODEX_LAUNCHER_BACKEND")
+                .env_remove("CODEX_LAUNCHER_LOG")
+                .args(["--backend", backend, "--sandbox-policy-cwd"])
+                .arg(&s.ws)
+                .arg("--permission-profile")
+                .arg(workspace_write(&s.ws))
+                .args(["--", "/usr/bin/true"]);
+            let out = output(&mut cmd);
+            assert_eq!(out.status.code(), Some(0), "{backend}: {}", stderr(&out));
+        };
+        // The first launch probes and fills the cache.
+        launch(None);
+        let trace_path = s.base.join(format!("trace-{backend}"));
+        launch(Some(&trace_path));
+        let text = std::fs::read_to_string(&trace_path).unwrap();
+        let trace = launch_trace(&text);
+        assert!(trace.launcher_forks <= 1, "{backend}: {trace:#?}\n{text}");
+        assert!(
+            trace.children_forking_before_exec.is_empty(),
+            "{backend}: {trace:#?}\n{text}"
+        );
+        assert_eq!(trace.execs.len(), 1, "{backend}: {trace:#?}\n{text}");
+        let exec = &trace.execs[0];
+        assert!(exec.contains("/usr/bin/true"), "{backend}: {exec}");
+        assert!(
+            !exec.contains("\"--help\"") && !exec.contains("\"--version\""),
+            "{backend}: a probe ran: {exec}"
+        );
+    }
+}
+
 #[test]
 fn doctor_names_the_cause_and_remedy() {
     let s = setup();

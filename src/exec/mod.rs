@@ -65,11 +65,15 @@ pub fn exec_plan(plan: &LaunchPlan) -> Outcome {
 /// returns on success.
 pub fn exec_spec(spec: &ExecSpec) -> Result<Ended, Failure> {
     match spec.supervision {
-        Supervision::Replace => {
-            steps::apply(&spec.steps, &spec.fds, &[])?;
-            Err(process::exec_program(spec))
-        }
-        Supervision::Supervise => process::supervise(spec),
+        Supervision::Replace => replace(spec),
+        Supervision::ReplaceUnlessGroupLeader if !process::leads_process_group() => replace(spec),
+        Supervision::Supervise | Supervision::ReplaceUnlessGroupLeader => process::supervise(spec),
         Supervision::Init => process::run_as_init(spec),
     }
+}
+
+/// Applies the steps here and execs; returns only on failure.
+fn replace(spec: &ExecSpec) -> Result<Ended, Failure> {
+    steps::apply(&spec.steps, &spec.fds, &[])?;
+    Err(process::exec_program(spec))
 }

@@ -300,6 +300,11 @@ pub fn exec_bwrap(launcher: &Launcher, args: &[OsString]) -> ! {
     fail_in_child(&exec_program(&spec))
 }
 
+/// Whether this process leads its process group, so that `setsid` would fail here.
+pub fn leads_process_group() -> bool {
+    nix::unistd::getpgrp() == nix::unistd::getpid()
+}
+
 /// Runs the spec in a child and waits for it: the child applies the steps and execs; this parent
 /// forwards signals (to bubblewrap's sandbox init once `--info-fd` names it, else to the child).
 pub fn supervise(spec: &ExecSpec) -> Result<Ended, Failure> {

@@ -243,20 +243,34 @@ impl Dir {
 
     /// Opens or creates the directory `name` (created with exactly `mode`).
     pub fn create_dir(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<Dir> {
+        let name = name.as_ref();
+        match self.create_fresh_dir(name, mode)? {
+            Some(dir) => {
+                // Where others can write this directory, what we opened may not be what we made.
+                dir.trust()?;
+                Ok(dir)
+            }
+            None => self
+                .open_dir(name)?
+                .ok_or_else(|| FsError::io(&self.child(name), Errno::ENOENT)),
+        }
+    }
+
+    /// Creates the directory `name` with exactly `mode`; None when something is already there.
+    /// The new directory's owner is not checked again, so this is only for a directory nobody
+    /// else can write into (where nobody can swap what we just made).
+    pub fn create_fresh_dir(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<Option<Dir>> {
         let name = component(&self.path, name.as_ref())?;
         match nix::sys::stat::mkdirat(&self.fd, name, Mode::from_bits_truncate(mode)) {
             Ok(()) => {
                 let dir = self
                     .open_raw_dir(name)
                     .map_err(|e| FsError::io(&self.child(name), e))?;
-                // The umask may have taken bits away; what we create has exactly `mode`.
+                // The umask may have taken bits away.
                 dir.set_mode(mode)?;
-                dir.trust()?;
-                Ok(dir)
+                Ok(Some(dir))
             }
-            Err(Errno::EEXIST) => self
-                .open_dir(name)?
-                .ok_or_else(|| FsError::io(&self.child(name), Errno::ENOENT)),
+            Err(Errno::EEXIST) => Ok(None),
             Err(e) => Err(FsError::io(&self.child(name), e)),
         }
     }
@@ -324,22 +338,44 @@ impl Dir {
         })
     }
 
-    /// The names in this directory (without `.` and `..`).
+    /// The names in this directory (without `.` and `..`), read with `getdents64` on this very
+    /// descriptor after a rewind: a libc directory stream would need a second descriptor and five
+    /// more syscalls per listing, and the registry lists on every launch.
     pub fn names(&self) -> Result<Vec<OsString>> {
-        let fd = self
-            .fd
-            .try_clone()
-            .map_err(|e| FsError::io(&self.path, e))?;
-        let mut dir = nix::dir::Dir::from_fd(fd).map_err(|e| FsError::io(&self.path, e))?;
+        let fd = self.fd.as_raw_fd();
+        // SAFETY: lseek on a descriptor we own.
+        if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } < 0 {
+            return Err(FsError::io(&self.path, Errno::last()));
+        }
+        let mut buf = [0u8; 4096];
         let mut out = Vec::new();
-        for entry in dir.iter() {
-            let entry = entry.map_err(|e| FsError::io(&self.path, e))?;
-            let name = OsStr::from_bytes(entry.file_name().to_bytes());
-            if name != "." && name != ".." {
-                out.push(name.to_os_string());
+        loop {
+            // SAFETY: the kernel writes at most buf.len() bytes into buf.
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+            if n < 0 {
+                return Err(FsError::io(&self.path, Errno::last()));
+            }
+            if n == 0 {
+                return Ok(out);
+            }
+            let filled = &buf[..n as usize];
+            let mut at = 0;
+            // Each record: d_ino (8), d_off (8), d_reclen (2), d_type (1), NUL-terminated name.
+            while at + 19 <= filled.len() {
+                let reclen = usize::from(u16::from_ne_bytes([filled[at + 16], filled[at + 17]]));
+                if reclen < 19 || at + reclen > filled.len() {
+                    return Err(FsError::io(&self.path, Errno::EIO));
+                }
+                let raw = &filled[at + 19..at + reclen];
+                let name = OsStr::from_bytes(
+                    &raw[..raw.iter().position(|b| *b == 0).unwrap_or(raw.len())],
+                );
+                if name != "." && name != ".." {
+                    out.push(name.to_os_string());
+                }
+                at += reclen;
             }
         }
-        Ok(out)
     }
 
     /// The contents of the regular file `name`; None when it is missing or not a regular file
@@ -472,9 +508,24 @@ fn relative_components<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a OsStr>>
 pub fn private_dir(path: &Path, mode: u32) -> Result<Dir> {
     let (parent, name) = split(path)?;
     let parent = Dir::anchor(parent)?;
-    parent.clear_non_dir(name)?;
-    let dir = parent.create_dir(name, mode)?;
-    if dir.stat()?.mode != mode {
+    // Nearly every launch finds it in place: one open and one stat then.
+    let dir = match parent.open_raw_dir(component(parent.path(), name)?) {
+        Ok(dir) => dir,
+        Err(Errno::ENOENT) => parent.create_dir(name, mode)?,
+        Err(Errno::ELOOP | Errno::ENOTDIR) => {
+            parent.clear_non_dir(name)?;
+            parent.create_dir(name, mode)?
+        }
+        Err(e) => return Err(FsError::io(path, e)),
+    };
+    let st = dir.stat()?;
+    if st.uid != euid() {
+        return Err(FsError::untrusted(
+            path,
+            format!("owned by uid {}, not {}", st.uid, euid()),
+        ));
+    }
+    if st.mode != mode {
         dir.set_mode(mode)?;
     }
     Ok(dir)

@@ -79,7 +79,13 @@ pub fn find_system_candidate(
         } else {
             cwd.join(dir)
         };
-        let Ok(found) = dir.join("bwrap").canonicalize() else {
+        let candidate = dir.join("bwrap");
+        // One stat first: most PATH entries hold no bwrap, and resolving a missing one still
+        // walks every directory above it with readlink.
+        if std::fs::metadata(&candidate).is_err() {
+            continue;
+        }
+        let Ok(found) = candidate.canonicalize() else {
             continue;
         };
         if !is_executable_file(&found) {

@@ -157,24 +157,34 @@ struct Stored<K, V> {
     value: V,
 }
 
-/// Changes whenever the machine reboots or boots another kernel.
+/// Changes whenever the machine reboots or boots another kernel. Read once per process: two
+/// probe caches key on it.
 pub fn boot_identity() -> String {
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{}/{}", boot.trim(), kernel.trim())
+    static ONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        format!("{}/{}", boot.trim(), kernel.trim())
+    })
+    .clone()
 }
 
-/// The namespaces a probe result depends on (a container or `unshare` changes them).
+/// The namespaces a probe result depends on (a container or `unshare` changes them). Read once
+/// per process: the launcher never moves itself into other namespaces (its probes are children).
 pub fn namespace_identity() -> String {
-    ["user", "mnt", "pid"]
-        .iter()
-        .map(|ns| {
-            std::fs::read_link(format!("/proc/self/ns/{ns}"))
-                .map(|l| l.display().to_string())
-                .unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    static ONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        ["user", "mnt", "pid"]
+            .iter()
+            .map(|ns| {
+                std::fs::read_link(format!("/proc/self/ns/{ns}"))
+                    .map(|l| l.display().to_string())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+    .clone()
 }
 
 #[cfg(test)]

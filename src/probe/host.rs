@@ -68,7 +68,7 @@ pub fn probe(cache: &CacheDir) -> HostFacts {
     HostFacts {
         os: std::env::consts::OS.into(),
         kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        userns: userns_cached(cache, uid, &facts, seccomp_mode),
+        userns: userns_cached(cache, uid, &facts, seccomp_mode, field("Seccomp_filters:")),
         landlock: landlock_abi(),
         seccomp_mode,
         no_new_privs: field("NoNewPrivs:") == Some(1),
@@ -137,19 +137,18 @@ fn root_mount() -> String {
 }
 
 /// What a cached user-namespace verdict was made for.
-fn userns_key(uid: u32, sysctls: &Sysctls, seccomp_mode: u32) -> UsernsKey {
+fn userns_key(
+    uid: u32,
+    sysctls: &Sysctls,
+    seccomp_mode: u32,
+    seccomp_filters: Option<u32>,
+) -> UsernsKey {
     UsernsKey {
         boot: cache::boot_identity(),
         namespaces: cache::namespace_identity(),
         uid,
         seccomp_mode,
-        seccomp_filters: std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Seccomp_filters:"))
-                    .and_then(|v| v.trim().parse().ok())
-            }),
+        seccomp_filters,
         root_mount: root_mount(),
         sysctls: sysctls.clone(),
         launcher_version: env!("CARGO_PKG_VERSION").into(),
@@ -161,8 +160,9 @@ fn userns_cached(
     uid: u32,
     sysctls: &Sysctls,
     seccomp_mode: u32,
+    seccomp_filters: Option<u32>,
 ) -> UsernsVerdict {
-    let key = userns_key(uid, sysctls, seccomp_mode);
+    let key = userns_key(uid, sysctls, seccomp_mode, seccomp_filters);
     let name = "userns-v3.json";
     match cache.load::<UsernsKey, UsernsVerdict>(name, &key) {
         Some(found) if found.available => return found,
@@ -375,8 +375,8 @@ mod tests {
             error: Some("forged".into()),
         };
         let uid = nix::unistd::getuid().as_raw();
-        let key = userns_key(uid, &sysctls, 0);
+        let key = userns_key(uid, &sysctls, 0, None);
         cache.store("userns-v3.json", &key, &forged);
-        assert!(userns_cached(&cache, uid, &sysctls, 0).available);
+        assert!(userns_cached(&cache, uid, &sysctls, 0, None).available);
     }
 }
