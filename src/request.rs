@@ -268,9 +268,12 @@ pub fn for_run(
         opts.writable_roots.push(home.to_path_buf());
         opts.writable_roots.push(shared.join("sessions"));
         // Where Codex saves a refreshed login (its lock, temp file and rename land next to the
-        // real auth.json), when the launcher manages the shared credentials.
-        opts.writable_roots
-            .extend(crate::home::credentials::credential_dir(shared));
+        // real auth.json), when the launcher manages the shared credentials. Only for Codex: any
+        // other task could plant links there that the user's own Codex later writes through.
+        if runs_codex(&command) {
+            opts.writable_roots
+                .extend(crate::home::credentials::credential_dir(shared));
+        }
     }
     let mut request = SandboxRequest::from_options(&opts, command)?;
     // Nothing will be sandboxed: a backend the user insisted on would silently not run. (Codex's
@@ -285,6 +288,14 @@ pub fn for_run(
     request.env_set = vec![("CODEX_HOME".into(), home.as_os_str().to_owned())];
     request.chdir = Some(request.policy_cwd.clone());
     Ok(request)
+}
+
+/// Whether the command is Codex (by its program's name, as the user gave it).
+pub fn runs_codex(command: &[OsString]) -> bool {
+    command
+        .first()
+        .and_then(|c| Path::new(c).file_name())
+        .is_some_and(|n| n == "codex")
 }
 
 /// Refuses making `/`, a system directory or a tree of other people's files writable (as written

@@ -479,11 +479,7 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
             return Ok(0);
         }
     }
-    let runs_codex = request
-        .command
-        .first()
-        .and_then(|c| Path::new(c).file_name())
-        .is_some_and(|n| n == "codex");
+    let runs_codex = request::runs_codex(&request.command);
     if runs_codex && args.sandbox.network == Network::Off {
         eprintln!(
             "codex-run: --network off: Codex cannot reach its model API either; it will only retry"

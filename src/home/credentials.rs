@@ -74,7 +74,7 @@ pub fn ensure(shared: &Path, actions: &mut Vec<Action>) -> Result<Credentials, H
             let target = std::fs::canonicalize(&link).unwrap_or(link);
             return Ok(Credentials::Elsewhere { target });
         }
-        check(&Dir::anchor(shared)?)?;
+        check(&Dir::anchor(shared)?, actions)?;
         return Ok(Credentials::Dedicated { dir: dir_path });
     }
     if !meta.is_file() {
@@ -99,7 +99,10 @@ pub fn ensure(shared: &Path, actions: &mut Vec<Action>) -> Result<Credentials, H
     Ok(Credentials::Dedicated { dir: dir_path })
 }
 
-fn check(shared: &Dir) -> Result<(), HomeError> {
+/// The credential directory holds the login and Codex's commit lock, as regular files. Anything
+/// else there (a symlink, FIFO, socket or directory) was planted: the user's own Codex would follow
+/// a link at `auth.json.lock` or `auth.json.tmp*` when it next saves a login, so it goes.
+fn check(shared: &Dir, actions: &mut Vec<Action>) -> Result<(), HomeError> {
     let refuse = |why: &str| {
         HomeError::Refused(format!(
             "{}: {why}; a task may have tampered with it: check it, remove it and log in again",
@@ -110,10 +113,21 @@ fn check(shared: &Dir) -> Result<(), HomeError> {
         .open_dir(DIR)?
         .ok_or_else(|| refuse("the credential directory is missing"))?;
     match dir.entry(AUTH)? {
-        Some(e) if e.kind == Kind::File && e.mode & 0o077 == 0 => Ok(()),
-        Some(e) if e.kind == Kind::File => Err(refuse("readable or writable by others")),
-        _ => Err(refuse("not a regular file")),
+        Some(e) if e.kind == Kind::File && e.mode & 0o077 == 0 => {}
+        Some(e) if e.kind == Kind::File => return Err(refuse("readable or writable by others")),
+        _ => return Err(refuse("not a regular file")),
     }
+    for name in dir.names()? {
+        if name == AUTH {
+            continue;
+        }
+        if dir.entry(&name)?.is_some_and(|e| e.kind == Kind::File) {
+            continue;
+        }
+        dir.remove_any(&name)?;
+        actions.push(Action::new(&dir.path().join(&name), "removed"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -144,6 +158,31 @@ mod tests {
         assert_eq!(ensure(shared, &mut again).unwrap(), c);
         assert!(again.is_empty());
         assert_eq!(credential_dir(shared), Some(shared.join(DIR)));
+    }
+
+    #[test]
+    fn links_and_other_plants_beside_the_login_are_removed() {
+        let t = tempfile::tempdir().unwrap();
+        let shared = t.path();
+        std::fs::write(shared.join(AUTH), b"{}").unwrap();
+        ensure(shared, &mut Vec::new()).unwrap();
+        let dir = shared.join(DIR);
+        let outside = shared.join("outside");
+        std::os::unix::fs::symlink(&outside, dir.join(COMMIT_LOCK)).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("auth.json.tmp1")).unwrap();
+        nix::unistd::mkfifo(&dir.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("leftover.tmp"), b"x").unwrap();
+        let mut actions = Vec::new();
+        ensure(shared, &mut actions).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["auth.json", "leftover.tmp"]);
+        assert_eq!(actions.len(), 4);
+        assert!(!outside.exists());
     }
 
     #[test]
