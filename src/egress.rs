@@ -187,30 +187,58 @@ pub struct Provider {
 
 /// The destinations of the provider `config` selects (`model_provider`, default `openai`): a
 /// custom `[model_providers.X] base_url` is exactly its `host:port`; the built-in OpenAI
-/// provider is its three hosts on 443, or `openai_base_url`/`chatgpt_base_url` where set.
-pub fn provider_destinations(config: &toml_edit::Table) -> Result<Provider, EgressError> {
+/// provider is its three hosts on 443, or `openai_base_url`/`chatgpt_base_url` where set. A
+/// provider that signs in with the ChatGPT login (the built-in one, or `requires_openai_auth`)
+/// also reaches the token endpoint: `token_url` (Codex's `CODEX_REFRESH_TOKEN_URL_OVERRIDE`, from
+/// the user's environment) or `auth.openai.com`.
+pub fn provider_destinations(
+    config: &toml_edit::Table,
+    token_url: Option<&str>,
+) -> Result<Provider, EgressError> {
     let name = config
         .get("model_provider")
         .and_then(|v| v.as_str())
         .unwrap_or("openai");
-    let custom = config
+    let table = config
         .get("model_providers")
         .and_then(|p| p.as_table_like())
         .and_then(|p| p.get(name))
-        .and_then(|p| p.as_table_like())
+        .and_then(|p| p.as_table_like());
+    let custom = table
         .and_then(|p| p.get("base_url"))
         .and_then(|u| u.as_str());
+    let chatgpt_login = table
+        .and_then(|p| p.get("requires_openai_auth"))
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let endpoint = |url: &str| {
         url_authority(url).ok_or_else(|| EgressError::BaseUrl {
             provider: name.to_string(),
             url: url.to_string(),
         })
     };
+    let token =
+        |provider: &mut Provider| -> Result<(), EgressError> {
+            match token_url {
+                Some(url) => provider.endpoints.push(url_authority(url).ok_or_else(|| {
+                    EgressError::BaseUrl {
+                        provider: "CODEX_REFRESH_TOKEN_URL_OVERRIDE".into(),
+                        url: url.to_string(),
+                    }
+                })?),
+                None => provider.rules.push("auth.openai.com:443".into()),
+            }
+            Ok(())
+        };
     if let Some(url) = custom {
-        return Ok(Provider {
+        let mut provider = Provider {
             rules: Vec::new(),
             endpoints: vec![endpoint(url)?],
-        });
+        };
+        if chatgpt_login {
+            token(&mut provider)?;
+        }
+        return Ok(provider);
     }
     if name != "openai" {
         // An unknown provider without a base_url: Codex itself refuses it; nothing to open.
@@ -226,7 +254,7 @@ pub fn provider_destinations(config: &toml_edit::Table) -> Result<Provider, Egre
         Some(url) => provider.endpoints.push(endpoint(url)?),
         None => provider.rules.push("chatgpt.com:443".into()),
     }
-    provider.rules.push("auth.openai.com:443".into());
+    token(&mut provider)?;
     Ok(provider)
 }
 
@@ -275,6 +303,25 @@ impl EgressPlan {
 mod tests {
     use super::*;
 
+    fn provider_destinations_default(config: &toml_edit::Table) -> Result<Provider, EgressError> {
+        provider_destinations(config, None)
+    }
+
+    #[test]
+    fn a_chatgpt_login_reaches_the_token_endpoint_the_user_set() {
+        let p =
+            provider_destinations(&root(""), Some("http://127.0.0.1:4444/oauth/token")).unwrap();
+        assert_eq!(p.endpoints, ["127.0.0.1:4444"]);
+        assert!(!p.rules.iter().any(|r| r.starts_with("auth.")));
+        let custom =
+            "model_provider = \"m\"\n[model_providers.m]\nbase_url = \"http://127.0.0.1:9/v1\"\n";
+        let p = provider_destinations(&root(custom), None).unwrap();
+        assert_eq!((p.endpoints.len(), p.rules.len()), (1, 0));
+        let with_login = format!("{custom}requires_openai_auth = true\n");
+        let p = provider_destinations(&root(&with_login), None).unwrap();
+        assert_eq!(p.rules, ["auth.openai.com:443"]);
+    }
+
     fn root(text: &str) -> toml_edit::Table {
         text.parse::<toml_edit::DocumentMut>()
             .unwrap()
@@ -284,7 +331,7 @@ mod tests {
 
     #[test]
     fn the_default_provider_is_openai_on_443() {
-        let p = provider_destinations(&root("")).unwrap();
+        let p = provider_destinations_default(&root("")).unwrap();
         assert_eq!(
             p.rules,
             [
@@ -298,23 +345,23 @@ mod tests {
 
     #[test]
     fn a_custom_provider_is_exactly_its_host_and_port() {
-        let p = provider_destinations(&root(
+        let p = provider_destinations_default(&root(
             "model_provider = \"mock\"\n[model_providers.mock]\nbase_url = \"http://127.0.0.1:4567/v1\"\n",
         ))
         .unwrap();
         assert!(p.rules.is_empty());
         assert_eq!(p.endpoints, ["127.0.0.1:4567"]);
-        let p = provider_destinations(&root(
+        let p = provider_destinations_default(&root(
             "model_provider = \"a\"\nmodel_providers.a.base_url = \"https://user@LLM.Example.COM/x\"\n",
         ))
         .unwrap();
         assert_eq!(p.endpoints, ["llm.example.com:443"]);
-        let p = provider_destinations(&root(
+        let p = provider_destinations_default(&root(
             "model_provider = \"v6\"\n[model_providers.v6]\nbase_url = \"http://[::1]:9/\"\n",
         ))
         .unwrap();
         assert_eq!(p.endpoints, ["[::1]:9"]);
-        assert!(provider_destinations(&root(
+        assert!(provider_destinations_default(&root(
             "model_provider = \"bad\"\n[model_providers.bad]\nbase_url = \"file:///x\"\n"
         ))
         .is_err());

@@ -383,7 +383,9 @@ fn model_provider(prep: &PrepareOptions) -> Result<crate::egress::Provider, Fail
     let planned = home::plan(prep)?;
     let parsed = home::managed::parse(&planned.config)
         .map_err(|e| Failure::refused(format!("the per-task config does not parse: {e}")))?;
-    crate::egress::provider_destinations(parsed.root()).map_err(|e| Failure::usage(e.to_string()))
+    let token_url = std::env::var(crate::home::token_refresh::TOKEN_URL_VAR).ok();
+    crate::egress::provider_destinations(parsed.root(), token_url.as_deref())
+        .map_err(|e| Failure::usage(e.to_string()))
 }
 
 pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {

@@ -85,7 +85,7 @@ for i in range(64):
             common::stdout(&out)
         );
         assert!(
-            common::stderr(&out).contains("not trusted"),
+            common::stderr(&out).contains("through the symlink"),
             "{}",
             common::stderr(&out)
         );
