@@ -4,6 +4,7 @@
 //! the plan's [`Supervision`] says. Everything it does was decided, and can be printed, beforehand.
 
 mod process;
+pub mod reap;
 pub mod steps;
 
 pub use process::{
