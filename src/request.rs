@@ -206,8 +206,9 @@ pub fn for_run(
     check_writable_roots(sandbox)?;
     let mut opts = sandbox.clone();
     if opts.permission_profile.is_none() && opts.sandbox != SandboxMode::DangerFullAccess {
+        // Not the shared `sessions/`: the user's own Codex writes through that tree, so the
+        // launcher copies the task's transcripts there after the run (home::sessions).
         opts.writable_roots.push(home.to_path_buf());
-        opts.writable_roots.push(shared.join("sessions"));
         // Where Codex saves a refreshed login (its lock, temp file and rename land next to the
         // real auth.json), when the launcher manages the shared credentials.
         opts.writable_roots

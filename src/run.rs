@@ -442,7 +442,14 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     {
         eprintln!("codex-run: the workspace is enforced by the outer {} sandbox; Codex runs its commands without its own sandbox inside it", launch.backend.name());
     }
-    crate::exec::exec_plan(&launch)
+    crate::exec::exec_plan_then(&launch, || {
+        if let Err(e) = home::publish_sessions(&prep) {
+            // The next launch of this task copies what is left.
+            eprintln!(
+                "codex-run: warning: session transcripts not copied to the shared home yet: {e}"
+            );
+        }
+    })
 }
 
 /// A lock inside a writable root of this launch may have been rewritten by an earlier task (a
