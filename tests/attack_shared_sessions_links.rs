@@ -57,6 +57,7 @@ fn stage1_script(s: &Scene, days: &[String]) -> String {
     // A genuine transcript of this task, and a rollout name linked to the victim.
     script.push_str(&format!(
         "mkdir -p \"$S/2030/06/15\"; echo '{{\"task\":\"genuine\"}}' > \"$S/2030/06/15/rollout-genuine.jsonl\"; \
+         echo first > \"$S/2030/06/15/rollout-rewrite.jsonl\"; \
          ln -sfn '{victim}' \"$S/2030/06/15/rollout-victim.jsonl\"; \
          ln -sfn '{victim}' '{shared}/sessions/2030/rollout-victim.jsonl' 2>/dev/null; true"
     ));
@@ -91,14 +92,24 @@ fn planted_session_links_never_reach_the_shared_tree() {
         // Stage 1: plant, inside the sandbox; then an ordinary launch of the same task.
         s.codex_run_ok(&stage1_script(&s, &days));
         s.codex_run_ok("true");
+        // A later run of the task: one transcript grows (as Codex appends), one is rewritten.
+        s.codex_run_ok(
+            "D=\"$CODEX_HOME/sessions/2030/06/15\"; echo more >> \"$D/rollout-genuine.jsonl\"; \
+             echo forged-and-longer-history > \"$D/rollout-rewrite.jsonl\"",
+        );
 
         // Stage 2, from the host.
         let context = format!("{variant:?}");
         assert_eq!(links_below(&sessions), Vec::<PathBuf>::new(), "{context}");
         assert_eq!(
             std::fs::read_to_string(sessions.join("2030/06/15/rollout-genuine.jsonl")).unwrap(),
-            "{\"task\":\"genuine\"}\n",
-            "the task's own transcript is copied: {context}"
+            "{\"task\":\"genuine\"}\nmore\n",
+            "the task's own transcript is copied, and again when it grew: {context}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(sessions.join("2030/06/15/rollout-rewrite.jsonl")).unwrap(),
+            "first\n",
+            "a shared copy is only ever extended: {context}"
         );
         assert_eq!(
             std::fs::read_to_string(sessions.join(USER_DAY).join(USER_ROLLOUT)).unwrap(),

@@ -9,8 +9,11 @@
 //! opened without following links; the shared tree is written through [`crate::fs`] (no link
 //! followed, a link in the way removed, temp file and rename). A copy replaces an existing shared
 //! file only if an earlier copy from this home made it (the launcher's own list, kept outside
-//! every writable root) and the task's file is longer: a task can read the user's other
+//! every writable root) and the task's file extends it: a task can read the user's other
 //! transcripts' names, and must not overwrite or extend them.
+//!
+//! What a transcript says is the task's: a task can still write a rollout of its own that the
+//! user's `codex resume` will offer (README, Security model).
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
@@ -145,7 +148,7 @@ pub fn publish(
 }
 
 /// Copies one rollout into the shared tree when it is new there, or an earlier copy of ours (`ours`)
-/// that the task's file has outgrown; returns where it went.
+/// that the task's file extends; returns where it went.
 fn copy(rollout: &Rollout, root: &Dir, ours: bool) -> Result<Option<PathBuf>, HomeError> {
     let Some(src) = rollout.dir.entry(&rollout.name)? else {
         return Ok(None);
@@ -155,16 +158,24 @@ fn copy(rollout: &Rollout, root: &Dir, ours: bool) -> Result<Option<PathBuf>, Ho
     }
     let [y, m, d] = &rollout.day;
     let dest = shared_day(root, [y, m, d])?;
-    match dest.entry(&rollout.name)? {
-        None => {}
+    let existing = match dest.entry(&rollout.name)? {
+        None => None,
         Some(e) if e.kind == Kind::File && !(ours && e.size < src.size) => return Ok(None),
-        Some(e) if e.kind == Kind::File => {}
+        Some(e) if e.kind == Kind::File => dest.read_file(&rollout.name)?,
         // A link or other non-file in the shared tree is nobody's transcript.
-        Some(_) => dest.clear_non_dir(&rollout.name)?,
-    }
+        Some(_) => {
+            dest.clear_non_dir(&rollout.name)?;
+            None
+        }
+    };
     let Some(bytes) = rollout.dir.read_file(&rollout.name)? else {
         return Ok(None);
     };
+    // Codex only appends: a copy that no longer starts with what was shared (the task rewrote
+    // it, or the user resumed the shared copy and it moved on) is left alone.
+    if existing.is_some_and(|old| !bytes.starts_with(&old)) {
+        return Ok(None);
+    }
     dest.write_file(&rollout.name, &bytes, 0o600)?;
     Ok(Some(dest.path().join(&rollout.name)))
 }
