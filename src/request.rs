@@ -265,8 +265,9 @@ pub fn for_run(
     }
     let mut opts = sandbox.clone();
     if opts.permission_profile.is_none() && opts.sandbox != SandboxMode::DangerFullAccess {
+        // Not the shared `sessions/`: the user's own Codex writes through that tree, so the
+        // launcher copies the task's transcripts there after the run (home::sessions).
         opts.writable_roots.push(home.to_path_buf());
-        opts.writable_roots.push(shared.join("sessions"));
         // Where Codex saves a refreshed login (its lock, temp file and rename land next to the
         // real auth.json), when the launcher manages the shared credentials. Only for Codex: any
         // other task could plant links there that the user's own Codex later writes through.

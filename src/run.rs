@@ -498,7 +498,14 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
     {
         refresh_login(&prep.shared_home);
     }
-    crate::exec::exec_plan(&launch)
+    crate::exec::exec_plan_then(&launch, || {
+        if let Err(e) = home::publish_sessions(&prep) {
+            // The next launch of this task copies what is left.
+            eprintln!(
+                "codex-run: warning: session transcripts not copied to the shared home yet: {e}"
+            );
+        }
+    })
 }
 
 /// Refreshes the shared ChatGPT login when it is due, so the task starts with a fresh token and

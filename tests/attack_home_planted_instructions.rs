@@ -58,7 +58,7 @@ echo '{{"daemon":true}}' > app-server-daemon/settings.json
 echo 'x = 1' > managed_config.toml
 echo '[e]' > environments.toml
 echo '{{"latest_version":"9.9.9"}}' > version.json
-rm sessions && mkdir sessions && echo rollout > sessions/rollout.jsonl
+rm -rf sessions; mkdir sessions && echo rollout > sessions/rollout.jsonl
 rm auth.json && mkdir auth.json
 echo planted"#
         );
@@ -114,6 +114,7 @@ echo planted"#
                 "{variant:?}: {gone}"
             );
         }
+        // prepare-home --outer-backend none: no sandbox, so the link to the shared tree.
         assert_eq!(
             std::fs::read_link(h.join("sessions")).unwrap(),
             s.shared.join("sessions")

@@ -20,7 +20,6 @@ fn writable_roots(s: &Scene) -> Vec<PathBuf> {
         s.tmp.clone(),
         PathBuf::from("/tmp"),
         s.home.clone(),
-        s.shared.join("sessions"),
     ]
 }
 
@@ -56,7 +55,13 @@ fn every_write_site_of_a_launch_is_covered_by_an_attack_test() {
                 format!("model = \"m{step}\"\n"),
             )
             .unwrap();
-            launches.push(s.codex_run_cmd(&[], "true"));
+            // The first run leaves a transcript, which the launcher copies to the shared tree.
+            let script = if step == 0 {
+                "D=\"$CODEX_HOME/sessions/2030/01/01\"; mkdir -p \"$D\" && echo '{}' > \"$D/rollout-x.jsonl\""
+            } else {
+                "true"
+            };
+            launches.push(s.codex_run_cmd(&[], script));
         }
         launches.push(s.helper_cmd("true"));
         launches.push(s.codex_run_cmd(&["--lock-export", export.to_str().unwrap()], "true"));
@@ -118,6 +123,15 @@ fn every_write_site_of_a_launch_is_covered_by_an_attack_test() {
         assert!(
             observed.iter().any(|s| s.path == must),
             "{must} was never written"
+        );
+    }
+    for must in [
+        "{shared}/sessions/{pid}/{pid}/{pid}/rollout-x.jsonl",
+        "{state}/codex-launcher/locks/*.sessions",
+    ] {
+        assert!(
+            observed.iter().any(|s| glob(must, &s.path)),
+            "{must} was never written: the transcript was not copied"
         );
     }
     eprintln!("{} distinct write sites, all covered", observed.len());

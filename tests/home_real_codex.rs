@@ -7,8 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::codex::{codex_exec_under_codex_run, codexes};
-use common::homes::homes;
+use common::codex::{codex_exec_prompt_under_codex_run, codexes};
+use common::homes::{homes, Homes};
 use common::*;
 
 /// Under an outer bubblewrap layer the plan mounts an empty `.codex` in the workspace, which
@@ -121,7 +121,14 @@ fn codex_exec_under_codex_run_runs_the_tool_in_the_sandbox() {
                 o = outside.display()
             ));
             h.write_shared("config.toml", mock.provider_config());
-            let mut cmd = codex_exec_under_codex_run(&h, &h.home, backend, &version, &codex_bin);
+            let mut cmd = codex_exec_prompt_under_codex_run(
+                &h,
+                &h.home,
+                backend,
+                &version,
+                &codex_bin,
+                FIRST_PROMPT,
+            );
             let out = output_within(&mut cmd, std::time::Duration::from_secs(90));
             let (o, e) = (stdout(&out), stderr(&out));
             let context = format!("{version} {backend}\n{e}");
@@ -153,9 +160,52 @@ fn codex_exec_under_codex_run_runs_the_tool_in_the_sandbox() {
                     .any(|p| p.to_string_lossy().contains("rollout-")),
                 "{context}"
             );
+            // The task wrote its transcript into a sessions dir of its own; the launcher copied
+            // it into the shared tree, which no sandbox could write.
+            let own = std::fs::symlink_metadata(h.home.join("sessions")).unwrap();
+            assert!(own.is_dir(), "per-task sessions is a directory: {context}");
+            assert_user_codex_resumes(&codex_bin, &h, &mock, &context);
         }
     }
     drop(listener);
+}
+
+const FIRST_PROMPT: &str = "go-first-session";
+
+/// The user's own Codex, outside any sandbox, on the shared home: `codex exec resume --last` in
+/// the workspace finds the session the sandboxed run recorded and sends its history on.
+fn assert_user_codex_resumes(
+    codex_bin: &Path,
+    h: &Homes,
+    mock: &mock_model::MockModel,
+    context: &str,
+) {
+    let before = mock.requests().len();
+    let mut cmd = Command::new(codex_bin);
+    cmd.current_dir(&h.s.ws)
+        .env("CODEX_HOME", &h.shared)
+        .args([
+            "exec",
+            "--skip-git-repo-check",
+            "resume",
+            "--last",
+            "second-prompt",
+        ])
+        .stdin(std::process::Stdio::null());
+    let out = output_within(&mut cmd, std::time::Duration::from_secs(60));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "resume: {context}\n{}",
+        stderr(&out)
+    );
+    let resumed = mock.requests()[before..]
+        .iter()
+        .any(|r| r.body.contains("second-prompt") && r.body.contains(FIRST_PROMPT));
+    assert!(
+        resumed,
+        "the resumed session carried the first one's history: {context}"
+    );
 }
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {

@@ -189,6 +189,20 @@ fn auth_and_sessions_links() {
         h.shared.join("sessions").is_dir(),
         "shared sessions/ created"
     );
+    // Under a sandbox the task's transcripts go to a directory of its own (the launcher copies
+    // them into the shared tree, which no sandbox writes).
+    h.prepared(&["--outer-backend", "landlock"]);
+    let own = std::fs::symlink_metadata(h.home.join("sessions")).unwrap();
+    assert!(
+        own.is_dir(),
+        "per-task sessions is a directory under a sandbox"
+    );
+    h.prepared(&[]);
+    assert_eq!(
+        std::fs::read_link(h.home.join("sessions")).unwrap(),
+        h.shared.join("sessions"),
+        "without a sandbox it is the link again"
+    );
 
     h.write_shared("auth.json", "{\"token\":1}");
     h.prepared(&[]);

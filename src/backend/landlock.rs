@@ -37,7 +37,7 @@ const HOST_SHARED: [&str; 4] = [
     "metadata changes outside the writable roots: Landlock does not control chmod, chown, utime or extended attributes, so any file the task's user owns outside them (the shared auth.json, say) can be made 0666, retimed or given new xattrs",
     "a private /proc: the host's /proc stays visible, so the task sees every host process and its command line",
     "SysV IPC (no IPC namespace): the task can attach to the host's shared memory segments, semaphores and message queues its user may use",
-    "processes that outlive the launcher (no pid namespace): a task can daemonize and keep running, still confined, after the launcher exits",
+    "processes that outlive a killed launcher (no pid namespace): the launcher kills everything the task left when the command ends, but if the launcher itself is killed with SIGKILL, a daemon of the task keeps running, still confined, and can rewrite the per-task home until the next launch resets it",
 ];
 
 /// Terminals must stay usable, and Landlock cannot tell the caller's pty from any other in
@@ -409,7 +409,7 @@ mod tests {
                 "chmod, chown, utime or extended attributes",
                 "a private /proc",
                 "SysV IPC",
-                "outlive the launcher",
+                "outlive a killed launcher",
             ] {
                 assert!(
                     gaps.contains(needle),

@@ -12,6 +12,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::cli::RunArgs;
+use crate::exec::reap::{adopted_children, descendants, process_table};
 use crate::exec::{self, FORWARDED};
 use crate::exit::{Failure, Outcome};
 
@@ -50,8 +51,7 @@ pub fn run(args: RunArgs, grace: Duration) -> Outcome {
     let me = nix::unistd::getpid();
     if me.as_raw() != 1 {
         // Orphans of the task come to us instead of the real init, so we can reap them.
-        nix::sys::prctl::set_child_subreaper(true)
-            .map_err(|e| Failure::refused(format!("cannot become a child subreaper: {e}")))?;
+        exec::reap::become_subreaper()?;
     }
     tracing::debug!(pid = me.as_raw(), grace = ?grace, "entrypoint starting");
     // SAFETY: single-threaded; the child runs ordinary code and then execs.
@@ -262,59 +262,3 @@ impl Supervisor {
 
 /// How long the launcher may take to clean up after the grace period killed the task.
 const CLEANUP_ALLOWANCE: Duration = Duration::from_secs(3);
-
-/// (pid, parent pid) of every process this `/proc` shows.
-fn process_table() -> Vec<(Pid, Pid)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            // The command name may contain spaces and parentheses: the ppid follows the last ')'.
-            let ppid: i32 = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            Some((Pid::from_raw(pid), Pid::from_raw(ppid)))
-        })
-        .collect()
-}
-
-/// Every process below `root` in `table`.
-fn descendants(table: &[(Pid, Pid)], root: Pid) -> Vec<Pid> {
-    let mut out = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
-        for (pid, ppid) in table {
-            if *ppid == parent && !out.contains(pid) {
-                out.push(*pid);
-                frontier.push(*pid);
-            }
-        }
-    }
-    out
-}
-
-/// Our direct children as the kernel lists them (adopted orphans included).
-fn adopted_children() -> Vec<Pid> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .map(Pid::from_raw),
-            );
-        }
-    }
-    out
-}

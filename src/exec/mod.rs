@@ -5,6 +5,7 @@
 
 pub mod egress;
 mod process;
+pub mod reap;
 pub mod steps;
 
 pub use process::{
@@ -19,6 +20,12 @@ use crate::synthetic;
 
 /// Carries out `plan`; returns only when it fails before the command starts.
 pub fn exec_plan(plan: &LaunchPlan) -> Outcome {
+    exec_plan_then(plan, || {})
+}
+
+/// [`exec_plan`], running `after` once a supervised command has ended (and before leaving with its
+/// code): the launcher's work that must wait until the sandbox is gone.
+pub fn exec_plan_then(plan: &LaunchPlan, after: impl FnOnce()) -> Outcome {
     if matches!(plan.plan, BackendPlan::Seatbelt(_)) && !cfg!(target_os = "macos") {
         return Err(Failure::refused(
             "seatbelt sandbox is only available on macOS",
@@ -58,6 +65,7 @@ pub fn exec_plan(plan: &LaunchPlan) -> Outcome {
             tracing::debug!(error = %e, "mount target cleanup failed");
         }
     }
+    after();
     exit_like(ended)
 }
 

@@ -139,11 +139,12 @@ fn read_child_pid(info: OwnedFd) -> Option<i32> {
     json.get("child-pid")?.as_i64().map(|p| p as i32)
 }
 
+/// Waits for `child`, reaping on the way the orphans that came to us as subreaper.
 fn wait_for(child: Pid) -> Ended {
     loop {
-        match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ended::Exited(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ended::Signaled(sig),
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => return Ended::Exited(code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => return Ended::Signaled(sig),
             Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
             Err(_) => return Ended::Exited(1),
         }
@@ -342,6 +343,8 @@ pub fn supervise_with(
             .ok_or_else(|| Failure::refused(format!("no descriptor to pass as {}", pass.fd)))?,
         );
     }
+    // Without a pid namespace nothing else ends what the task leaves behind.
+    super::reap::become_subreaper()?;
     let previous = block_forwarded();
     let parent = nix::unistd::getpid();
     let new_session = spec.steps.contains(&Step::NewSession);
@@ -385,7 +388,9 @@ pub fn supervise_with(
                 }
                 None => forward_to(child.as_raw()),
             }
-            Ok(wait_for(child))
+            let ended = wait_for(child);
+            super::reap::kill_descendants();
+            Ok(ended)
         }
         Err(e) => Err(Failure::refused(format!("fork failed: {e}"))),
     }

@@ -3,6 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -15,9 +16,15 @@ impl Dir {
     /// (it cannot be a lock any launcher holds), anything else is refused. With
     /// `remove_on_release` the file goes when the lock is dropped, so per-home lock files do not
     /// pile up; waiters notice and retry on the new file.
+    ///
+    /// The wait is bounded ([`LOCK_WAIT`]): launchers hold these locks for milliseconds, and a
+    /// process a sandboxed task left behind can open and hold one for ever (the temp dir is
+    /// writable under Landlock), which must cost a refusal naming the lock, not a hung launch.
     pub fn lock(&self, name: impl AsRef<OsStr>, remove_on_release: bool) -> Result<Lock> {
         let name = component(&self.path, name.as_ref())?;
         let path = self.child(name);
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
         loop {
             let file = match self.entry(name)? {
                 None => match self.create_new(name, 0o600) {
@@ -49,8 +56,20 @@ impl Dir {
                     continue;
                 }
             };
-            let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-                .map_err(|(_, e)| FsError::io(&path, e))?;
+            let held =
+                match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                    Ok(held) => held,
+                    Err((_, Errno::EWOULDBLOCK)) => {
+                        let waited = started.elapsed();
+                        if waited >= LOCK_WAIT {
+                            return Err(FsError::Held { path, waited });
+                        }
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(MAX_PAUSE);
+                        continue;
+                    }
+                    Err((_, e)) => return Err(FsError::io(&path, e)),
+                };
             // The name may have been removed (by a holder releasing) or replaced while we waited.
             let ours = nix::sys::stat::fstat(held.as_fd()).map(|st| Entry::of(&st));
             let named = self.entry(name)?;
@@ -65,6 +84,11 @@ impl Dir {
         }
     }
 }
+
+/// How long [`Dir::lock`] waits for a lock someone else holds before refusing.
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// The longest pause between two tries: short enough that a freed lock is taken soon.
+const MAX_PAUSE: Duration = Duration::from_millis(20);
 
 /// An exclusive advisory lock; released when dropped (or when the process dies).
 #[derive(Debug)]

@@ -37,6 +37,16 @@ pub enum FsError {
     Io { path: PathBuf, source: io::Error },
     #[error("{} is not trusted: {reason}", path.display())]
     Untrusted { path: PathBuf, reason: String },
+    /// A lock another process kept for longer than any launcher holds one.
+    #[error(
+        "lock {} is held by another process (waited {} s); a process left behind by an earlier \
+         sandboxed task may hold it: stop it (`fuser -v {}` names it) and retry",
+        path.display(), waited.as_secs(), path.display()
+    )]
+    Held {
+        path: PathBuf,
+        waited: std::time::Duration,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, FsError>;
@@ -60,7 +70,7 @@ impl FsError {
     pub fn errno(&self) -> Option<Errno> {
         match self {
             Self::Io { source, .. } => source.raw_os_error().map(Errno::from_raw),
-            Self::Untrusted { .. } => None,
+            Self::Untrusted { .. } | Self::Held { .. } => None,
         }
     }
 }

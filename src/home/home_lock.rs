@@ -65,6 +65,15 @@ pub fn take(home: &Path) -> Result<fs::Lock, fs::FsError> {
     dir.lock(&at.name, true)
 }
 
+/// The launcher's own directory for `home` (where its lock lives) and the stem of the lock's
+/// name, for other state about that home.
+pub fn state_dir(home: &Path) -> Result<(Dir, String), fs::FsError> {
+    let at = location(home);
+    let dir = Dir::anchor_creating(&at.anchor)?.create_dirs(&at.dir, 0o700)?;
+    let stem = at.name.trim_end_matches(".lock").to_owned();
+    Ok((dir, stem))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

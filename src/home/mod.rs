@@ -1,5 +1,6 @@
-//! The per-task Codex home (DESIGN §5, reference multica-codex-home.md): links to the shared
-//! `sessions/` and `auth.json`, synced copies, referenced files and the managed `config.toml`.
+//! The per-task Codex home (DESIGN §5, reference multica-codex-home.md): a `sessions/` of its own
+//! under a sandbox ([`sessions`]; a link to the shared one without), a link to the shared
+//! `auth.json`, synced copies, referenced files and the managed `config.toml`.
 //!
 //! `prepare` validates everything it can (shared config parses, referenced files are safe) before
 //! it changes anything, so bad input leaves the per-task home as it was. Writes are atomic and a
@@ -19,6 +20,7 @@ pub mod login;
 pub mod managed;
 pub mod managed_keys;
 pub mod reset;
+pub mod sessions;
 pub mod sync;
 pub mod token_refresh;
 
@@ -335,7 +337,18 @@ fn write_locked(
     let mut actions = Vec::new();
 
     sync::remove_leftovers(&home, &mut actions)?;
-    sync::ensure_link(&home, "sessions", &shared.join("sessions"), &mut actions)?;
+    if opts.outer == Backend::None {
+        sync::ensure_link(
+            &home,
+            sessions::DIR,
+            &shared.join(sessions::DIR),
+            &mut actions,
+        )?;
+    } else {
+        // What a run killed before its copy left behind.
+        sessions::publish(&home, &opts.home, shared, &mut actions)?;
+        sessions::ensure_dir(&home, &mut actions)?;
+    }
     let credentials = credentials::ensure(shared, &mut actions)?;
     if v.auth_present {
         sync::ensure_link(&home, "auth.json", &shared.join("auth.json"), &mut actions)?;
@@ -379,6 +392,19 @@ fn write_locked(
         actions,
         config: config_text,
     })
+}
+
+/// After a sandboxed run: copies the task's new transcripts into the shared `sessions/`
+/// ([`sessions`]). Nothing to do when the run had no sandbox (the per-task `sessions` is a link).
+pub fn publish_sessions(opts: &PrepareOptions) -> Result<Vec<Action>, HomeError> {
+    let mut actions = Vec::new();
+    if opts.outer == Backend::None {
+        return Ok(actions);
+    }
+    let _lock = home_lock::take(&opts.home)?;
+    let (home, _) = open_home(opts)?;
+    sessions::publish(&home, &opts.home, &opts.shared_home, &mut actions)?;
+    Ok(actions)
 }
 
 /// `CODEX_RUN_MULTI_AGENT=1` / `CODEX_RUN_MEMORY=1` leave Codex's own setting alone.

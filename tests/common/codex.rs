@@ -44,6 +44,18 @@ pub fn codex_exec_under_codex_run(
     version: &str,
     codex: &Path,
 ) -> std::process::Command {
+    codex_exec_prompt_under_codex_run(h, home, backend, version, codex, "go")
+}
+
+/// [`codex_exec_under_codex_run`] with the first prompt `prompt`.
+pub fn codex_exec_prompt_under_codex_run(
+    h: &super::homes::Homes,
+    home: &Path,
+    backend: &str,
+    version: &str,
+    codex: &Path,
+    prompt: &str,
+) -> std::process::Command {
     let mut cmd = std::process::Command::new(super::bin());
     cmd.current_dir(&h.s.ws)
         .env("XDG_CACHE_HOME", &h.s.cache)
@@ -63,7 +75,7 @@ pub fn codex_exec_under_codex_run(
         .arg(home)
         .arg("--")
         .arg(codex)
-        .args(["exec", "--skip-git-repo-check", "go"])
+        .args(["exec", "--skip-git-repo-check", prompt])
         .stdin(std::process::Stdio::null());
     cmd
 }

@@ -335,26 +335,6 @@ pub const COVERED: &[(&str, &str, &str)] = &[
     ("unlinkat", "{tmp}/.codex", "attack_leftover_mounts"),
     ("unlinkat", "{tmp}/.agents", "attack_leftover_mounts"),
     ("unlinkat", "{tmp}/.aws", "attack_leftover_mounts"),
-    (
-        "unlinkat",
-        "{shared}/sessions/.git",
-        "attack_leftover_mounts",
-    ),
-    (
-        "unlinkat",
-        "{shared}/sessions/.codex",
-        "attack_leftover_mounts",
-    ),
-    (
-        "unlinkat",
-        "{shared}/sessions/.agents",
-        "attack_leftover_mounts",
-    ),
-    (
-        "unlinkat",
-        "{shared}/sessions/.aws",
-        "attack_leftover_mounts",
-    ),
     // The shared credential dir is a writable root too (a refreshed login is saved there).
     (
         "unlinkat",
@@ -425,7 +405,21 @@ pub const COVERED: &[(&str, &str, &str)] = &[
     // Launcher state outside every writable root of these launches.
     ("mkdir", "{base}/homes/task", OUTSIDE),
     ("mkdirat", "{home}", OUTSIDE),
-    ("mkdir", "{shared}/sessions", OUTSIDE),
+    ("*", "{shared}/sessions", OUTSIDE),
+    // A task's transcripts copied into the shared tree after its run (src/home/sessions.rs); no
+    // sandbox writes there, the attack test plants through the per-task sessions and at the tree.
+    ("*", "{shared}/sessions/*", "attack_shared_sessions_links"),
+    ("*", "{shared}/sessions/*/*", "attack_shared_sessions_links"),
+    (
+        "*",
+        "{shared}/sessions/*/*/*",
+        "attack_shared_sessions_links",
+    ),
+    (
+        "*",
+        "{shared}/sessions/*/*/*/*",
+        "attack_shared_sessions_links",
+    ),
     // Codex's commit lock for the shared login, taken while the login moves (src/home/credentials.rs).
     ("*", "{shared}/auth.json.lock", OUTSIDE),
     ("*", "{shared}/.codex-launcher-tmp-*", OUTSIDE),
@@ -460,6 +454,13 @@ pub const COVERED: &[(&str, &str, &str)] = &[
         "*",
         "{state}/codex-launcher/net/proxy.log",
         "attack_egress_state",
+    ),
+    // The list of transcripts copied from a per-task home, next to its lock.
+    ("*", "{state}/codex-launcher/locks/*.sessions", OUTSIDE),
+    (
+        "*",
+        "{state}/codex-launcher/locks/.codex-launcher-tmp-*",
+        OUTSIDE,
     ),
     ("mkdir", "{cache}", OUTSIDE),
     ("*", "{cache}/codex-launcher", OUTSIDE),
