@@ -87,6 +87,11 @@ while i < len(args):
     if args[i] == "--info-fd":
         i += 2
         continue
+    # The proxy socket dir comes as a descriptor the launcher opens; a raw run has none (and its
+    # /usr/bin/true needs no proxy).
+    if args[i] == "--ro-bind-fd":
+        i += 3
+        continue
     out.append(args[i]); i += 1
 print(shlex.join([plan["program"]] + out + ["--", "/usr/bin/true"]))')
 prepare=("$bin" prepare-home --shared-home "$shared" --home "$work/state/prep/codex-home" --cwd "$ws" --outer-backend bwrap-system)
