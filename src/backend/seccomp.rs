@@ -282,6 +282,15 @@ fn proxy_only_socket_rules(
             ])?);
         }
     }
+    // A stream socket of any protocol but TCP: Landlock's port rules cover TCP only, and MPTCP
+    // (262), SCTP (132) or SMC (256) would connect and bind anywhere past them.
+    for family in [libc::AF_INET, libc::AF_INET6] {
+        socket.push(rule(vec![
+            cond(0, SeccompCmpOp::Eq, family as u64)?,
+            cond(2, SeccompCmpOp::Ne, 0)?,
+            cond(2, SeccompCmpOp::Ne, libc::IPPROTO_TCP as u64)?,
+        ])?);
+    }
     rules.insert(libc::SYS_socket as i64, socket);
     rules.insert(
         libc::SYS_socketpair as i64,

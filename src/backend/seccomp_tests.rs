@@ -323,6 +323,41 @@ mod x86_64 {
                     ALLOW,
                 ),
                 ("tcp6", call(libc::SYS_socket, &[AF_INET6, STREAM]), ALLOW),
+                (
+                    "tcp by number",
+                    call(
+                        libc::SYS_socket,
+                        &[AF_INET, STREAM, libc::IPPROTO_TCP as u64],
+                    ),
+                    ALLOW,
+                ),
+                // Landlock's port rules cover TCP only: MPTCP, SCTP and SMC streams would pass.
+                (
+                    "mptcp",
+                    call(
+                        libc::SYS_socket,
+                        &[AF_INET, STREAM, libc::IPPROTO_MPTCP as u64],
+                    ),
+                    EPERM,
+                ),
+                (
+                    "mptcp6",
+                    call(libc::SYS_socket, &[AF_INET6, STREAM | CLOEXEC, 262]),
+                    EPERM,
+                ),
+                (
+                    "sctp stream",
+                    call(
+                        libc::SYS_socket,
+                        &[AF_INET, STREAM, libc::IPPROTO_SCTP as u64],
+                    ),
+                    EPERM,
+                ),
+                (
+                    "smc",
+                    call(libc::SYS_socket, &[AF_INET6, STREAM, 256]),
+                    EPERM,
+                ),
                 ("udp", call(libc::SYS_socket, &[AF_INET, DGRAM]), EPERM),
                 (
                     "udp6",

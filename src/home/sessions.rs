@@ -52,9 +52,15 @@ fn digits(name: &OsStr, len: usize) -> bool {
     name.len() == len && name.as_bytes().iter().all(u8::is_ascii_digit)
 }
 
+/// A name Codex gives a transcript (`rollout-<timestamp>-<uuid>.jsonl`): letters, digits, `-`,
+/// `_`, `.` and `:` only, so no name can break a line of the copied list or hide in a terminal.
 fn is_rollout(name: &OsStr) -> bool {
     let b = name.as_bytes();
-    b.starts_with(b"rollout-") && b.ends_with(b".jsonl")
+    b.starts_with(b"rollout-")
+        && b.ends_with(b".jsonl")
+        && b.len() <= 255
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
 }
 
 /// Subdirectories of `dir` whose names are `len` digits (links and other kinds skipped).

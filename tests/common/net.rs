@@ -140,13 +140,19 @@ def attempt(name, f):
 def udp():
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.sendto(b'direct-udp', ('127.0.0.1', {udp}))
+def mptcp(port):
+    m = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
+    m.settimeout(3)
+    m.connect(('127.0.0.1', port))
+    m.sendall(b'GET /mptcp4 HTTP/1.1\r\n\r\n')
 def unix(addr):
     u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     u.settimeout(3)
     u.connect(addr)
     u.recv(64)
 attempt('tcp4', lambda: socket.create_connection(('127.0.0.1', {tcp4}), timeout=3).sendall(b'GET /direct4 HTTP/1.1\r\n\r\n'))
-{tcp6}attempt('udp4', udp)
+{tcp6}attempt('mptcp4', lambda: mptcp({tcp4}))
+attempt('udp4', udp)
 attempt('metadata', lambda: socket.create_connection(('169.254.169.254', 80), timeout=3))
 attempt('unix', lambda: unix({path:?}))
 attempt('abstract', lambda: unix('\0{name}'))
