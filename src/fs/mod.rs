@@ -93,6 +93,8 @@ pub struct Entry {
     pub mode: u32,
     pub uid: u32,
     pub size: u64,
+    /// Bytes the file really occupies on disk (less than `size` for a sparse file).
+    pub allocated: u64,
     pub dev: u64,
     pub ino: u64,
     /// Last modification, seconds since the epoch.
@@ -112,6 +114,7 @@ impl Entry {
             mode: st.st_mode & 0o7777,
             uid: st.st_uid,
             size: st.st_size as u64,
+            allocated: (st.st_blocks as u64).saturating_mul(512),
             dev: st.st_dev,
             ino: st.st_ino,
             mtime: st.st_mtime,
@@ -398,6 +401,22 @@ impl Dir {
         file.read_to_end(&mut bytes)
             .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
         Ok(Some(bytes))
+    }
+
+    /// [`Dir::read_file`] of at most `max` bytes, read from the descriptor that was checked: None
+    /// when missing or larger (a file that grows while read counts as larger).
+    pub fn read_file_at_most(&self, name: impl AsRef<OsStr>, max: u64) -> Result<Option<Vec<u8>>> {
+        let Some((file, st)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
+            return Ok(None);
+        };
+        if st.size > max {
+            return Ok(None);
+        }
+        let mut bytes = Vec::with_capacity(st.size as usize);
+        file.take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
+        Ok((bytes.len() as u64 <= max).then_some(bytes))
     }
 
     /// Whether `name` is a regular file with exactly `bytes` and permission bits `mode`.

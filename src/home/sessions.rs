@@ -27,6 +27,8 @@ pub const DIR: &str = "sessions";
 
 /// A rollout larger than this is not copied (it is read whole; Codex's are far smaller).
 const MAX_ROLLOUT: u64 = 256 << 20;
+/// All that one publish copies.
+const MAX_PUBLISH: u64 = 512 << 20;
 
 /// Makes the per-task `sessions` a directory of the task's own: a link (the layout before, or
 /// one a task planted) or any other non-directory is removed; the directory is kept (it holds the
@@ -138,9 +140,13 @@ pub fn publish(
         .unwrap_or_default();
     let listed = copied.len();
     let root = Dir::anchor(shared)?.create_dir(DIR, 0o700)?;
+    // What one publish may write into the user's home: a task that fills its sessions/ with
+    // (sparse) files must not turn that into gigabytes there. The rest waits for the next launch.
+    let mut budget = MAX_PUBLISH;
     for rollout in found {
         let rel = rollout.rel();
-        if let Some(dest) = copy(&rollout, &root, copied.contains(&rel))? {
+        if let Some((dest, written)) = copy(&rollout, &root, copied.contains(&rel), budget)? {
+            budget -= written;
             copied.insert(rel);
             actions.push(Action::new(&dest, "published"));
         }
@@ -155,11 +161,20 @@ pub fn publish(
 
 /// Copies one rollout into the shared tree when it is new there, or an earlier copy of ours (`ours`)
 /// that the task's file extends; returns where it went.
-fn copy(rollout: &Rollout, root: &Dir, ours: bool) -> Result<Option<PathBuf>, HomeError> {
+fn copy(
+    rollout: &Rollout,
+    root: &Dir,
+    ours: bool,
+    budget: u64,
+) -> Result<Option<(PathBuf, u64)>, HomeError> {
     let Some(src) = rollout.dir.entry(&rollout.name)? else {
         return Ok(None);
     };
-    if src.kind != Kind::File || src.size > MAX_ROLLOUT {
+    let max = MAX_ROLLOUT.min(budget);
+    // Codex writes its transcripts line by line; a mostly sparse one is a task's, made to cost
+    // nothing in its home and everything in the user's.
+    let sparse = src.size > 1 << 20 && src.allocated < src.size / 2;
+    if src.kind != Kind::File || src.size > max || sparse {
         return Ok(None);
     }
     let [y, m, d] = &rollout.day;
@@ -174,7 +189,7 @@ fn copy(rollout: &Rollout, root: &Dir, ours: bool) -> Result<Option<PathBuf>, Ho
             None
         }
     };
-    let Some(bytes) = rollout.dir.read_file(&rollout.name)? else {
+    let Some(bytes) = rollout.dir.read_file_at_most(&rollout.name, max)? else {
         return Ok(None);
     };
     // Codex only appends: a copy that no longer starts with what was shared (the task rewrote
@@ -183,7 +198,7 @@ fn copy(rollout: &Rollout, root: &Dir, ours: bool) -> Result<Option<PathBuf>, Ho
         return Ok(None);
     }
     dest.write_file(&rollout.name, &bytes, 0o600)?;
-    Ok(Some(dest.path().join(&rollout.name)))
+    Ok(Some((dest.path().join(&rollout.name), bytes.len() as u64)))
 }
 
 /// `shared/sessions/Y/M/D`, created as needed; a link or file in the way (planted while the shared
