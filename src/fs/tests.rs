@@ -308,6 +308,38 @@ fn placeholder_replaces_a_symlink_and_has_the_exact_mode() {
 }
 
 #[test]
+fn concurrent_placeholders_all_succeed_and_the_name_never_goes_missing() {
+    let s = scene();
+    // A planted directory and a wrong-mode file are replaced as well.
+    std::fs::create_dir_all(s.base.join("empty/sub")).unwrap();
+    std::fs::write(s.base.join("denied"), "x").unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                let dir = s.dir();
+                for _ in 0..200 {
+                    dir.placeholder("empty", 0o444).unwrap();
+                    dir.placeholder("denied", 0o000).unwrap();
+                    // Once made, the name is always there for the next bind.
+                    assert!(std::fs::symlink_metadata(s.base.join("empty")).is_ok());
+                }
+            });
+        }
+    });
+    for (name, mode) in [("empty", 0o444), ("denied", 0o000)] {
+        let meta = std::fs::symlink_metadata(s.base.join(name)).unwrap();
+        assert!(meta.is_file() && meta.len() == 0, "{name}");
+        assert_eq!(meta.mode() & 0o7777, mode, "{name}");
+    }
+    let mut names = s.dir().names().unwrap();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![OsString::from("denied"), OsString::from("empty")]
+    );
+}
+
+#[test]
 fn names_with_separators_or_dots_are_refused() {
     let s = scene();
     let dir = s.dir();

@@ -110,17 +110,32 @@ impl Dir {
 
     /// An empty regular file `name` with exactly `mode`, replacing anything else at that name
     /// (a placeholder bubblewrap binds; never opened for writing if it is already right).
+    /// Concurrent launches may make the same placeholder: each renames its own fresh file into
+    /// place, so the name never goes missing and nobody fails on another's creation.
     pub fn placeholder(&self, name: impl AsRef<OsStr>, mode: u32) -> Result<()> {
         let name = name.as_ref();
-        match self.entry(name)? {
-            Some(e) if e.kind == Kind::File && e.size == 0 && e.mode == mode && e.uid == euid() => {
-                return Ok(())
-            }
-            Some(_) => {
-                self.remove_any(name)?;
-            }
-            None => {}
+        if matches!(self.entry(name)?, Some(e) if e.kind == Kind::File && e.size == 0 && e.mode == mode && e.uid == euid())
+        {
+            return Ok(());
         }
-        self.create_new(name, mode).map(drop)
+        let (tmp, file) = self.create_temp(mode)?;
+        drop(file);
+        let mut result = self.rename_to(&tmp, self, name);
+        for _ in 0..3 {
+            match &result {
+                Err(e) if matches!(e.errno(), Some(Errno::EISDIR | Errno::ENOTEMPTY)) => {}
+                _ => break,
+            }
+            // A directory is there (planted): rename cannot replace it with a file. Another
+            // launch may be removing it at the same time.
+            result = match self.remove_any(name) {
+                Err(e) if e.errno() != Some(Errno::ENOENT) => Err(e),
+                _ => self.rename_to(&tmp, self, name),
+            };
+        }
+        if result.is_err() {
+            let _ = self.remove(&tmp);
+        }
+        result
     }
 }
