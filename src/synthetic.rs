@@ -22,6 +22,11 @@ use crate::policy::{Access, FileSystem, Policy};
 const PRIVATE: u32 = 0o700;
 /// The registry's lock file (kept: helper launches are the hot path).
 const LOCK: &str = "lock";
+/// How long after its marker was written a dead launch's bubblewrap may still be making mount
+/// points. A launcher killed during setup leaves a bubblewrap that goes only when the parent-death
+/// signal reaches it (and its sandbox's setup after that); a marker pruned meanwhile would leave
+/// a mount point it makes late with nobody to say it is synthetic, kept for ever.
+const SETUP_GRACE_SECS: i64 = 60;
 
 /// FNV-1a 64 over the path bytes, as 16 hex digits.
 pub fn target_hash(path: &Path) -> String {
@@ -88,19 +93,19 @@ fn pid_alive(pid: i32) -> bool {
         )
 }
 
-/// Whether the marker `name` in `entry` belongs to a live process: its pid exists and that process
-/// is not younger than the marker. pid_max is often 32768, so pids come round again; a process
-/// that started after the marker was written only reuses the dead writer's pid.
-fn marker_alive(entry: &Dir, name: &OsStr) -> Result<bool, FsError> {
+/// Whether the marker `name`, written at `written`, belongs to a live process: its pid exists and
+/// that process is not younger than the marker. pid_max is often 32768, so pids come round
+/// again; a process that started after the marker was written only reuses the dead writer's pid.
+fn marker_alive(name: &OsStr, written: i64) -> bool {
     let pid = marker_pid(name);
-    if !pid_alive(pid) {
-        return Ok(false);
-    }
-    let Some(written) = entry.entry(name)?.map(|e| e.mtime) else {
-        return Ok(false);
-    };
     // Start times have a one-second grain (boot time in seconds); allow for it.
-    Ok(process_start(pid).is_none_or(|started| started <= written + 2))
+    pid_alive(pid) && process_start(pid).is_none_or(|started| started <= written + 2)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// When process `pid` started, in seconds since the epoch, from `/proc` (None if unreadable).
@@ -145,7 +150,7 @@ fn marker_pid(name: &OsStr) -> i32 {
 /// What the markers in one entry say, other than `own`.
 #[derive(Debug, Default)]
 struct Scan {
-    /// Markers of dead processes, to prune once it is safe.
+    /// Markers of dead processes written longer than [`SETUP_GRACE_SECS`] ago, safe to prune.
     stale: Vec<std::ffi::OsString>,
     live: bool,
     any_synthetic: bool,
@@ -166,16 +171,22 @@ enum Need {
 /// a symlink or FIFO counts as a marker saying nothing.
 fn scan_markers(entry: &Dir, own: &str, need: Need) -> Result<Scan, FsError> {
     let mut scan = Scan::default();
+    let now = now_secs();
     for name in entry.names()? {
         if name == own {
             continue;
         }
         if need == Need::LiveOrStale {
-            if marker_alive(entry, &name)? {
+            let Some(written) = entry.entry(&name)?.map(|e| e.mtime) else {
+                continue;
+            };
+            if marker_alive(&name, written) {
                 scan.live = true;
                 return Ok(scan);
             }
-            scan.stale.push(name.clone());
+            if now - written > SETUP_GRACE_SECS {
+                scan.stale.push(name.clone());
+            }
         }
         scan.any_synthetic |= entry
             .read_file(&name)?

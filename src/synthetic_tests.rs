@@ -140,9 +140,17 @@ fn sweep_removes_what_a_killed_launch_created_and_nothing_else() {
     assert!(with_content.join("HEAD").is_file());
     assert!(s.registry.join(target_hash(&in_use)).exists());
 
-    // The stale record stays until a launch using the target has come and gone.
+    // The stale record stays until a launch using the target has come and gone after the dead
+    // launch's bubblewrap can no longer be making mount points.
     let entry = s.registry.join(target_hash(&leftover_dir));
-    assert!(entry.join(dead.to_string()).exists());
+    let stale = entry.join(dead.to_string());
+    assert!(stale.exists());
+    register(&s.registry, &[dir_target(&leftover_dir, false)])
+        .unwrap()
+        .release()
+        .unwrap();
+    assert!(stale.exists(), "a young dead marker is kept");
+    age(&stale);
     register(&s.registry, &[dir_target(&leftover_dir, false)])
         .unwrap()
         .release()
@@ -150,6 +158,38 @@ fn sweep_removes_what_a_killed_launch_created_and_nothing_else() {
     assert!(
         std::fs::read_dir(&entry).unwrap().next().is_none(),
         "pruned by the release"
+    );
+}
+
+/// Makes a marker look written long ago.
+fn age(marker: &Path) {
+    std::fs::File::options()
+        .write(true)
+        .open(marker)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+        .unwrap();
+}
+
+#[test]
+fn a_mount_point_a_dying_launch_makes_after_a_release_is_still_swept() {
+    let s = scene();
+    std::fs::create_dir_all(&s.registry).unwrap();
+    // Launch A was killed in setup; its bubblewrap lives on a moment. Launch B comes and goes,
+    // removing A's mount point; then A's bubblewrap makes it again, and dies.
+    let target = s.ws.join(".codex");
+    s.plant_marker(&target, dead_pid(), "synthetic");
+    std::fs::create_dir(&target).unwrap();
+    register(&s.registry, &[dir_target(&target, true)])
+        .unwrap()
+        .release()
+        .unwrap();
+    assert!(!target.exists(), "B removed A's mount point");
+    std::fs::create_dir(&target).unwrap();
+    // The next launch still knows whose it is.
+    assert_eq!(
+        sweep_leftovers(&s.registry, std::slice::from_ref(&target)),
+        vec![target.clone()]
     );
 }
 
@@ -350,12 +390,7 @@ fn a_marker_older_than_the_process_holding_its_pid_is_stale() {
         .registry
         .join(target_hash(&target))
         .join(std::process::id().to_string());
-    std::fs::File::options()
-        .write(true)
-        .open(&marker)
-        .unwrap()
-        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
-        .unwrap();
+    age(&marker);
     assert_eq!(
         sweep_leftovers(&s.registry, std::slice::from_ref(&target)),
         vec![target.clone()]

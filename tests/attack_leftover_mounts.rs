@@ -138,12 +138,15 @@ fn run(variant: Variant, count: usize) {
     // Let sandboxes that outlived their launcher (until --die-with-parent fires) go: wait until no
     // process of the killed launches is left, however loaded the machine is.
     wait_for_scene_processes(&s);
+    let before = (placeholders(&s), registry_listing(&s));
     assert_eq!(s.codex_run_ok("echo normal").trim(), "normal");
     let left = placeholders(&s);
     assert!(
         left.is_empty(),
-        "{variant:?}: mount points left: {left:?}\nregistry: {}",
-        registry_listing(&s)
+        "{variant:?}: mount points left: {left:?}\nregistry: {}\nbefore the normal launch: {:?}\nregistry then: {}",
+        registry_listing(&s),
+        before.0,
+        before.1
     );
     let temps = temp_files(&s);
     assert!(temps.is_empty(), "{variant:?}: temp files left: {temps:?}");
