@@ -2,7 +2,9 @@
 //! namespace (Landlock) nothing ended them: a daemon re-planted `$CODEX_HOME/AGENTS.md` right after
 //! the next prepare reset it, and kept writing with the task's rights after the launch. Stage 1, a
 //! task on every backend leaves: a double-forked `setsid` daemon that ignores SIGTERM and re-plants
-//! AGENTS.md, a `nohup` shell loop that keeps forking, and a process in its own process group.
+//! AGENTS.md, a `nohup` shell loop that keeps forking, a process in its own process group, one
+//! whose main thread exited while another runs (it reads as a zombie), and one with a command
+//! name that is not UTF-8, with a child (red-team r4 01).
 //! Stage 2, from the host once the launch has returned: none of them is alive, and an ordinary
 //! launch of the same task reads the shared AGENTS.md, not the planted one. (Under bubblewrap the
 //! end of the pid namespace does the same.)
@@ -32,20 +34,59 @@ while time.time() < end:
     except OSError: pass
     time.sleep(0.001)
 "#);
+    // The main thread exits while another runs: the process reads as a zombie, and is not one.
+    let zombie_leader = py(r#"
+import ctypes, os, sys, threading, time
+if os.fork(): sys.exit(0)
+os.setsid()
+def body():
+    open("pids/zleader", "w").write(str(os.getpid()))
+    time.sleep(120)
+threading.Thread(target=body).start()
+time.sleep(0.05)
+ctypes.CDLL(None).pthread_exit(None)
+"#);
+    // A command name that is not UTF-8, with a child below it.
+    let odd_name = py(r#"
+import ctypes, os, sys, time
+if os.fork(): sys.exit(0)
+os.setsid()
+ctypes.CDLL(None).prctl(15, b"\xff\xfe", 0, 0, 0)
+open("pids/oddname", "w").write(str(os.getpid()))
+if os.fork() == 0:
+    open("pids/oddchild", "w").write(str(os.getpid()))
+time.sleep(60)
+"#);
+    let all = NAMES.map(|n| format!("[ -s pids/{n} ]")).join(" && ");
     format!(
-        "mkdir -p pids; {daemon}; \
+        "mkdir -p pids; {daemon}; {zombie_leader}; {odd_name}; \
          nohup sh -c 'echo $$ > pids/forker; while :; do sleep 0.01 & wait; done' >/dev/null 2>&1 & \
          setsid sh -c 'echo $$ > pids/group; exec sleep 60' >/dev/null 2>&1 & \
-         for i in $(seq 100); do [ -s pids/setsid ] && [ -s pids/forker ] && [ -s pids/group ] && break; sleep 0.05; done; \
+         for i in $(seq 100); do {all} && break; sleep 0.05; done; \
          echo left"
     )
 }
 
+/// What stage 1 leaves, each writing its pid to `pids/<name>`.
+const NAMES: [&str; 6] = [
+    "setsid", "forker", "group", "zleader", "oddname", "oddchild",
+];
+
+/// Whether any thread of `pid` still runs (a group whose leader exited reads as a zombie).
 fn alive(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-    })
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|task| {
+            std::fs::read(task.path().join("stat")).is_ok_and(|stat| {
+                let after = stat
+                    .iter()
+                    .rposition(|b| *b == b')')
+                    .map_or(&[][..], |i| &stat[i + 1..]);
+                !matches!(after.get(1), Some(b'Z' | b'X'))
+            })
+        })
 }
 
 #[test]
@@ -69,7 +110,7 @@ fn nothing_a_task_started_outlives_its_launch() {
 
         // Stage 2, from the host: the launch has returned; what the task started is gone.
         let mut survivors = Vec::new();
-        for name in ["setsid", "forker", "group"] {
+        for name in NAMES {
             let pid = std::fs::read_to_string(s.ws.join("pids").join(name)).unwrap();
             let pid = pid.trim().to_string();
             if alive(&pid) {

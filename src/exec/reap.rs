@@ -22,16 +22,56 @@ const MAX_ROUNDS: usize = 10_000;
 /// SIGKILLs every descendant of this (subreaper) process and reaps them, until none is left.
 pub fn kill_descendants() {
     let me = nix::unistd::getpid();
+    let mut left = Vec::new();
     for _ in 0..MAX_ROUNDS {
         if !reap_exited() {
             return;
         }
-        for pid in descendants(&process_table(), me) {
-            let _ = signal::kill(pid, Signal::SIGKILL);
+        left = descendants_of(me);
+        for pid in &left {
+            let _ = signal::kill(*pid, Signal::SIGKILL);
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    tracing::warn!("processes the task left behind could not all be killed");
+    tracing::warn!(
+        ?left,
+        "processes the task left behind could not all be killed"
+    );
+}
+
+/// Every process below `root`, from the kernel's per-thread child lists. Unlike a parent-pid
+/// table these name a thread-group leader that exited while its other threads run (its state
+/// reads as zombie), the children of every thread, and need no parsing of a name the task chose.
+pub fn descendants_of(root: Pid) -> Vec<Pid> {
+    let mut out: Vec<Pid> = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for child in children_of(parent) {
+            if !out.contains(&child) {
+                out.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// The children of every thread of `pid` (`/proc/<pid>/task/*/children`).
+fn children_of(pid: Pid) -> Vec<Pid> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read(task.path().join("children")) {
+            out.extend(
+                text.split(u8::is_ascii_whitespace)
+                    .filter_map(|p| std::str::from_utf8(p).ok()?.parse().ok())
+                    .map(Pid::from_raw),
+            );
+        }
+    }
+    out
 }
 
 /// Reaps every child that has ended; returns whether any child (running) is left.
@@ -45,7 +85,9 @@ fn reap_exited() -> bool {
     }
 }
 
-/// (pid, parent pid) of every living (not zombie) process this `/proc` shows.
+/// (pid, parent pid) of every process this `/proc` shows. Zombies stay in: a thread-group leader
+/// that exited while its other threads run reads as one, and SIGKILL to it ends the group. `stat`
+/// is read as bytes: the command name is the process's to choose, valid UTF-8 or not.
 pub fn process_table() -> Vec<(Pid, Pid)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -54,13 +96,16 @@ pub fn process_table() -> Vec<(Pid, Pid)> {
         .flatten()
         .filter_map(|e| {
             let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let stat = std::fs::read(e.path().join("stat")).ok()?;
             // The command name may contain spaces and parentheses: state and ppid follow the
             // last ')'.
-            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-            let state = fields.next()?;
-            let ppid: i32 = fields.next()?.parse().ok()?;
-            (state != "Z").then(|| (Pid::from_raw(pid), Pid::from_raw(ppid)))
+            let after = &stat[stat.iter().rposition(|b| *b == b')')? + 1..];
+            let mut fields = after
+                .split(u8::is_ascii_whitespace)
+                .filter(|f| !f.is_empty());
+            let _state = fields.next()?;
+            let ppid: i32 = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+            Some((Pid::from_raw(pid), Pid::from_raw(ppid)))
         })
         .collect()
 }
@@ -82,18 +127,5 @@ pub fn descendants(table: &[(Pid, Pid)], root: Pid) -> Vec<Pid> {
 
 /// Our direct children as the kernel lists them (adopted orphans included).
 pub fn adopted_children() -> Vec<Pid> {
-    let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return out;
-    };
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            out.extend(
-                text.split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .map(Pid::from_raw),
-            );
-        }
-    }
-    out
+    children_of(nix::unistd::getpid())
 }
