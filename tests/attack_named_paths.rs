@@ -35,6 +35,16 @@ fn planted_links_in_named_paths_are_refused() {
                 "--cwd",
                 vec!["--cwd".into(), format!("{}/../out", ws("real"))],
             ),
+            // The kernel resolves `..` after the link: the parent of its target (r4 05).
+            ("--cwd", vec!["--cwd".into(), format!("{}/..", ws("out"))]),
+            (
+                "--cwd",
+                vec!["--cwd".into(), format!("{}/inner/..", ws("real"))],
+            ),
+            (
+                "--writable-root",
+                vec!["--writable-root".into(), format!("{}/..", ws("out"))],
+            ),
             ("--writable-root", vec!["--writable-root".into(), ws("out")]),
             (
                 "--writable-root",

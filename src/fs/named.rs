@@ -4,9 +4,7 @@
 //! or `/`. Such a link is refused, naming the real path to give instead. Links in directories no
 //! sandbox ever writes (`/`, the system trees: `/var/run`, `/lib`, macOS's `/tmp`) are followed.
 
-use std::path::{Path, PathBuf};
-
-use crate::policy::resolve::normalize;
+use std::path::{Component, Path, PathBuf};
 
 /// Directories whose symlinks are the system's own: `/` itself, and trees no sandbox is given to
 /// write (the planner refuses them as writable roots and as the temp dir).
@@ -47,20 +45,30 @@ fn system_owned(dir: &Path) -> bool {
         || SYSTEM_TREES.iter().any(|t| dir.starts_with(t))
 }
 
-/// Walks `path` (made absolute against the current directory, `..` taken lexically as the
-/// planner does) component by component; the first symlink outside the system's directories is
-/// refused. A missing component ends the walk: whoever uses the path reports it.
+/// Walks `path` (made absolute against the current directory) component by component as the
+/// kernel resolves it: `..` is the parent of the directory reached so far, so in `ws/link/..` the
+/// link is on the way (the kernel lands in the parent of its target, not in `ws`). The first
+/// symlink outside the system's directories is refused. A missing component ends the walk:
+/// whoever uses the path reports it.
 pub fn check(path: &Path) -> Result<(), PlantedLink> {
     let absolute = if path.is_absolute() {
-        normalize(path)
+        path.to_path_buf()
     } else {
         match std::env::current_dir() {
-            Ok(cwd) => normalize(&cwd.join(path)),
+            Ok(cwd) => cwd.join(path),
             Err(_) => return Ok(()),
         }
     };
     let mut at = PathBuf::from("/");
-    for name in absolute.components().skip(1) {
+    for part in absolute.components() {
+        let name = match part {
+            Component::Normal(name) => name,
+            Component::ParentDir => {
+                at.pop();
+                continue;
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
+        };
         let next = at.join(name);
         let Ok(meta) = std::fs::symlink_metadata(&next) else {
             return Ok(());
@@ -107,6 +115,13 @@ mod tests {
                 "name the real path {}",
                 base.join("real/sub").display()
             )));
+        // `..` after a link is resolved past the link by the kernel: the link is on the way.
+        std::fs::create_dir_all(base.join("ws")).unwrap();
+        symlink(base.join("real/sub"), base.join("ws/build")).unwrap();
+        let err = check(&base.join("ws/build/..")).unwrap_err();
+        assert_eq!(err.link, base.join("ws/build"));
+        assert_eq!(err.resolved, Some(base.join("real")));
+        assert_eq!(check(&base.join("ws/../real/./sub/..")), Ok(()));
         // A dangling planted link is refused too: it could be created later.
         symlink("/nonexistent-target", base.join("dangling")).unwrap();
         assert!(check(&base.join("dangling")).is_err());
