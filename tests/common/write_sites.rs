@@ -377,6 +377,14 @@ pub const COVERED: &[(&str, &str, &str)] = &[
         "{tmp}/codex-bwrap-synthetic-mount-targets-{uid}/empty-placeholder",
         "attack_registry",
     ),
+    // A placeholder is made under a fresh O_EXCL|O_NOFOLLOW temp name and renamed into place
+    // (concurrent launches); the temp name cannot be predicted, so the unit tests of src/fs
+    // cover it (a planted name is never opened, a planted placeholder is replaced).
+    (
+        "*",
+        "{tmp}/codex-bwrap-synthetic-mount-targets-{uid}/.codex-launcher-tmp-*",
+        "fs/tests",
+    ),
     (
         "*",
         "{tmp}/codex-bwrap-synthetic-mount-targets-{uid}/{hash}",
