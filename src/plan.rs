@@ -417,10 +417,16 @@ fn egress_plan(e: &egress::Egress, view: &HostView, backend: Backend) -> EgressP
 /// seccomp refuses every `socket(AF_UNIX)` (a `socketpair` stays possible).
 fn landlock_egress_gaps() -> Vec<String> {
     vec![
-        "TCP to another host on the proxy's port number: Landlock limits connect(2) by port only".to_string(),
-        "the commands Codex runs share Codex's proxy: they can reach the model provider's endpoints too (Codex's own sandbox cannot run inside Landlock)".into(),
+        "TCP to another host on the proxy's port number: Landlock limits connect(2) by port only"
+            .to_string(),
+        format!("{SHARED_PROXY_GAP} (Codex's own sandbox cannot run inside Landlock)"),
     ]
 }
+
+/// Where Codex's own sandbox cannot run inside ours (Landlock, Seatbelt), its commands go out
+/// through the same proxy as Codex.
+const SHARED_PROXY_GAP: &str =
+    "the commands Codex runs share Codex's proxy: they can reach the model provider's endpoints too";
 
 /// `rules` with the launcher's own state dirs read-only wherever a writable root covers them, so
 /// no task can plant what the next launch reads (a deeper writable root, such as the per-task
@@ -534,13 +540,15 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
     } else {
         Default::default()
     };
-    // The proxy is not wired into Seatbelt launches yet: the network stays as `on` and says so.
-    let unfiltered = req.egress.is_some();
+    // `--network filtered`: TCP only to the launcher's proxy, rendered in at launch
+    // (`spec_with_proxy`), once its port is bound; inherited proxy variables open nothing.
+    let filtered = req.egress.is_some();
     let network = seatbelt::NetworkInputs {
-        enabled: !req.policy.network_restricted() || unfiltered,
+        enabled: !req.policy.network_restricted() || filtered,
         proxy_only: req.proxy_only,
         proxy_ports,
         has_proxy_config,
+        launcher_proxy: filtered,
         ..Default::default()
     };
     let plan = seatbelt::plan(&seatbelt::SeatbeltInputs {
@@ -570,9 +578,13 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
         supervision: Supervision::Replace,
     };
     let mut not_enforced = Vec::new();
-    if unfiltered {
-        not_enforced.push("--network filtered on macOS: the launcher's proxy is not wired into Seatbelt yet, so the network is unrestricted (use --network proxy with your own loopback proxy, or --network off)".to_string());
+    if filtered {
+        not_enforced.push(SHARED_PROXY_GAP.to_string());
     }
+    let egress = req
+        .egress
+        .as_ref()
+        .map(|e| egress_plan(e, view, selection.backend));
     Ok(LaunchPlan {
         backend: selection.backend,
         ladder: selection.ladder,
@@ -583,9 +595,10 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
         command: req.command.clone(),
         exec,
         target: req.target,
-        network_on: !req.policy.network_restricted() || req.egress.is_some(),
+        network_on: !req.policy.network_restricted()
+            || req.egress.as_ref().is_some_and(|e| e.user_allowed_any()),
         codex_home: None,
-        egress: None,
+        egress,
     })
 }
 
@@ -703,6 +716,14 @@ pub fn spec_with_proxy(plan: &LaunchPlan, addr: std::net::SocketAddr) -> ExecSpe
         return spec;
     };
     add_proxy_env(&mut spec.env, &egress.egress, addr);
+    if let BackendPlan::Seatbelt(seatbelt) = &plan.plan {
+        spec.argv = seatbelt
+            .with_proxy_port(addr.port())
+            .argv
+            .iter()
+            .map(OsString::from)
+            .collect();
+    }
     for step in &mut spec.steps {
         match step {
             PreExec::Landlock(landlock) if landlock.restrict_tcp => {
@@ -959,7 +980,9 @@ impl LaunchPlan {
                 json["proxy"].as_str().unwrap_or("?"),
                 match &self.plan {
                     BackendPlan::Landlock(_) =>
-                        "Landlock lets TCP connect only to the proxy's port and bind nothing; seccomp allows no socket but unix and TCP",
+                        "Landlock lets TCP connect only to the proxy's port and bind nothing; seccomp allows no socket but TCP (and a unix socketpair)",
+                    BackendPlan::Seatbelt(_) =>
+                        "the Seatbelt profile lets TCP out only to the proxy's loopback port, filled in when the proxy binds",
                     _ => "own network namespace; the relay on loopback inside is its only way out",
                 }
             ));
