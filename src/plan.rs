@@ -219,6 +219,9 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
         )
         .into());
     }
+    if let Some(socket) = req.allow_unix_sockets.first() {
+        return Err(Failure::refused(unix_socket_refusal(socket, &host.landlock)).into());
+    }
     let home = view
         .env
         .iter()
@@ -447,6 +450,23 @@ fn with_launcher_state_read_only(rules: &Rules, state: &[PathBuf]) -> Rules {
 /// `--network on`, said where it counts: the sandbox has the host's whole network.
 const NETWORK_ON_GAP: &str = "network filtering (--network on): Codex and every command it runs reach any host, the host's loopback services and the cloud metadata address included";
 
+/// Why `--allow-unix-socket` cannot be honoured on Linux. Letting the command create unix
+/// sockets (seccomp refuses `socket(AF_UNIX)` under `filtered`) would let it connect to every host
+/// pathname socket the sandbox can see: seccomp cannot read the path `connect(2)` names, and
+/// Landlock controls pathname sockets only from ABI 9 (`LANDLOCK_ACCESS_FS_RESOLVE_UNIX`), which
+/// this launcher does not use yet. A relay at the socket's path inside bubblewrap would need the
+/// same `socket(AF_UNIX)`, so it opens nothing more safely.
+fn unix_socket_refusal(socket: &Path, landlock: &Result<u32, String>) -> String {
+    format!(
+        "--allow-unix-socket {}: cannot be enforced on Linux: letting the command create unix sockets would open every host socket it can see (seccomp cannot read the path connect(2) names; Landlock limits pathname sockets only from ABI 9, {}); use --network on, which leaves all host sockets reachable",
+        socket.display(),
+        match landlock {
+            Ok(abi) => format!("this kernel has ABI {abi}"),
+            Err(_) => "this kernel has no Landlock".into(),
+        }
+    )
+}
+
 /// With the network on, nothing stands between the task and the host's unix sockets in readable
 /// directories (a socket is reachable through a read-only mount), nor, without a network
 /// namespace, the abstract ones.
@@ -549,6 +569,7 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
         proxy_ports,
         has_proxy_config,
         launcher_proxy: filtered,
+        unix_sockets: seatbelt::UnixSockets::Connect(req.allow_unix_sockets.clone()),
         ..Default::default()
     };
     let plan = seatbelt::plan(&seatbelt::SeatbeltInputs {

@@ -124,6 +124,7 @@ fn run_request(backend: BackendRequest, tmpdir: Option<&str>) -> SandboxRequest 
         proxy_only: false,
         egress: None,
         accept_unfiltered_tcp: false,
+        allow_unix_sockets: Vec::new(),
         env_set: vec![(
             "CODEX_HOME".into(),
             "/home/u/.local/state/t/codex-home".into(),
