@@ -287,7 +287,8 @@ pub struct SandboxOptions {
     /// A host unix socket the command may connect to, exactly that path (repeatable; with
     /// --network filtered or off, where host unix sockets are otherwise out of reach). Enforced by
     /// Seatbelt; refused on bubblewrap and Landlock, which cannot let one socket through without
-    /// opening every host socket the sandbox can see. Nothing to do with --network on.
+    /// opening every host socket the sandbox can see (with --network on, Linux reaches every
+    /// host socket anyway).
     #[arg(long = "allow-unix-socket", value_name = "PATH")]
     pub allow_unix_sockets: Vec<PathBuf>,
 

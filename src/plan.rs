@@ -219,7 +219,12 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
         )
         .into());
     }
-    if let Some(socket) = req.allow_unix_sockets.first() {
+    // With the network on every host socket is reachable already: nothing to enforce.
+    if let Some(socket) = req
+        .allow_unix_sockets
+        .first()
+        .filter(|_| req.policy.network_restricted())
+    {
         return Err(Failure::refused(unix_socket_refusal(socket, &host.landlock)).into());
     }
     let home = view

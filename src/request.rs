@@ -146,11 +146,8 @@ fn egress_for(opts: &SandboxOptions) -> Result<Option<crate::egress::Egress>, Fa
 }
 
 /// `--allow-unix-socket` paths, absolute and normalised (`..` and `.` resolved as written, so the
-/// path allowed is the path shown). With `--network on` every host socket is reachable anyway.
+/// path allowed is the path shown). Kept under `--network on` too: Seatbelt still needs the rule.
 fn unix_sockets_for(opts: &SandboxOptions, cwd: &Path) -> Result<Vec<PathBuf>, Failure> {
-    if effective_network(opts) == modes::Network::On {
-        return Ok(Vec::new());
-    }
     let mut out = Vec::new();
     for path in &opts.allow_unix_sockets {
         let absolute = crate::policy::resolve::normalize(&cwd.join(path));
