@@ -145,18 +145,24 @@ fn egress_for(opts: &SandboxOptions) -> Result<Option<crate::egress::Egress>, Fa
     .map_err(|e| Failure::usage(e.to_string()))
 }
 
-/// `--allow-unix-socket` paths, absolute and normalised (`..` and `.` resolved as written, so the
-/// path allowed is the path shown). Kept under `--network on` too: Seatbelt still needs the rule.
+/// `--allow-unix-socket` paths, made absolute against the workspace. A `..` is refused: read
+/// lexically it would name another socket than the kernel reaches when a link precedes it.
+/// Kept under `--network on` too: Seatbelt still needs the rule.
 fn unix_sockets_for(opts: &SandboxOptions, cwd: &Path) -> Result<Vec<PathBuf>, Failure> {
     let mut out = Vec::new();
     for path in &opts.allow_unix_sockets {
-        let absolute = crate::policy::resolve::normalize(&cwd.join(path));
-        if path.as_os_str().is_empty() || absolute == Path::new("/") {
-            return Err(Failure::usage(format!(
-                "--allow-unix-socket {}: expected the path of a unix socket",
-                path.display()
-            )));
+        let bad =
+            |why: &str| Failure::usage(format!("--allow-unix-socket {}: {why}", path.display()));
+        if path.as_os_str().is_empty() || path == Path::new("/") {
+            return Err(bad("expected the path of a unix socket"));
         }
+        if path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(bad("name the socket without '..'"));
+        }
+        let absolute: PathBuf = cwd.join(path).components().collect();
         if !out.contains(&absolute) {
             out.push(absolute);
         }

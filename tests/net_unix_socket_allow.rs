@@ -161,3 +161,31 @@ fn seatbelt_lets_the_command_connect_to_exactly_the_named_socket() {
         );
     }
 }
+
+#[test]
+fn a_socket_path_with_dot_dot_is_refused() {
+    // Read lexically, `link/../x.sock` is another socket than the one the kernel reaches.
+    let s = setup();
+    for path in ["/tmp/link/../agent.sock", "sub/../agent.sock"] {
+        let out = output(
+            std::process::Command::new(bin())
+                .current_dir(&s.ws)
+                .env("XDG_CACHE_HOME", &s.cache)
+                .args([
+                    "explain",
+                    "--platform",
+                    "macos",
+                    "--allow-unix-socket",
+                    path,
+                ])
+                .args(["--", "true"]),
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{path}: {err}");
+        assert_eq!(err.lines().count(), 1, "{path}: {err}");
+        assert!(
+            err.contains(&format!("--allow-unix-socket {path}: ")),
+            "{path}: {err}"
+        );
+    }
+}
