@@ -120,7 +120,7 @@ pub struct RunCli {
     bin_name = "codex-entrypoint",
     version,
     about = "Container PID 1: reap orphans, forward signals, and run the task under the strongest available sandbox",
-    after_help = "Options can also come from environment variables: CODEX_RUN_SANDBOX, CODEX_RUN_NETWORK, CODEX_RUN_ALLOW_DOMAINS and CODEX_RUN_ALLOW_ENDPOINTS (comma-separated), CODEX_RUN_WRITABLE_ROOTS (colon-separated), CODEX_RUN_CWD, CODEX_RUN_PERMISSION_PROFILE, CODEX_RUN_BACKEND, CODEX_RUN_REQUIRE_FULL_ISOLATION, CODEX_RUN_TASK_ID, CODEX_RUN_HOME, CODEX_RUN_SHARED_HOME, CODEX_RUN_CODEX, CODEX_RUN_CODEX_VERSION, CODEX_RUN_LOCK_EXPORT, CODEX_RUN_LOCK_REPLAY, CODEX_RUN_ALLOW_CODEX_VERSION_MISMATCH, CODEX_RUN_GRACE_SECONDS (default 10), CODEX_RUN_MULTI_AGENT, CODEX_RUN_MEMORY. A flag wins over its variable; an unknown CODEX_RUN_* variable is an error."
+    after_help = "Options can also come from environment variables: CODEX_RUN_SANDBOX, CODEX_RUN_NETWORK, CODEX_RUN_ALLOW_DOMAINS and CODEX_RUN_ALLOW_ENDPOINTS (comma-separated), CODEX_RUN_WRITABLE_ROOTS and CODEX_RUN_ALLOW_UNIX_SOCKETS (colon-separated), CODEX_RUN_CWD, CODEX_RUN_PERMISSION_PROFILE, CODEX_RUN_BACKEND, CODEX_RUN_REQUIRE_FULL_ISOLATION, CODEX_RUN_TASK_ID, CODEX_RUN_HOME, CODEX_RUN_SHARED_HOME, CODEX_RUN_CODEX, CODEX_RUN_CODEX_VERSION, CODEX_RUN_LOCK_EXPORT, CODEX_RUN_LOCK_REPLAY, CODEX_RUN_ALLOW_CODEX_VERSION_MISMATCH, CODEX_RUN_GRACE_SECONDS (default 10), CODEX_RUN_MULTI_AGENT, CODEX_RUN_MEMORY. A flag wins over its variable; an unknown CODEX_RUN_* variable is an error."
 )]
 pub struct EntrypointCli {
     #[command(flatten)]
@@ -284,6 +284,14 @@ pub struct SandboxOptions {
     #[arg(long)]
     pub accept_unfiltered_tcp: bool,
 
+    /// A host unix socket the command may connect to, exactly that path (repeatable; with
+    /// --network filtered or off, where host unix sockets are otherwise out of reach). Enforced by
+    /// Seatbelt; refused on bubblewrap and Landlock, which cannot let one socket through without
+    /// opening every host socket the sandbox can see (with --network on, Linux reaches every
+    /// host socket anyway).
+    #[arg(long = "allow-unix-socket", value_name = "PATH")]
+    pub allow_unix_sockets: Vec<PathBuf>,
+
     /// Another directory the command may write (repeatable).
     #[arg(long = "writable-root", value_name = "DIR")]
     pub writable_roots: Vec<PathBuf>,
@@ -293,7 +301,7 @@ pub struct SandboxOptions {
     pub cwd: Option<PathBuf>,
 
     /// A Codex permission profile (JSON) instead of --sandbox/--network/--writable-root.
-    #[arg(long, value_name = "JSON", conflicts_with_all = ["sandbox", "network", "writable_roots", "allow_domains", "allow_endpoints", "net_resolve"])]
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["sandbox", "network", "writable_roots", "allow_domains", "allow_endpoints", "net_resolve", "allow_unix_sockets"])]
     pub permission_profile: Option<String>,
 
     /// Sandbox backend (default: the strongest this host allows).

@@ -219,6 +219,14 @@ fn plan_backend(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, Pla
         )
         .into());
     }
+    // With the network on every host socket is reachable already: nothing to enforce.
+    if let Some(socket) = req
+        .allow_unix_sockets
+        .first()
+        .filter(|_| req.policy.network_restricted())
+    {
+        return Err(Failure::refused(unix_socket_refusal(socket, &host.landlock)).into());
+    }
     let home = view
         .env
         .iter()
@@ -417,10 +425,16 @@ fn egress_plan(e: &egress::Egress, view: &HostView, backend: Backend) -> EgressP
 /// seccomp refuses every `socket(AF_UNIX)` (a `socketpair` stays possible).
 fn landlock_egress_gaps() -> Vec<String> {
     vec![
-        "TCP to another host on the proxy's port number: Landlock limits connect(2) by port only".to_string(),
-        "the commands Codex runs share Codex's proxy: they can reach the model provider's endpoints too (Codex's own sandbox cannot run inside Landlock)".into(),
+        "TCP to another host on the proxy's port number: Landlock limits connect(2) by port only"
+            .to_string(),
+        format!("{SHARED_PROXY_GAP} (Codex's own sandbox cannot run inside Landlock)"),
     ]
 }
+
+/// Where Codex's own sandbox cannot run inside ours (Landlock, Seatbelt), its commands go out
+/// through the same proxy as Codex.
+const SHARED_PROXY_GAP: &str =
+    "the commands Codex runs share Codex's proxy: they can reach the model provider's endpoints too";
 
 /// `rules` with the launcher's own state dirs read-only wherever a writable root covers them, so
 /// no task can plant what the next launch reads (a deeper writable root, such as the per-task
@@ -440,6 +454,23 @@ fn with_launcher_state_read_only(rules: &Rules, state: &[PathBuf]) -> Rules {
 
 /// `--network on`, said where it counts: the sandbox has the host's whole network.
 const NETWORK_ON_GAP: &str = "network filtering (--network on): Codex and every command it runs reach any host, the host's loopback services and the cloud metadata address included";
+
+/// Why `--allow-unix-socket` cannot be honoured on Linux. Letting the command create unix
+/// sockets (seccomp refuses `socket(AF_UNIX)` under `filtered`) would let it connect to every host
+/// pathname socket the sandbox can see: seccomp cannot read the path `connect(2)` names, and
+/// Landlock controls pathname sockets only from ABI 9 (`LANDLOCK_ACCESS_FS_RESOLVE_UNIX`), which
+/// this launcher does not use yet. A relay at the socket's path inside bubblewrap would need the
+/// same `socket(AF_UNIX)`, so it opens nothing more safely.
+fn unix_socket_refusal(socket: &Path, landlock: &Result<u32, String>) -> String {
+    format!(
+        "--allow-unix-socket {}: cannot be enforced on Linux: letting the command create unix sockets would open every host socket it can see (seccomp cannot read the path connect(2) names; Landlock limits pathname sockets only from ABI 9, {}); use --network on, which leaves all host sockets reachable",
+        socket.display(),
+        match landlock {
+            Ok(abi) => format!("this kernel has ABI {abi}"),
+            Err(_) => "this kernel has no Landlock".into(),
+        }
+    )
+}
 
 /// With the network on, nothing stands between the task and the host's unix sockets in readable
 /// directories (a socket is reachable through a read-only mount), nor, without a network
@@ -534,13 +565,16 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
     } else {
         Default::default()
     };
-    // The proxy is not wired into Seatbelt launches yet: the network stays as `on` and says so.
-    let unfiltered = req.egress.is_some();
+    // `--network filtered`: TCP only to the launcher's proxy, rendered in at launch
+    // (`spec_with_proxy`), once its port is bound; inherited proxy variables open nothing.
+    let filtered = req.egress.is_some();
     let network = seatbelt::NetworkInputs {
-        enabled: !req.policy.network_restricted() || unfiltered,
+        enabled: !req.policy.network_restricted() || filtered,
         proxy_only: req.proxy_only,
         proxy_ports,
         has_proxy_config,
+        launcher_proxy: filtered,
+        unix_sockets: seatbelt::UnixSockets::Connect(req.allow_unix_sockets.clone()),
         ..Default::default()
     };
     let plan = seatbelt::plan(&seatbelt::SeatbeltInputs {
@@ -570,9 +604,13 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
         supervision: Supervision::Replace,
     };
     let mut not_enforced = Vec::new();
-    if unfiltered {
-        not_enforced.push("--network filtered on macOS: the launcher's proxy is not wired into Seatbelt yet, so the network is unrestricted (use --network proxy with your own loopback proxy, or --network off)".to_string());
+    if filtered {
+        not_enforced.push(SHARED_PROXY_GAP.to_string());
     }
+    let egress = req
+        .egress
+        .as_ref()
+        .map(|e| egress_plan(e, view, selection.backend));
     Ok(LaunchPlan {
         backend: selection.backend,
         ladder: selection.ladder,
@@ -583,9 +621,10 @@ fn plan_macos(req: &SandboxRequest, view: &HostView) -> Result<LaunchPlan, PlanE
         command: req.command.clone(),
         exec,
         target: req.target,
-        network_on: !req.policy.network_restricted() || req.egress.is_some(),
+        network_on: !req.policy.network_restricted()
+            || req.egress.as_ref().is_some_and(|e| e.user_allowed_any()),
         codex_home: None,
-        egress: None,
+        egress,
     })
 }
 
@@ -703,6 +742,14 @@ pub fn spec_with_proxy(plan: &LaunchPlan, addr: std::net::SocketAddr) -> ExecSpe
         return spec;
     };
     add_proxy_env(&mut spec.env, &egress.egress, addr);
+    if let BackendPlan::Seatbelt(seatbelt) = &plan.plan {
+        spec.argv = seatbelt
+            .with_proxy_port(addr.port())
+            .argv
+            .iter()
+            .map(OsString::from)
+            .collect();
+    }
     for step in &mut spec.steps {
         match step {
             PreExec::Landlock(landlock) if landlock.restrict_tcp => {
@@ -959,7 +1006,9 @@ impl LaunchPlan {
                 json["proxy"].as_str().unwrap_or("?"),
                 match &self.plan {
                     BackendPlan::Landlock(_) =>
-                        "Landlock lets TCP connect only to the proxy's port and bind nothing; seccomp allows no socket but unix and TCP",
+                        "Landlock lets TCP connect only to the proxy's port and bind nothing; seccomp allows no socket but TCP (and a unix socketpair)",
+                    BackendPlan::Seatbelt(_) =>
+                        "the Seatbelt profile lets TCP out only to the proxy's loopback port, filled in when the proxy binds",
                     _ => "own network namespace; the relay on loopback inside is its only way out",
                 }
             ));

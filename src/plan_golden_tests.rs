@@ -124,6 +124,7 @@ fn run_request(backend: BackendRequest, tmpdir: Option<&str>) -> SandboxRequest 
         proxy_only: false,
         egress: None,
         accept_unfiltered_tcp: false,
+        allow_unix_sockets: Vec::new(),
         env_set: vec![(
             "CODEX_HOME".into(),
             "/home/u/.local/state/t/codex-home".into(),
@@ -180,13 +181,7 @@ fn planned_filtered(fs: &FixtureFs, facts: HostFacts, backend: BackendRequest) -
     match plan_launch(&filtered_request(backend), &host) {
         Ok(plan) => {
             let mut out = render(&plan);
-            out.push_str(&format!(
-                "egress: {}\n",
-                plan.egress
-                    .as_ref()
-                    .map(|e| e.to_json())
-                    .unwrap_or_default()
-            ));
+            out.push_str(&egress_line(&plan));
             out.push_str(&format!("seccomp: {:?}\n", plan.seccomp));
             if let Some(egress) = &plan.egress {
                 let spec = spec_with_proxy(&plan, "127.0.0.1:40000".parse().unwrap());
@@ -313,4 +308,98 @@ fn plans_do_not_depend_on_the_machine_they_are_made_on() {
     let b = planned(&fs, facts(true, Ok(6), 1000), None, BackendRequest::Auto);
     assert_eq!(a, b);
     assert!(a.contains("  --ro-bind\n  /\n  /\n"), "{a}");
+}
+
+/// `--network filtered` planned for macOS, then launched with the proxy on `port`: the plan's
+/// ladder, the launched environment and argv with the profile reduced to its network lines.
+fn planned_filtered_macos(allow: &[String], port: u16) -> (String, String) {
+    let fs = debian();
+    let mut host = view(&fs, facts(false, Err("not Linux".into()), 501), None);
+    host.env = vec![
+        ("HOME".into(), "/home/u".into()),
+        // An inherited proxy on another loopback port opens nothing.
+        ("HTTPS_PROXY".into(), "http://127.0.0.1:9999".into()),
+    ];
+    let mut req = filtered_request(BackendRequest::Auto);
+    req.target = TargetOs::Macos;
+    let egress = req.egress.take().unwrap();
+    req.egress = Some(crate::egress::Egress {
+        allow: allow.to_vec(),
+        ..egress
+    });
+    let plan = plan_launch(&req, &host).unwrap();
+    let BackendPlan::Seatbelt(seatbelt) = &plan.plan else {
+        panic!("not seatbelt: {}", render(&plan));
+    };
+    let spec = spec_with_proxy(&plan, std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let profile = spec.argv[2].to_string_lossy().into_owned();
+    let network: Vec<&str> = profile
+        .lines()
+        .filter(|l| {
+            l.starts_with("(allow network")
+                || l.starts_with("(allow system-socket")
+                || l.starts_with("; only the launcher")
+        })
+        .collect();
+    let mut out = format!("backend: {}\n", plan.backend.name());
+    out.push_str(&format!(
+        "planned profile is the one explained: {}\n",
+        seatbelt.profile == plan.exec.argv[2].to_string_lossy()
+    ));
+    out.push_str(&format!(
+        "planned network lines: {:?}\n",
+        seatbelt
+            .profile
+            .lines()
+            .filter(|l| l.starts_with("(allow network"))
+            .collect::<Vec<_>>()
+    ));
+    for line in network {
+        out.push_str(&format!("launched profile: {line}\n"));
+    }
+    out.push_str(&format!(
+        "launched env_set: {}\n",
+        spec.to_json()["env_set"]
+    ));
+    out.push_str(&format!(
+        "launched argv after the profile: {:?}\n",
+        &spec.argv[3..]
+    ));
+    for gap in &plan.not_enforced {
+        out.push_str(&format!("not enforced: {gap}\n"));
+    }
+    out.push_str(&egress_line(&plan));
+    (out, profile)
+}
+
+fn egress_line(plan: &LaunchPlan) -> String {
+    format!(
+        "egress: {}\n",
+        plan.egress
+            .as_ref()
+            .map(|e| e.to_json())
+            .unwrap_or_default()
+    )
+}
+
+#[test]
+fn filtered_network_on_seatbelt_allows_only_the_proxy_port() {
+    let (out, profile) = planned_filtered_macos(&[], 43128);
+    assert!(
+        out.contains("launched profile: (allow network-outbound (remote ip \"localhost:43128\"))"),
+        "{out}"
+    );
+    assert!(out.contains("planned network lines: []"), "{out}");
+    assert!(!profile.contains("9999"), "{profile}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn filtered_seatbelt_profile_does_not_depend_on_the_allowed_domains() {
+    // Domains are the proxy's business: the profile only ever opens the proxy's port.
+    let (_, without) = planned_filtered_macos(&[], 43128);
+    let (out, with) =
+        planned_filtered_macos(&["example.com".into(), "*.example.org:8443".into()], 43128);
+    assert_eq!(with, without);
+    insta::assert_snapshot!(out);
 }

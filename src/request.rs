@@ -36,6 +36,9 @@ pub struct SandboxRequest {
     pub egress: Option<crate::egress::Egress>,
     /// `--accept-unfiltered-tcp`: below Landlock ABI 4, run `filtered` with direct TCP open.
     pub accept_unfiltered_tcp: bool,
+    /// `--allow-unix-socket`: host unix sockets the command may connect to (absolute), where the
+    /// network mode otherwise keeps them out of reach.
+    pub allow_unix_sockets: Vec<PathBuf>,
     /// Variables the command gets on top of the launcher's environment (`CODEX_HOME` for a run).
     pub env_set: Vec<(OsString, OsString)>,
     /// Where the command starts (the workspace for a run); `None` keeps the caller's directory.
@@ -75,6 +78,7 @@ impl SandboxRequest {
         };
         let backend = opts.backend.with_bwrap_env_var().map_err(Failure::usage)?;
         let egress = egress_for(opts)?;
+        let allow_unix_sockets = unix_sockets_for(opts, &policy_cwd)?;
         // Without a filesystem sandbox there is nothing to keep a task inside the proxy.
         let egress = egress.filter(|_| opts.sandbox != SandboxMode::DangerFullAccess);
         Ok(Self {
@@ -96,6 +100,7 @@ impl SandboxRequest {
             proxy_only: opts.network == modes::Network::Proxy,
             egress,
             accept_unfiltered_tcp: opts.accept_unfiltered_tcp,
+            allow_unix_sockets,
             env_set: Vec::new(),
             chdir: None,
         })
@@ -138,6 +143,31 @@ fn egress_for(opts: &SandboxOptions) -> Result<Option<crate::egress::Egress>, Fa
     )
     .map(Some)
     .map_err(|e| Failure::usage(e.to_string()))
+}
+
+/// `--allow-unix-socket` paths, made absolute against the workspace. A `..` is refused: read
+/// lexically it would name another socket than the kernel reaches when a link precedes it.
+/// Kept under `--network on` too: Seatbelt still needs the rule.
+fn unix_sockets_for(opts: &SandboxOptions, cwd: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let mut out = Vec::new();
+    for path in &opts.allow_unix_sockets {
+        let bad =
+            |why: &str| Failure::usage(format!("--allow-unix-socket {}: {why}", path.display()));
+        if path.as_os_str().is_empty() || path == Path::new("/") {
+            return Err(bad("expected the path of a unix socket"));
+        }
+        if path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(bad("name the socket without '..'"));
+        }
+        let absolute: PathBuf = cwd.join(path).components().collect();
+        if !out.contains(&absolute) {
+            out.push(absolute);
+        }
+    }
+    Ok(out)
 }
 
 /// `profile` resolved for this process: relative to `policy_cwd`, with its `$TMPDIR`.
@@ -204,6 +234,7 @@ pub fn for_helper(args: &LinuxSandboxArgs) -> Result<SandboxRequest, Failure> {
         proxy_only: false,
         egress: None,
         accept_unfiltered_tcp: false,
+        allow_unix_sockets: Vec::new(),
         env_set: Vec::new(),
         chdir: None,
     })

@@ -694,6 +694,7 @@ pub fn prepare_home(args: PrepareHomeArgs) -> Outcome {
                 allow_endpoints: vec![],
                 net_resolve: vec![],
                 accept_unfiltered_tcp: false,
+                allow_unix_sockets: vec![],
                 writable_roots: vec![],
                 cwd: Some(ws.clone()),
                 permission_profile: None,

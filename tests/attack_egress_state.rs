@@ -2,7 +2,8 @@
 //! `{state}/codex-launcher/net`, the refusal log there and the per-launch socket directories. No
 //! sandbox can write there (stage 1 tries from inside); planted as the launching user, as a task
 //! would if the state dir were exposed, nothing makes a launch write outside, and a log that is
-//! a link (symbolic or hard) to another file is refused rather than written through.
+//! a link (symbolic or hard) to another file is refused rather than written through; one planted
+//! where the full log is moved (`proxy.log.1`) is replaced, never written through.
 
 mod common;
 
@@ -85,6 +86,61 @@ fn planted_links_never_carry_a_write_outside() {
                 stderr(&out)
             );
             s.assert_outside_untouched();
+        }
+    }
+}
+
+/// A few refused requests through the proxy; with the log filled to just under its 1 MiB cap
+/// beforehand, they make the launch rotate it onto `proxy.log.1`.
+const REFUSED: &str = r#"python3 - <<'EOF'
+import os, socket
+host, port = os.environ["http_proxy"].split("//")[1].rsplit(":", 1)
+for i in range(5):
+    s = socket.create_connection((host, int(port)))
+    s.sendall(b"GET http://r%d.test/ HTTP/1.1\r\nHost: r%d.test\r\n\r\n" % (i, i))
+    while s.recv(4096):
+        pass
+    s.close()
+print("sent", flush=True)
+EOF"#;
+
+#[test]
+fn a_link_planted_where_the_log_rotates_is_replaced_not_written() {
+    for variant in Variant::all() {
+        for plant in ["ln -s", "ln"] {
+            let s = Scene::new(variant);
+            s.codex_run_ok("true");
+            let net = s.state.join("codex-launcher/net");
+            let (log, rotated) = (net.join("proxy.log"), net.join("proxy.log.1"));
+            s.host_shell(&format!(
+                "head -c 1048000 /dev/zero | tr '\\0' x > '{l}' && {plant} '{v}' '{r}'",
+                l = log.display(),
+                r = rotated.display(),
+                v = s.victim.display()
+            ));
+            let out = s.codex_run(REFUSED);
+            assert_eq!(out.status.code(), Some(0), "{variant:?}: {}", stderr(&out));
+            assert!(
+                stdout(&out).contains("sent"),
+                "{variant:?}: {}",
+                stdout(&out)
+            );
+            s.assert_outside_untouched();
+            // The planted name now holds the full log, a file of the launcher's own; the
+            // refusals went to a fresh one.
+            let meta = std::fs::symlink_metadata(&rotated).unwrap();
+            assert!(meta.is_file(), "{variant:?} {plant}");
+            assert_eq!(meta.nlink(), 1, "{variant:?} {plant}");
+            assert!(
+                std::fs::read(&rotated).unwrap().starts_with(b"xxxx"),
+                "{variant:?} {plant}"
+            );
+            let fresh = std::fs::read_to_string(&log).unwrap();
+            assert!(
+                fresh.contains("r4.test:80 not-allowed"),
+                "{variant:?}: {fresh}"
+            );
+            assert!(!fresh.contains("xxxx"), "{variant:?} {plant}");
         }
     }
 }

@@ -162,3 +162,45 @@ fn egress_flags_are_refused_where_they_mean_nothing() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn explain_for_macos_shows_seatbelt_filtering_through_the_proxy() {
+    let e = Explain::new("model = \"gpt-5\"\n");
+    for extra in [&[][..], &["--allow-domain", "*.example.com"][..]] {
+        let mut args = vec!["--platform", "macos"];
+        args.extend_from_slice(extra);
+        let out = e.run(&args);
+        let text = stdout(&out);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            text.contains("network: only through the launcher's proxy at http://127.0.0.1:<port bound at launch> (the Seatbelt profile lets TCP out only to the proxy's loopback port"),
+            "{text}"
+        );
+        assert!(
+            text.contains("allowed: chatgpt.com:443 (model provider)"),
+            "{text}"
+        );
+        assert!(!text.contains("unrestricted"), "{text}");
+        args.push("--json");
+        let json: serde_json::Value = serde_json::from_slice(&e.run(&args).stdout).unwrap();
+        assert_eq!(json["backend"], "seatbelt", "{json}");
+        let profile = json["plan"]["profile"].as_str().unwrap();
+        // Until the proxy is bound at launch, the profile lets nothing out.
+        assert!(
+            !profile.lines().any(|l| l.starts_with("(allow network")),
+            "{profile}"
+        );
+        assert!(profile.contains("; only the launcher's egress proxy, once it is bound"));
+        assert_eq!(
+            json["egress"]["proxy"], "http://127.0.0.1:<port bound at launch>",
+            "{json}"
+        );
+    }
+    let out = e.run(&["--platform", "macos", "--require-full-isolation"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("share Codex's proxy"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -63,6 +63,10 @@ pub struct NetworkInputs {
     pub has_proxy_config: bool,
     /// Allow binding and loopback traffic (local dev servers) in proxy mode.
     pub allow_local_binding: bool,
+    /// Traffic only to the launcher's own egress proxy (`--network filtered`), whose loopback
+    /// port is known once the proxy binds, at launch: [`SeatbeltPlan::with_proxy_port`] renders
+    /// it into `proxy_ports`. Until then the profile opens no IP egress at all.
+    pub launcher_proxy: bool,
     pub unix_sockets: UnixSockets,
 }
 
@@ -73,6 +77,8 @@ pub enum UnixSockets {
     AllowAll,
     /// Absolute socket paths (or directories of sockets).
     Only(Vec<PathBuf>),
+    /// `--allow-unix-socket`: connecting to exactly these sockets, nothing else (no bind).
+    Connect(Vec<PathBuf>),
 }
 
 /// What the builder needs.
@@ -97,6 +103,37 @@ pub struct SeatbeltPlan {
     /// Removed from the inherited environment, then `env_set` is applied.
     pub env_remove: Vec<String>,
     pub env_set: Vec<(String, String)>,
+    /// `--network filtered`: what the launch-time profile is rendered from.
+    #[serde(skip)]
+    pub awaiting_proxy: Option<AwaitingProxy>,
+}
+
+/// A profile whose network section waits for the launcher's proxy port: the sections around it,
+/// verbatim, and the section's inputs with the unix socket lines already resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitingProxy {
+    before: String,
+    network: NetworkInputs,
+    unix: String,
+    after: String,
+}
+
+impl SeatbeltPlan {
+    /// The plan as launched once the launcher's proxy listens on loopback `port`: the profile lets
+    /// TCP out to that port only. A pure function of the plan and the port; a plan that does not
+    /// wait for the proxy comes back unchanged.
+    pub fn with_proxy_port(&self, port: u16) -> SeatbeltPlan {
+        let mut plan = self.clone();
+        let Some(parts) = &self.awaiting_proxy else {
+            return plan;
+        };
+        let mut network = parts.network.clone();
+        network.proxy_ports = BTreeSet::from([port]);
+        let section = network_section(&network, &parts.unix);
+        plan.profile = [parts.before.as_str(), &section, &parts.after].join("\n");
+        plan.argv[2].clone_from(&plan.profile);
+        plan
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -115,7 +152,8 @@ pub fn plan(inputs: &SeatbeltInputs) -> Result<SeatbeltPlan, SeatbeltError> {
     let read = read_section(inputs, &mut params);
     let (write, ancestors) = write_section(inputs, &mut params)?;
     let ancestor_lines = ancestor_denies(&ancestors, &mut params);
-    let network = network_policy(&inputs.network, &mut params, inputs.fs)?;
+    let unix = unix_socket_lines(&inputs.network.unix_sockets, &mut params, inputs.fs)?;
+    let network = network_section(&inputs.network, &unix);
     let mut sections = vec![BASE_POLICY.to_string(), read, write, network];
     if full_disk_read(inputs.rules) {
         sections.push(PREFERENCES_POLICY.to_string());
@@ -127,6 +165,12 @@ pub fn plan(inputs: &SeatbeltInputs) -> Result<SeatbeltPlan, SeatbeltError> {
     sections.push(deny_glob_section(inputs.rules, inputs.fs));
     sections.push(ancestor_lines);
     let profile = sections.join("\n");
+    let awaiting_proxy = inputs.network.launcher_proxy.then(|| AwaitingProxy {
+        before: sections[..3].join("\n"),
+        network: inputs.network.clone(),
+        unix,
+        after: sections[4..].join("\n"),
+    });
 
     let mut argv = vec![SANDBOX_EXEC.to_string(), "-p".into(), profile.clone()];
     argv.extend(params.list.iter().map(|(k, v)| format!("-D{k}={v}")));
@@ -147,6 +191,7 @@ pub fn plan(inputs: &SeatbeltInputs) -> Result<SeatbeltPlan, SeatbeltError> {
         argv,
         env_remove: vec![SANDBOX_ENV.into(), NETWORK_DISABLED_ENV.into()],
         env_set,
+        awaiting_proxy,
     })
 }
 
@@ -547,17 +592,20 @@ fn unix_socket_lines(
     let domain = "(allow system-socket (socket-domain AF_UNIX))\n";
     Ok(match sockets {
         UnixSockets::None => String::new(),
-        UnixSockets::Only(paths) if paths.is_empty() => String::new(),
+        UnixSockets::Only(paths) | UnixSockets::Connect(paths) if paths.is_empty() => String::new(),
         UnixSockets::AllowAll => format!(
             "{domain}(allow network-bind (local unix-socket))\n(allow network-outbound (remote unix-socket))\n"
         ),
-        UnixSockets::Only(paths) => {
+        UnixSockets::Only(paths) | UnixSockets::Connect(paths) => {
+            let connect_only = matches!(sockets, UnixSockets::Connect(_));
             let mut out = domain.to_string();
             for (key, path) in unix_socket_params(paths, fs)? {
                 params.add(key.clone(), &path);
-                out.push_str(&format!(
-                    "(allow network-bind (local unix-socket (subpath (param \"{key}\"))))\n(allow network-outbound (remote unix-socket (subpath (param \"{key}\"))))\n"
-                ));
+                out.push_str(&if connect_only {
+                    format!("(allow network-outbound (remote unix-socket (path-literal (param \"{key}\"))))\n")
+                } else {
+                    format!("(allow network-bind (local unix-socket (subpath (param \"{key}\"))))\n(allow network-outbound (remote unix-socket (subpath (param \"{key}\"))))\n")
+                });
             }
             out
         }
@@ -572,6 +620,11 @@ pub fn network_policy(
     fs: &dyn FsView,
 ) -> Result<String, SeatbeltError> {
     let unix = unix_socket_lines(&net.unix_sockets, params, fs)?;
+    Ok(network_section(net, &unix))
+}
+
+/// The NETWORK section for `net`, its unix socket lines (`unix`) already rendered.
+fn network_section(net: &NetworkInputs, unix: &str) -> String {
     let unix_block = if unix.is_empty() {
         String::new()
     } else {
@@ -580,9 +633,17 @@ pub fn network_policy(
     let proxy_mode = !net.proxy_ports.is_empty()
         || net.has_proxy_config
         || net.proxy_only
+        || net.launcher_proxy
         || (!net.enabled && !unix.is_empty());
     if proxy_mode {
         let mut out = String::new();
+        if net.launcher_proxy {
+            out.push_str(if net.proxy_ports.is_empty() {
+                "; only the launcher's egress proxy, once it is bound: until then no IP egress\n"
+            } else {
+                "; only the launcher's egress proxy, on the loopback port it bound for this launch\n"
+            });
+        }
         if net.allow_local_binding {
             out.push_str("; allow local binding and loopback traffic\n(allow network-bind (local ip \"*:*\"))\n(allow network-inbound (local ip \"localhost:*\"))\n(allow network-outbound (remote ip \"localhost:*\"))\n");
             if !net.proxy_ports.is_empty() {
@@ -596,14 +657,14 @@ pub fn network_policy(
         }
         out.push_str(&unix_block);
         out.push_str(NETWORK_POLICY);
-        return Ok(out);
+        return out;
     }
     if net.enabled {
-        return Ok(format!(
+        return format!(
             "(allow network-outbound)\n(allow network-inbound)\n{unix_block}{NETWORK_POLICY}"
-        ));
+        );
     }
-    Ok(String::new())
+    String::new()
 }
 
 /// How a glob is matched: the path exactly, or the path and everything under it.

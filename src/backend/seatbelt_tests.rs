@@ -926,8 +926,9 @@ fn parse_sbpl(text: &str) -> Result<Vec<Sexp>, String> {
 }
 
 const OPERATIONS: [&str; 4] = ["version", "allow", "deny", "import"];
-const FILTERS: [&str; 29] = [
+const FILTERS: [&str; 30] = [
     "param",
+    "path-literal",
     "subpath",
     "literal",
     "regex",
@@ -1138,6 +1139,8 @@ fn every_generated_profile_is_well_formed_over_a_policy_matrix() {
             unix_sockets: UnixSockets::AllowAll,
             ..NetworkInputs::default()
         },
+        launcher_proxy(vec![]),
+        launcher_proxy(vec![base.join("agent.sock")]),
     ];
     let mut checked = 0;
     for read in &reads {
@@ -1145,7 +1148,7 @@ fn every_generated_profile_is_well_formed_over_a_policy_matrix() {
             for net in &networks {
                 let entries: Vec<String> = read.iter().chain(write).cloned().collect();
                 let r = rules(&entries, &ws);
-                let p = build(Some(&r), &ws, net.clone());
+                let p = build(Some(&r), &ws, net.clone()).with_proxy_port(43128);
                 let used = check_profile(&p.profile)
                     .unwrap_or_else(|e| panic!("{e}\n{entries:?}\n{}", p.profile));
                 let defined: BTreeSet<String> = p.params.iter().map(|(k, _)| k.clone()).collect();
@@ -1189,6 +1192,11 @@ fn golden_profiles() {
             NetworkInputs::default(),
         ),
         (
+            "filtered_through_the_launchers_proxy",
+            vec![special("root", "read"), special("project_roots", "write")],
+            launcher_proxy(vec![]),
+        ),
+        (
             "minimal_with_proxy",
             vec![
                 special("minimal", "read"),
@@ -1205,7 +1213,7 @@ fn golden_profiles() {
     ];
     for (name, entries, net) in scenarios {
         let r = rules(&entries, &ws);
-        let p = build(Some(&r), &ws, net);
+        let p = build(Some(&r), &ws, net).with_proxy_port(43128);
         let ws_text = ws.display().to_string();
         let shown = |s: &str| {
             s.replace(&regex_escape(&ws_text), "[WS]")
@@ -1221,4 +1229,90 @@ fn golden_profiles() {
         }
         insta::assert_snapshot!(format!("seatbelt_{name}"), golden);
     }
+}
+
+/// `--network filtered`: TCP only to the launcher's proxy, whose port is known at launch.
+fn launcher_proxy(sockets: Vec<PathBuf>) -> NetworkInputs {
+    NetworkInputs {
+        enabled: true,
+        launcher_proxy: true,
+        unix_sockets: UnixSockets::Connect(sockets),
+        ..NetworkInputs::default()
+    }
+}
+
+/// The lines of `profile` that open something on the network.
+fn network_allows(profile: &str) -> Vec<&str> {
+    profile
+        .lines()
+        .filter(|l| l.starts_with("(allow network") || l.contains("socket-domain AF_UNIX"))
+        .collect()
+}
+
+#[test]
+fn filtered_opens_only_the_launchers_proxy_port_once_it_is_bound() {
+    let dir = tmp();
+    let ws = canon(dir.path());
+    let r = rules(
+        &[special("root", "read"), special("project_roots", "write")],
+        &ws,
+    );
+    // An inherited proxy variable names another loopback port: it must not be opened.
+    let mut net = launcher_proxy(vec![]);
+    net.has_proxy_config = true;
+    let planned = build(Some(&r), &ws, net);
+    assert!(
+        network_allows(&planned.profile).is_empty(),
+        "before the proxy is bound nothing may go out: {}",
+        planned.profile
+    );
+    check_profile(&planned.profile).unwrap();
+    let launched = planned.with_proxy_port(43128);
+    assert_eq!(
+        network_allows(&launched.profile),
+        ["(allow network-outbound (remote ip \"localhost:43128\"))"]
+    );
+    assert_eq!(launched.argv[2], launched.profile);
+    assert_eq!(launched.argv[3..], planned.argv[3..]);
+    assert_eq!(launched.params, planned.params);
+    // Everything but the port line is the plan's, byte for byte.
+    let without = |p: &str| {
+        p.lines()
+            .filter(|l| !l.contains("localhost:") && !l.starts_with("; only the launcher"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(without(&launched.profile), without(&planned.profile));
+    // Rendering is a function of the plan and the port, not of an earlier rendering.
+    assert_eq!(
+        launched.with_proxy_port(50000),
+        planned.with_proxy_port(50000)
+    );
+    // A plan that does not wait for the proxy is left alone.
+    let on = build(Some(&r), &ws, net_on());
+    assert_eq!(on.with_proxy_port(43128), on);
+}
+
+#[test]
+fn an_allowed_unix_socket_is_connect_only_and_exactly_that_path() {
+    let dir = tmp();
+    let ws = canon(dir.path());
+    let sock = ws.join("agent.sock");
+    let r = rules(
+        &[special("root", "read"), special("project_roots", "write")],
+        &ws,
+    );
+    let p = build(Some(&r), &ws, launcher_proxy(vec![sock.clone()])).with_proxy_port(43128);
+    assert_eq!(
+        network_allows(&p.profile),
+        [
+            "(allow network-outbound (remote ip \"localhost:43128\"))",
+            "(allow system-socket (socket-domain AF_UNIX))",
+            "(allow network-outbound (remote unix-socket (path-literal (param \"UNIX_SOCKET_PATH_0\"))))",
+        ]
+    );
+    assert!(p
+        .argv
+        .contains(&format!("-DUNIX_SOCKET_PATH_0={}", sock.display())));
+    assert!(!p.profile.contains("network-bind"), "{}", p.profile);
 }

@@ -31,7 +31,12 @@ pub enum SeccompMode {
     /// Network only through the egress relay in bubblewrap's own network namespace: as
     /// [`Self::VmSocketRestricted`], and no `socket(AF_UNIX)` (a `socketpair` stays possible), so
     /// the host's pathname sockets in readable directories and writable roots (ssh-agent in
-    /// `/tmp`, docker.sock in `/var/run`) stay out of reach too.
+    /// `/tmp`, docker.sock in `/var/run`) stay out of reach too. The command's own unix sockets
+    /// (tmux, git's credential-cache) go with them: the private `/run` hides only `/run`, host
+    /// sockets live in `/tmp`, homes and `/var/lib` too (and appear there during a run through
+    /// the live bind mounts), seccomp cannot read the path `connect(2)` names, and Landlock limits
+    /// pathname sockets only from ABI 9. Abstract sockets would be safe (the namespace's own), but
+    /// `socket(AF_UNIX)` cannot be allowed for them alone.
     RelayOnly,
     /// Network only through the launcher's proxy where nothing but Landlock's port rule stands
     /// between the task and the host: sockets only of AF_INET/AF_INET6 of type SOCK_STREAM

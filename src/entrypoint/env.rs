@@ -11,12 +11,13 @@ use crate::exit::Failure;
 
 /// Every variable the entrypoint (or the run it starts) reads, with the option it sets (the clap
 /// argument id, or `None` for variables read elsewhere).
-pub const KNOWN: [(&str, Option<&str>); 20] = [
+pub const KNOWN: [(&str, Option<&str>); 21] = [
     ("CODEX_RUN_SANDBOX", Some("sandbox")),
     ("CODEX_RUN_NETWORK", Some("network")),
     ("CODEX_RUN_ALLOW_DOMAINS", Some("allow_domains")),
     ("CODEX_RUN_ALLOW_ENDPOINTS", Some("allow_endpoints")),
     ("CODEX_RUN_WRITABLE_ROOTS", Some("writable_roots")),
+    ("CODEX_RUN_ALLOW_UNIX_SOCKETS", Some("allow_unix_sockets")),
     ("CODEX_RUN_CWD", Some("cwd")),
     ("CODEX_RUN_PERMISSION_PROFILE", Some("permission_profile")),
     ("CODEX_RUN_BACKEND", Some("backend")),
@@ -74,13 +75,8 @@ pub fn apply(
             "CODEX_RUN_BACKEND" => s.backend = choice(value).map_err(bad)?,
             "CODEX_RUN_ALLOW_DOMAINS" => s.allow_domains = list(value),
             "CODEX_RUN_ALLOW_ENDPOINTS" => s.allow_endpoints = list(value),
-            "CODEX_RUN_WRITABLE_ROOTS" => {
-                s.writable_roots = value
-                    .split(':')
-                    .filter(|p| !p.is_empty())
-                    .map(PathBuf::from)
-                    .collect()
-            }
+            "CODEX_RUN_WRITABLE_ROOTS" => s.writable_roots = paths(value),
+            "CODEX_RUN_ALLOW_UNIX_SOCKETS" => s.allow_unix_sockets = paths(value),
             "CODEX_RUN_CWD" => s.cwd = Some(path()),
             "CODEX_RUN_PERMISSION_PROFILE" => s.permission_profile = Some(value.clone()),
             "CODEX_RUN_REQUIRE_FULL_ISOLATION" => {
@@ -166,6 +162,15 @@ fn unknown(name: &str) -> Failure {
 }
 
 /// A comma- or space-separated list, as a container spec writes one.
+/// A colon-separated list of paths.
+fn paths(value: &str) -> Vec<PathBuf> {
+    value
+        .split(':')
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
 fn list(value: &str) -> Vec<String> {
     value
         .split([',', ' '])

@@ -34,6 +34,7 @@ pub mod resolve;
 pub mod server;
 mod session;
 pub mod splice;
+mod twin;
 
 pub use decision::{Allowance, Decision, Refusal, RefusalReason, Target};
 pub use guard::{classify, AddrClass};

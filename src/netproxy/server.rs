@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -104,6 +104,7 @@ pub struct ProxyHandle {
     wake: Option<UnixStream>,
     accept: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
+    _twin: Option<OwnedFd>,
 }
 
 struct Shared {
@@ -120,6 +121,8 @@ pub struct Bound {
     /// The loopback TCP address clients use.
     pub addr: SocketAddr,
     tcp: TcpListener,
+    /// The same port held on `::1` (see `twin`), for as long as the proxy runs.
+    twin: Option<OwnedFd>,
     unix: Option<UnixListener>,
     unix_path: Option<PathBuf>,
     ctx: Context,
@@ -140,7 +143,7 @@ pub fn bind(config: ProxyConfig) -> Result<Bound, ProxyError> {
         addr: config.listen,
         source,
     };
-    let tcp = TcpListener::bind(config.listen).map_err(listen_err)?;
+    let (tcp, twin) = super::twin::bind(config.listen).map_err(listen_err)?;
     tcp.set_nonblocking(true).map_err(listen_err)?;
     let addr = tcp.local_addr().map_err(listen_err)?;
     let log = match &config.log_path {
@@ -170,6 +173,7 @@ pub fn bind(config: ProxyConfig) -> Result<Bound, ProxyError> {
     Ok(Bound {
         addr,
         tcp,
+        twin,
         unix,
         unix_path: config.unix_socket,
         ctx: Context {
@@ -205,6 +209,7 @@ impl Bound {
             wake: Some(wake),
             accept: Some(accept),
             shared,
+            _twin: self.twin,
         })
     }
 }

@@ -463,6 +463,12 @@ pub const COVERED: &[(&str, &str, &str)] = &[
         "{state}/codex-launcher/net/proxy.log",
         "attack_egress_state",
     ),
+    // Where the full log is moved once it reaches its cap.
+    (
+        "*",
+        "{state}/codex-launcher/net/proxy.log.1",
+        "attack_egress_state",
+    ),
     // The list of transcripts copied from a per-task home, next to its lock.
     ("*", "{state}/codex-launcher/locks/*.sessions", OUTSIDE),
     (
