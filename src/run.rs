@@ -109,7 +109,17 @@ fn check_creatable(dir: &Path) -> Result<(), Failure> {
     if existing == dir && existing.is_dir() {
         return Ok(());
     }
-    let writable = nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK);
+    let writable = || nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK);
+    let writable = match writable() {
+        // Ours, but a task took the owner's bits away (Landlock does not mediate chmod): give
+        // them back rather than lock the user out of every later launch.
+        Err(nix::errno::Errno::EACCES)
+            if crate::fs::repair_owner_access(existing).is_ok_and(|r| r.is_some()) =>
+        {
+            writable()
+        }
+        other => other,
+    };
     match writable {
         Ok(()) if existing.is_dir() => Ok(()),
         Ok(()) => Err(Failure::refused(format!(

@@ -184,6 +184,11 @@ pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> 
 fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
     check_home_location(&opts.home, &opts.shared_home)?;
     let shared = &opts.shared_home;
+    // A task can `chmod 0` the shared home (Landlock does not mediate chmod); everything below
+    // would then look missing or fail with EACCES at every launch.
+    if let Err(e) = crate::fs::repair_owner_access(shared) {
+        tracing::debug!(error = %e, "shared home access not checked");
+    }
     let (config_path, config_text) = match &opts.config_source {
         Some((path, text)) => (path.clone(), Some(text.clone())),
         None => {
