@@ -71,16 +71,19 @@ impl Dir {
                     }
                 }
                 Some(e) if e.kind == Kind::Dir => {
+                    if self.remove_dir(name).is_ok() {
+                        continue;
+                    }
                     if e.uid != euid() {
                         return Err(FsError::untrusted(
                             &path,
                             format!(
-                                "a directory owned by uid {} is where the lock belongs",
+                                "a non-empty directory owned by uid {} is where the lock belongs",
                                 e.uid
                             ),
                         ));
                     }
-                    if !self.remove_dir(name).unwrap_or(false) && self.remove_any(name)? {
+                    if self.remove_any(name)? {
                         report(&path, "a directory was where the lock belongs; removed");
                     }
                     continue;

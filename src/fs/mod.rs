@@ -184,13 +184,7 @@ impl Dir {
             if e.raw_os_error() != Some(libc::EACCES) {
                 return Err(FsError::io(path, e));
             }
-            let mut repaired = false;
-            let mut ancestors: Vec<&Path> = path.ancestors().collect();
-            ancestors.reverse();
-            for dir in ancestors {
-                repaired |= repair_owner_access(dir).unwrap_or(None).is_some();
-            }
-            if !repaired {
+            if !repair::repair_ancestors(path) {
                 return Err(FsError::io(path, e));
             }
             std::fs::create_dir_all(path).map_err(|e| FsError::io(path, e))?;

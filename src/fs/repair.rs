@@ -109,6 +109,18 @@ pub fn repair_owner_access(path: &Path) -> Result<Option<u32>> {
     Ok(old)
 }
 
+/// [`repair_owner_access`] for `path` and every ancestor of it, outermost first (a directory
+/// below one that lost its bits cannot even be looked at before); whether anything changed.
+pub(super) fn repair_ancestors(path: &Path) -> bool {
+    let mut ancestors: Vec<&Path> = path.ancestors().collect();
+    ancestors.reverse();
+    let mut repaired = false;
+    for dir in ancestors {
+        repaired |= repair_owner_access(dir).unwrap_or(None).is_some();
+    }
+    repaired
+}
+
 /// Tells the user about a repair, on stderr: it means a task (or someone) changed the launcher's
 /// own files, which is worth knowing even though the launch goes on.
 pub fn report(path: &Path, what: &str) {

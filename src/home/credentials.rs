@@ -153,7 +153,8 @@ pub(super) fn is_sound(e: &Entry) -> bool {
 }
 
 /// Repairs the regular file `name` of ours in the credential directory (see [`check`]); false when
-/// it is too large to be a credential file, which is then left as it is.
+/// it cannot be kept: an aliased file too large to be a credential file, or one beside the login
+/// that cannot be read.
 fn repair(dir: &Dir, name: &OsStr, e: Entry, actions: &mut Vec<Action>) -> Result<bool, HomeError> {
     let path = dir.path().join(name);
     if is_sound(&e) {
@@ -175,7 +176,13 @@ fn repair(dir: &Dir, name: &OsStr, e: Entry, actions: &mut Vec<Action>) -> Resul
         }
     }
     if e.nlink > 1 {
-        let Some(bytes) = dir.read_file_at_most(name, MAX_FILE_BYTES)? else {
+        let bytes = match dir.read_file_at_most(name, MAX_FILE_BYTES) {
+            Ok(bytes) => bytes,
+            // Any other file here that cannot be read is nobody's login: it goes.
+            Err(_) if name != AUTH => None,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(bytes) = bytes else {
             return Ok(false);
         };
         // A fresh file renamed over the name: the other name keeps the old inode, and nothing
