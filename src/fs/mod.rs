@@ -29,7 +29,7 @@ mod temp;
 mod write;
 
 pub use lock::Lock;
-pub use repair::{repair_owner_access, report};
+pub use repair::{owner_lacks_access, repair_owner_access, report};
 use temp::temp_name;
 pub use temp::{is_leftover_temp, TEMP_PREFIX};
 

@@ -109,6 +109,15 @@ pub fn repair_owner_access(path: &Path) -> Result<Option<u32>> {
     Ok(old)
 }
 
+/// Whether `path` is a directory of ours that lacks some of the owner's bits, which
+/// [`repair_owner_access`] would give back. Only looks.
+pub fn owner_lacks_access(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.is_dir() && m.uid() == euid() && m.mode() & 0o700 != 0o700
+    })
+}
+
 /// [`repair_owner_access`] for `path` and every ancestor of it, outermost first (a directory
 /// below one that lost its bits cannot even be looked at before); whether anything changed.
 pub(super) fn repair_ancestors(path: &Path) -> bool {

@@ -184,11 +184,6 @@ pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> 
 fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
     check_home_location(&opts.home, &opts.shared_home)?;
     let shared = &opts.shared_home;
-    // A task can `chmod 0` the shared home (Landlock does not mediate chmod); everything below
-    // would then look missing or fail with EACCES at every launch.
-    if let Err(e) = crate::fs::repair_owner_access(shared) {
-        tracing::debug!(error = %e, "shared home access not checked");
-    }
     let (config_path, config_text) = match &opts.config_source {
         Some((path, text)) => (path.clone(), Some(text.clone())),
         None => {
@@ -309,8 +304,19 @@ fn open_home(opts: &PrepareOptions) -> Result<(crate::fs::Dir, bool), HomeError>
     Ok((home, created))
 }
 
+/// Gives the owner back the bits a task took from the shared home (Landlock does not mediate
+/// chmod): everything below it would otherwise look missing or fail with EACCES at every launch.
+/// Reported when it changes anything; the launcher's own dirs below the state dir are repaired
+/// where they are opened ([`crate::fs`]).
+pub fn restore_access(opts: &PrepareOptions) {
+    if let Err(e) = crate::fs::repair_owner_access(&opts.shared_home) {
+        tracing::debug!(error = %e, "shared home access not checked");
+    }
+}
+
 /// Brings the per-task home up to date with the shared home. Nothing is written when it already is.
 pub fn prepare(opts: &PrepareOptions) -> Result<Report, HomeError> {
+    restore_access(opts);
     let lock = home_lock::take(&opts.home)?;
     let planned = plan(opts)?;
     write_locked(opts, planned, lock)
