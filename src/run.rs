@@ -109,7 +109,12 @@ fn check_creatable(dir: &Path) -> Result<(), Failure> {
     if existing == dir && existing.is_dir() {
         return Ok(());
     }
-    let writable = nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK);
+    let writable = match nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK) {
+        // Ours, but a task took the owner's bits away (Landlock does not mediate chmod): the run
+        // gives them back (home::restore_access) rather than lock the user out of every launch.
+        Err(nix::errno::Errno::EACCES) if crate::fs::owner_lacks_access(existing) => Ok(()),
+        other => other,
+    };
     match writable {
         Ok(()) if existing.is_dir() => Ok(()),
         Ok(()) => Err(Failure::refused(format!(
@@ -312,6 +317,10 @@ pub fn plan_run(args: &RunArgs, target: TargetOs) -> Result<RunPlan, PlanError> 
         // network, which under this mode is the proxy and nothing else.
         prep.overrides
             .push("sandbox_workspace_write.network_access=true".into());
+    }
+    if !args.dry_run {
+        // Before anything reads the shared home (the model provider below does).
+        home::restore_access(&prep);
     }
     // What a run will create must be creatable: a dry run that promises a plan every real run
     // refuses (no writable HOME, a read-only root) helps nobody.

@@ -17,6 +17,8 @@ use crate::fs::{Dir, FsError, Kind};
 /// Directories deeper than this inside a home are not measured: a task can build a tree deep
 /// enough to exhaust descriptors, and a listing must not fail over it. Removal has no such limit.
 const MEASURE_DEPTH: usize = 64;
+/// Entries looked at in one home, at most: a task can make millions, and `tasks` must answer.
+const MEASURE_ENTRIES: usize = 1_000_000;
 
 /// One per-task home, as measured now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,10 +107,21 @@ pub fn scan(tasks: &Dir) -> Result<Vec<Task>, FsError> {
         if entry.kind != Kind::Dir {
             continue;
         }
-        let Some(dir) = tasks.open_dir_to_read(&name)? else {
-            continue;
+        let measured = tasks
+            .open_dir_to_read(&name)
+            .and_then(|dir| dir.map(|d| measure(d, entry.mtime)).transpose());
+        // One home a task made unmeasurable must not stop listing or collecting all the others.
+        let (size, last_use, complete) = match measured {
+            Ok(Some(measured)) => measured,
+            Ok(None) => continue,
+            Err(e) => {
+                crate::fs::report(
+                    &tasks.path().join(&name),
+                    &format!("could not be measured, skipped: {e}"),
+                );
+                continue;
+            }
         };
-        let (size, last_use, complete) = measure(dir, entry.mtime)?;
         out.push(Task {
             home: tasks.path().join(&name).join("codex-home"),
             id: name,
@@ -121,23 +134,39 @@ pub fn scan(tasks: &Dir) -> Result<Vec<Task>, FsError> {
 }
 
 /// Total size and newest mtime below `top` (whose own mtime is `mtime`), without following
-/// anything.
+/// anything. Depth first with the names of each level read at once, so at most one descriptor per
+/// level is open ([`MEASURE_DEPTH`] in all) however wide a task made its tree, and at most
+/// [`MEASURE_ENTRIES`] entries are looked at: past either the result is a lower bound.
 fn measure(top: Dir, mtime: i64) -> Result<(u64, i64, bool), FsError> {
     let (mut size, mut newest, mut complete) = (0u64, mtime, true);
-    let mut stack = vec![(top, 0usize)];
-    while let Some((dir, depth)) = stack.pop() {
-        for name in dir.names()? {
-            let Some(e) = dir.entry(&name)? else { continue };
-            newest = newest.max(e.mtime);
-            match e.kind {
-                Kind::Dir if depth >= MEASURE_DEPTH => complete = false,
-                Kind::Dir => {
-                    if let Some(sub) = dir.open_dir_to_read(&name)? {
-                        stack.push((sub, depth + 1));
-                    }
+    let mut seen = 0usize;
+    let names = top.names()?;
+    let mut stack = vec![(top, names.into_iter())];
+    loop {
+        let depth = stack.len();
+        let Some((dir, names)) = stack.last_mut() else {
+            break;
+        };
+        let Some(name) = names.next() else {
+            stack.pop();
+            continue;
+        };
+        seen += 1;
+        if seen > MEASURE_ENTRIES {
+            complete = false;
+            break;
+        }
+        let Some(e) = dir.entry(&name)? else { continue };
+        newest = newest.max(e.mtime);
+        match e.kind {
+            Kind::Dir if depth > MEASURE_DEPTH => complete = false,
+            Kind::Dir => {
+                if let Some(sub) = dir.open_dir_to_read(&name)? {
+                    let names = sub.names()?;
+                    stack.push((sub, names.into_iter()));
                 }
-                _ => size += e.size,
             }
+            _ => size += e.size,
         }
     }
     Ok((size, newest, complete))
@@ -318,7 +347,16 @@ fn remove(tasks: &Dir, task: &Task, older_than: Duration, now: i64) -> Result<()
         .entry(&task.id)
         .map_err(refused)?
         .map_or(0, |e| e.mtime);
-    let (_, last_use, _) = measure(dir, mtime).map_err(refused)?;
+    let last_use = match measure(dir, mtime) {
+        Ok((_, last_use, _)) => last_use,
+        Err(e) => {
+            println!(
+                "keep {}: could not be measured again: {e}",
+                Path::new(&task.id).display()
+            );
+            return Ok(());
+        }
+    };
     if last_use >= now - i64::try_from(older_than.as_secs()).unwrap_or(i64::MAX) {
         println!("keep {}: used while gc ran", Path::new(&task.id).display());
         return Ok(());

@@ -23,13 +23,6 @@ fn entry_name(path: &Path) -> String {
     format!("{h:016x}")
 }
 
-fn registry(s: &Scene) -> PathBuf {
-    s.tmp.join(format!(
-        "codex-bwrap-synthetic-mount-targets-{}",
-        s.variant.uid
-    ))
-}
-
 /// Every placeholder a bubblewrap launch of this scene may register.
 fn targets(s: &Scene) -> Vec<PathBuf> {
     let roots = [
@@ -43,18 +36,6 @@ fn targets(s: &Scene) -> Vec<PathBuf> {
         .iter()
         .flat_map(|r| [".git", ".codex", ".agents", ".aws"].map(|n| r.join(n)))
         .collect()
-}
-
-/// Stage 1 as a Landlock task of the scene's user (Landlock leaves `$TMPDIR` writable).
-fn plant_from_a_landlock_task(s: &Scene, script: &str) {
-    let task = Variant {
-        uid: s.variant.uid,
-        backend: Backend::Landlock,
-    };
-    let mut cmd = s.codex_run_cmd_on(Backend::Landlock, &[], script);
-    cmd.env("CL_REGISTRY", registry(s));
-    let out = output(&mut task.wrap(&cmd));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// Stage 2: an ordinary bubblewrap launch through each personality; their exit codes.
@@ -79,22 +60,15 @@ fn launch_both_ok(s: &Scene) {
 }
 
 fn assert_private_registry(s: &Scene) {
-    let meta = std::fs::symlink_metadata(registry(s)).unwrap();
+    let meta = std::fs::symlink_metadata(s.registry()).unwrap();
     assert!(meta.is_dir(), "{:?}", s.variant);
     assert_eq!(meta.mode() & 0o7777, 0o700, "{:?}", s.variant);
     assert_eq!(meta.uid(), s.variant.uid, "{:?}", s.variant);
 }
 
-fn bwrap_variants() -> Vec<Variant> {
-    Variant::all()
-        .into_iter()
-        .filter(|v| matches!(v.backend, Backend::Auto | Backend::Vendored))
-        .collect()
-}
-
 #[test]
 fn planted_links_in_the_registry_never_redirect_a_write() {
-    for variant in bwrap_variants() {
+    for variant in Variant::bubblewrap() {
         let mut s = Scene::new(variant);
         let mut rng = Rng::from_time(&format!("{variant:?}"));
         s.codex_run_ok("true"); // creates the registry as a launch does
@@ -130,7 +104,7 @@ print("planted")
 "#,
             outside_dir = outside_dir.display().to_string(),
         ));
-        plant_from_a_landlock_task(&s, &plant);
+        s.plant_from_a_landlock_task(&plant);
         s.assert_outside_untouched();
 
         launch_both_ok(&s);
@@ -138,7 +112,7 @@ print("planted")
         s.assert_outside_untouched();
         assert_private_registry(&s);
         for n in ["lock", "denied-placeholder", "empty-placeholder"] {
-            let meta = std::fs::symlink_metadata(registry(&s).join(n)).unwrap();
+            let meta = std::fs::symlink_metadata(s.registry().join(n)).unwrap();
             assert!(meta.is_file(), "{variant:?}: {n}");
         }
     }
@@ -146,19 +120,16 @@ print("planted")
 
 #[test]
 fn a_registry_replaced_by_a_symlink_is_rebuilt_not_followed() {
-    for variant in bwrap_variants() {
+    for variant in Variant::bubblewrap() {
         let mut s = Scene::new(variant);
         let elsewhere = s.outside.join("registry-elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         std::os::unix::fs::lchown(&elsewhere, Some(variant.uid), Some(variant.uid)).unwrap_or(());
         s.rebaseline();
-        plant_from_a_landlock_task(
-            &s,
-            &format!(
-                "rm -rf \"$CL_REGISTRY\" && ln -s '{}' \"$CL_REGISTRY\"",
-                elsewhere.display()
-            ),
-        );
+        s.plant_from_a_landlock_task(&format!(
+            "rm -rf \"$CL_REGISTRY\" && ln -s '{}' \"$CL_REGISTRY\"",
+            elsewhere.display()
+        ));
         launch_both_ok(&s);
         assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none());
         assert_private_registry(&s);
@@ -171,9 +142,9 @@ fn a_registry_owned_by_someone_else_is_refused() {
     if !is_root() {
         return skip("chown needs root");
     }
-    for variant in bwrap_variants() {
+    for variant in Variant::bubblewrap() {
         let s = Scene::new(variant);
-        let reg = registry(&s);
+        let reg = s.registry();
         std::fs::create_dir(&reg).unwrap();
         std::fs::set_permissions(&reg, std::fs::Permissions::from_mode(0o777)).unwrap();
         let other = if variant.uid == 0 { 65534 } else { 0 };

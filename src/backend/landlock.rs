@@ -34,7 +34,7 @@ const WRITABLE_DEVICES: [&str; 6] = [
 /// What Landlock leaves shared with the host whatever the policy (each checked on a 6.18 kernel):
 /// it controls paths, not metadata, and there are no namespaces on this backend.
 const HOST_SHARED: [&str; 4] = [
-    "metadata changes outside the writable roots: Landlock does not control chmod, chown, utime or extended attributes, so any file the task's user owns outside them (the shared auth.json, say) can be made 0666, retimed or given new xattrs",
+    "metadata changes outside the writable roots: Landlock does not control chmod, chown, utime or extended attributes, so any file the task's user owns outside them (the shared auth.json, say) can be made 0666, retimed or given new xattrs; the next launch sets the launcher's own files and directories back (a login that was readable by others is reported: it may have been read) instead of refusing to start",
     "a private /proc: the host's /proc stays visible, so the task sees every host process and its command line",
     "SysV IPC (no IPC namespace): the task can attach to the host's shared memory segments, semaphores and message queues its user may use",
     "processes that outlive a killed launcher (no pid namespace): the launcher kills everything the task left when the command ends, but if the launcher itself is killed with SIGKILL, a daemon of the task keeps running, still confined, and can rewrite the per-task home until the next launch resets it",

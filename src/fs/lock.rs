@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 
-use super::{component, euid, Dir, Entry, FsError, Kind, Result};
+use super::{component, euid, report, Dir, Entry, FsError, Kind, Result};
 
 impl Dir {
     /// Takes an exclusive `flock` on `name`, creating it (0600) when missing. Only a regular file we
-    /// own is ever opened; a symlink, FIFO, socket or empty directory someone put there is removed
-    /// (it cannot be a lock any launcher holds), anything else is refused. With
+    /// own is ever opened; a symlink, FIFO, socket or directory (with whatever is in it, nothing
+    /// followed) someone put there is removed: it cannot be a lock any launcher holds. A lock file
+    /// of ours that a task made unreadable (`chmod 000`) gets its 0600 back. Both repairs are
+    /// reported; refusing would let one task stop every later launch. Only a lock file or
+    /// directory someone else owns is refused. With
     /// `remove_on_release` the file goes when the lock is dropped, so per-home lock files do not
     /// pile up; waiters notice and retry on the new file.
     ///
@@ -39,15 +42,50 @@ impl Dir {
                             format!("lock file owned by uid {}", e.uid),
                         ));
                     }
-                    match self.open_regular(name, OFlag::O_RDWR)? {
-                        Some((f, _)) => f,
-                        None => continue,
+                    match self.open_regular(name, OFlag::O_RDWR) {
+                        Ok(Some((f, st))) => {
+                            // Ours, and nobody else's business: keep it as it was created.
+                            if st.mode != 0o600 {
+                                nix::sys::stat::fchmod(
+                                    &f,
+                                    nix::sys::stat::Mode::from_bits_truncate(0o600),
+                                )
+                                .map_err(|e| FsError::io(&path, e))?;
+                            }
+                            f
+                        }
+                        Ok(None) => continue,
+                        Err(err) if err.errno() == Some(Errno::EACCES) => {
+                            match self.repair_mode(name, Kind::File, |_| 0o600)? {
+                                Some(old) => {
+                                    report(
+                                        &path,
+                                        &format!("lock file was mode {old:04o}; set back to 0600"),
+                                    );
+                                    continue;
+                                }
+                                None => return Err(err),
+                            }
+                        }
+                        Err(err) => return Err(err),
                     }
                 }
                 Some(e) if e.kind == Kind::Dir => {
-                    self.remove_dir(name).map_err(|_| {
-                        FsError::untrusted(&path, "a non-empty directory is where the lock belongs")
-                    })?;
+                    if self.remove_dir(name).is_ok() {
+                        continue;
+                    }
+                    if e.uid != euid() {
+                        return Err(FsError::untrusted(
+                            &path,
+                            format!(
+                                "a non-empty directory owned by uid {} is where the lock belongs",
+                                e.uid
+                            ),
+                        ));
+                    }
+                    if self.remove_any(name)? {
+                        report(&path, "a directory was where the lock belongs; removed");
+                    }
                     continue;
                 }
                 Some(_) => {

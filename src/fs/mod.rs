@@ -24,10 +24,12 @@ use nix::unistd::UnlinkatFlags;
 mod lock;
 pub mod named;
 mod remove;
+mod repair;
 mod temp;
 mod write;
 
 pub use lock::Lock;
+pub use repair::{owner_lacks_access, repair_owner_access, report};
 use temp::temp_name;
 pub use temp::{is_leftover_temp, TEMP_PREFIX};
 
@@ -97,6 +99,9 @@ pub struct Entry {
     pub allocated: u64,
     pub dev: u64,
     pub ino: u64,
+    /// Hard links to it: more than one for a file means another name (anywhere on the
+    /// filesystem, a workspace say) reaches the same bytes.
+    pub nlink: u64,
     /// Last modification, seconds since the epoch.
     pub mtime: i64,
 }
@@ -117,6 +122,9 @@ impl Entry {
             allocated: (st.st_blocks as u64).saturating_mul(512),
             dev: st.st_dev,
             ino: st.st_ino,
+            // nlink_t is narrower than u64 on some targets.
+            #[allow(clippy::unnecessary_cast)]
+            nlink: st.st_nlink as u64,
             mtime: st.st_mtime,
         }
     }
@@ -148,12 +156,20 @@ fn euid() -> u32 {
 impl Dir {
     /// Opens a directory the user named. Its path may go through the user's own symlinks; nothing
     /// below it will.
+    /// One the user owns but cannot read (a task of the same user can `chmod 0` it) gets the
+    /// owner's access back, reported ([`repair_owner_access`]).
     pub fn anchor(path: &Path) -> Result<Dir> {
-        let fd = nix::fcntl::open(
-            path,
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
+        let open = || {
+            nix::fcntl::open(
+                path,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+        };
+        let fd = match open() {
+            Err(Errno::EACCES) if repair_owner_access(path)?.is_some() => open(),
+            other => other,
+        }
         .map_err(|e| FsError::io(path, e))?;
         Ok(Dir {
             fd,
@@ -162,8 +178,17 @@ impl Dir {
     }
 
     /// [`Dir::anchor`], creating the directory and its parents first when missing.
+    /// An existing directory of ours on the way that a task made unreadable is repaired first.
     pub fn anchor_creating(path: &Path) -> Result<Dir> {
-        std::fs::create_dir_all(path).map_err(|e| FsError::io(path, e))?;
+        if let Err(e) = std::fs::create_dir_all(path) {
+            if e.raw_os_error() != Some(libc::EACCES) {
+                return Err(FsError::io(path, e));
+            }
+            if !repair::repair_ancestors(path) {
+                return Err(FsError::io(path, e));
+            }
+            std::fs::create_dir_all(path).map_err(|e| FsError::io(path, e))?;
+        }
         Self::anchor(path)
     }
 
@@ -194,7 +219,8 @@ impl Dir {
     }
 
     /// Refuses a directory someone else owns, and takes group/other write away from one we own:
-    /// anyone who can write a directory can swap the names in it.
+    /// anyone who can write a directory can swap the names in it. One of ours that lost the
+    /// owner's write or search (a task's `chmod`) gets them back, reported.
     fn trust(&self) -> Result<()> {
         let st = self.stat()?;
         if st.uid != euid() {
@@ -203,8 +229,12 @@ impl Dir {
                 format!("owned by uid {}, not {}", st.uid, euid()),
             ));
         }
-        if st.mode & 0o022 != 0 {
-            self.set_mode(st.mode & !0o022)?;
+        let want = (st.mode & !0o022) | 0o700;
+        if st.mode != want {
+            self.set_mode(want)?;
+            if st.mode & 0o700 != 0o700 {
+                report(&self.path, &repair::lost_access(st.mode));
+            }
         }
         Ok(())
     }
@@ -232,7 +262,11 @@ impl Dir {
     /// not a directory we own is refused.
     pub fn open_dir(&self, name: impl AsRef<OsStr>) -> Result<Option<Dir>> {
         let name = component(&self.path, name.as_ref())?;
-        match self.open_raw_dir(name) {
+        let opened = match self.open_raw_dir(name) {
+            Err(Errno::EACCES) => self.open_repaired_dir(name, |m| m | 0o700)?,
+            other => other,
+        };
+        match opened {
             Ok(dir) => dir.trust().map(|_| Some(dir)),
             Err(Errno::ENOENT) => Ok(None),
             Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => Err(FsError::untrusted(
@@ -538,7 +572,13 @@ pub fn private_dir(path: &Path, mode: u32) -> Result<Dir> {
     let (parent, name) = split(path)?;
     let parent = Dir::anchor(parent)?;
     // Nearly every launch finds it in place: one open and one stat then.
-    let dir = match parent.open_raw_dir(component(parent.path(), name)?) {
+    let name = component(parent.path(), name)?;
+    let opened = match parent.open_raw_dir(name) {
+        // Ours, but a task took every bit away (Landlock lets it chmod the temp dir's entries).
+        Err(Errno::EACCES) => parent.open_repaired_dir(name, |_| mode)?,
+        other => other,
+    };
+    let dir = match opened {
         Ok(dir) => dir,
         Err(Errno::ENOENT) => parent.create_dir(name, mode)?,
         Err(Errno::ELOOP | Errno::ENOTDIR) => {

@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 
 use nix::errno::Errno;
 
-use super::{temp_name, Dir, FsError, Kind, Result};
+use super::{euid, temp_name, Dir, FsError, Kind, Result};
 
 /// Directories deeper than this are moved up to the top before removal, so removing a tree a task
 /// built never needs more than this many descriptors or stack frames.
@@ -46,12 +46,28 @@ impl Dir {
         depth: usize,
         pending: &mut Vec<OsString>,
     ) -> Result<()> {
-        let dir = match parent.open_raw_dir(name) {
+        let opened = match parent.open_raw_dir(name) {
+            // A task can take the bits away from what it built; what is ours can be removed anyway.
+            Err(Errno::EACCES)
+                if parent
+                    .repair_mode(name, Kind::Dir, |m| m | 0o700)?
+                    .is_some() =>
+            {
+                parent.open_raw_dir(name)
+            }
+            other => other,
+        };
+        let dir = match opened {
             Ok(dir) => dir,
             Err(Errno::ENOENT) => return Ok(()),
             Err(Errno::ENOTDIR | Errno::ELOOP) => return parent.remove(name).map(drop),
             Err(e) => return Err(FsError::io(&parent.child(name), e)),
         };
+        let st = dir.stat()?;
+        if st.mode & 0o300 != 0o300 && st.uid == euid() {
+            // Without write and search its entries cannot be unlinked.
+            dir.set_mode(st.mode | 0o700)?;
+        }
         for child in dir.names()? {
             match dir.entry(&child)? {
                 Some(e) if e.kind == Kind::Dir => {

@@ -205,6 +205,68 @@ fn lock_replaces_a_symlink_or_fifo_without_opening_it() {
 }
 
 #[test]
+fn lock_repairs_a_directory_or_a_mode_of_ours_at_its_name() {
+    let s = scene();
+    let dir = s.dir();
+    // A non-empty tree, one level of it closed, where the lock file belongs.
+    std::fs::create_dir_all(s.base.join("d.lock/x/y")).unwrap();
+    std::fs::write(s.base.join("d.lock/x/y/f"), "").unwrap();
+    std::os::unix::fs::symlink(&s.victim, s.base.join("d.lock/x/link")).unwrap();
+    std::fs::set_permissions(
+        s.base.join("d.lock/x"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    // A lock file of ours with every bit taken away.
+    std::fs::write(s.base.join("m.lock"), "").unwrap();
+    std::fs::set_permissions(
+        s.base.join("m.lock"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    for name in ["d.lock", "m.lock"] {
+        let lock = dir.lock(name, false).unwrap();
+        let meta = std::fs::symlink_metadata(s.base.join(name)).unwrap();
+        assert!(meta.is_file(), "{name}");
+        assert_eq!(meta.mode() & 0o7777, 0o600, "{name}");
+        drop(lock);
+    }
+    s.assert_victim_untouched();
+}
+
+#[test]
+fn repair_mode_changes_only_what_is_ours_and_of_the_kind_asked() {
+    let s = scene();
+    let dir = s.dir();
+    std::fs::create_dir(s.base.join("sub")).unwrap();
+    std::fs::set_permissions(s.base.join("sub"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::os::unix::fs::symlink(&s.victim, s.base.join("link")).unwrap();
+    assert_eq!(
+        dir.repair_mode("sub", Kind::Dir, |m| m | 0o700).unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        std::fs::metadata(s.base.join("sub")).unwrap().mode() & 0o7777,
+        0o700
+    );
+    // Already right, of another kind, a symlink (never followed) or missing: nothing changes.
+    assert_eq!(
+        dir.repair_mode("sub", Kind::Dir, |m| m | 0o700).unwrap(),
+        None
+    );
+    assert_eq!(dir.repair_mode("sub", Kind::File, |_| 0o600).unwrap(), None);
+    assert_eq!(
+        dir.repair_mode("link", Kind::File, |_| 0o600).unwrap(),
+        None
+    );
+    assert_eq!(
+        dir.repair_mode("gone", Kind::File, |_| 0o600).unwrap(),
+        None
+    );
+    s.assert_victim_untouched();
+}
+
+#[test]
 fn lock_refuses_a_file_someone_else_owns() {
     if !is_root() {
         return crate::test_skip::skip("chown needs root");

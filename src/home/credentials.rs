@@ -13,10 +13,11 @@
 //! The move happens under Codex's own commit lock (`<shared>/auth.json.lock`), so it never races a
 //! refresh being saved by the user's Codex or by another task.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use super::{Action, HomeError};
-use crate::fs::{Dir, Kind};
+use crate::fs::{self, Dir, Entry, Kind};
 
 /// The credential directory's name inside the shared home.
 pub const DIR: &str = "credentials";
@@ -102,6 +103,12 @@ pub fn ensure(shared: &Path, actions: &mut Vec<Action>) -> Result<Credentials, H
 /// The credential directory holds the login and Codex's commit lock, as regular files. Anything
 /// else there (a symlink, FIFO, socket or directory) was planted: the user's own Codex would follow
 /// a link at `auth.json.lock` or `auth.json.tmp*` when it next saves a login, so it goes.
+///
+/// A Landlock task of the user's can also chmod or hard-link what is here. Refusing that state
+/// would lock the user out of every later launch, so the launcher's own files are repaired and
+/// the repair reported: the login gets its 0600 back, and a file with another name somewhere (a
+/// hard link from a workspace, through which every later task would rewrite the login) is copied
+/// into a file of its own. Only a login someone else owns is refused.
 fn check(shared: &Dir, actions: &mut Vec<Action>) -> Result<(), HomeError> {
     let refuse = |why: &str| {
         HomeError::Refused(format!(
@@ -113,21 +120,92 @@ fn check(shared: &Dir, actions: &mut Vec<Action>) -> Result<(), HomeError> {
         .open_dir(DIR)?
         .ok_or_else(|| refuse("the credential directory is missing"))?;
     match dir.entry(AUTH)? {
-        Some(e) if e.kind == Kind::File && e.mode & 0o077 == 0 => {}
-        Some(e) if e.kind == Kind::File => return Err(refuse("readable or writable by others")),
+        Some(e) if e.kind == Kind::File && e.uid != euid() => {
+            return Err(refuse(&format!("owned by uid {}, not {}", e.uid, euid())))
+        }
+        Some(e) if e.kind == Kind::File => {
+            if !repair(&dir, AUTH.as_ref(), e, actions)? {
+                return Err(refuse("larger than any login"));
+            }
+        }
         _ => return Err(refuse("not a regular file")),
     }
     for name in dir.names()? {
         if name == AUTH {
             continue;
         }
-        if dir.entry(&name)?.is_some_and(|e| e.kind == Kind::File) {
+        let Some(e) = dir.entry(&name)? else {
+            continue;
+        };
+        if e.kind == Kind::File && e.uid == euid() && repair(&dir, &name, e, actions)? {
             continue;
         }
         dir.remove_any(&name)?;
         actions.push(Action::new(&dir.path().join(&name), "removed"));
     }
     Ok(())
+}
+
+/// Whether `e` is a credential file as the launcher keeps it: a regular file of ours with no other
+/// name, that nobody else can read or write.
+pub(super) fn is_sound(e: &Entry) -> bool {
+    e.kind == Kind::File && e.uid == euid() && e.nlink == 1 && e.mode & 0o077 == 0
+}
+
+/// Repairs the regular file `name` of ours in the credential directory (see [`check`]); false when
+/// it cannot be kept: an aliased file too large to be a credential file, or one beside the login
+/// that cannot be read.
+fn repair(dir: &Dir, name: &OsStr, e: Entry, actions: &mut Vec<Action>) -> Result<bool, HomeError> {
+    let path = dir.path().join(name);
+    if is_sound(&e) {
+        return Ok(true);
+    }
+    // Only the login's mode is ours to set: Codex decides its lock's and temp files'.
+    if name == AUTH && (e.mode & 0o077 != 0 || e.mode & 0o600 != 0o600) {
+        if let Some(old) = dir.repair_mode(name, Kind::File, |_| 0o600)? {
+            if old & 0o077 != 0 {
+                fs::report(
+                    &path,
+                    &format!(
+                        "was readable or writable by others (mode {old:04o}); set back to 0600: \
+                         it may have been read, log in again if in doubt"
+                    ),
+                );
+            }
+            actions.push(Action::new(&path, "repaired"));
+        }
+    }
+    if e.nlink > 1 {
+        let bytes = match dir.read_file_at_most(name, MAX_FILE_BYTES) {
+            Ok(bytes) => bytes,
+            // Any other file here that cannot be read is nobody's login: it goes.
+            Err(_) if name != AUTH => None,
+            Err(e) => return Err(e.into()),
+        };
+        let Some(bytes) = bytes else {
+            return Ok(false);
+        };
+        // A fresh file renamed over the name: the other name keeps the old inode, and nothing
+        // written through it reaches this one any more.
+        dir.write_file(name, &bytes, 0o600)?;
+        fs::report(
+            &path,
+            &format!(
+                "had {} other name(s) (a hard link, from a workspace perhaps, through which a task \
+                 could rewrite it); copied into a file of its own",
+                e.nlink - 1
+            ),
+        );
+        actions.push(Action::new(&path, "repaired"));
+    }
+    Ok(true)
+}
+
+/// Larger than any login or lock file Codex writes.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
+fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
 }
 
 #[cfg(test)]

@@ -304,8 +304,19 @@ fn open_home(opts: &PrepareOptions) -> Result<(crate::fs::Dir, bool), HomeError>
     Ok((home, created))
 }
 
+/// Gives the owner back the bits a task took from the shared home (Landlock does not mediate
+/// chmod): everything below it would otherwise look missing or fail with EACCES at every launch.
+/// Reported when it changes anything; the launcher's own dirs below the state dir are repaired
+/// where they are opened ([`crate::fs`]).
+pub fn restore_access(opts: &PrepareOptions) {
+    if let Err(e) = crate::fs::repair_owner_access(&opts.shared_home) {
+        tracing::debug!(error = %e, "shared home access not checked");
+    }
+}
+
 /// Brings the per-task home up to date with the shared home. Nothing is written when it already is.
 pub fn prepare(opts: &PrepareOptions) -> Result<Report, HomeError> {
+    restore_access(opts);
     let lock = home_lock::take(&opts.home)?;
     let planned = plan(opts)?;
     write_locked(opts, planned, lock)

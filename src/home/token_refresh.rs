@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::credentials;
 use super::login::{self, Login};
-use crate::fs::{Dir, Kind};
+use crate::fs::Dir;
 
 /// Codex's own default token endpoint.
 const TOKEN_URL: &str = "https://auth.openai.com/oauth/token";
@@ -107,9 +107,9 @@ fn read_login(shared: &Path) -> Result<Option<(Dir, Value)>, String> {
         .map_err(|e| e.to_string())?;
     let Some(dir) = dir else { return Ok(None) };
     let entry = dir.entry("auth.json").map_err(|e| e.to_string())?;
-    if !entry
-        .is_some_and(|e| e.kind == Kind::File && e.mode & 0o077 == 0 && e.size <= MAX_AUTH_BYTES)
-    {
+    // Only the file as credentials::ensure leaves it: a hard link's other name (in a workspace,
+    // say) would let a task choose what is refreshed and read what is written.
+    if !entry.is_some_and(|e| credentials::is_sound(&e) && e.size <= MAX_AUTH_BYTES) {
         return Ok(None);
     }
     let Some(bytes) = dir

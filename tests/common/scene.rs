@@ -28,6 +28,14 @@ pub enum Backend {
 }
 
 impl Variant {
+    /// [`Variant::all`] that launch under bubblewrap (system or vendored).
+    pub fn bubblewrap() -> Vec<Variant> {
+        Variant::all()
+            .into_iter()
+            .filter(|v| matches!(v.backend, Backend::Auto | Backend::Vendored))
+            .collect()
+    }
+
     /// Every uid and backend these tests can run here; as non-root only the caller's own uid.
     pub fn all() -> Vec<Variant> {
         let uids: Vec<u32> = if is_root() {
@@ -98,6 +106,38 @@ pub struct Scene {
 type Snap = (PathBuf, String, u32, i64);
 
 impl Scene {
+    /// The mount-target registry a bubblewrap launch of this scene uses (in its `TMPDIR`).
+    pub fn registry(&self) -> PathBuf {
+        self.tmp.join(format!(
+            "codex-bwrap-synthetic-mount-targets-{}",
+            self.variant.uid
+        ))
+    }
+
+    /// Stage 1 of an attack on a later launch: `script` as a Landlock task of the scene's user
+    /// (Landlock leaves `$TMPDIR` writable and does not mediate chmod), with `$CL_REGISTRY` naming
+    /// the registry. It must succeed; returns the launch's stderr.
+    pub fn plant_from_a_landlock_task(&self, script: &str) -> String {
+        let task = Variant {
+            uid: self.variant.uid,
+            backend: Backend::Landlock,
+        };
+        let mut cmd = self.codex_run_cmd_on(Backend::Landlock, &[], script);
+        cmd.env("CL_REGISTRY", self.registry());
+        let out = output(&mut task.wrap(&cmd));
+        assert_eq!(out.status.code(), Some(0), "{script}: {}", stderr(&out));
+        stderr(&out)
+    }
+
+    /// Puts `login` at `<shared>/auth.json` (0600, the scene's user's), as `codex login` does.
+    pub fn write_shared_login(&self, login: &str) {
+        let auth = self.shared.join("auth.json");
+        self.host_shell(&format!(
+            "printf '%s' '{login}' > '{a}' && chmod 600 '{a}'",
+            a = auth.display()
+        ));
+    }
+
     pub fn new(variant: Variant) -> Scene {
         let dir = home_tempdir("cl-attack-");
         let base = dir.path().canonicalize().unwrap();
