@@ -36,18 +36,14 @@ fn absolute(flag: &str, path: &Path) -> Result<PathBuf, Failure> {
 
 /// The workspace: `--cwd` (which must exist) or the current directory.
 fn workspace(cwd: Option<&Path>) -> Result<PathBuf, Failure> {
-    let here = std::env::current_dir()
-        .map_err(|e| Failure::refused(format!("cannot read the current directory: {e}")))?;
-    let dir = match cwd {
-        Some(d) => {
-            let named = here.join(d);
-            crate::fs::named::check(&named)
-                .map_err(|link| Failure::refused(link.message("--cwd", d)))?;
-            named
-        }
-        // The kernel's current directory has no symlinks left in it.
-        None => here,
-    };
+    let here = current_dir_as_named()?;
+    let dir = cwd.map_or_else(|| here.clone(), |d| here.join(d));
+    crate::fs::named::check(&dir).map_err(|link| {
+        Failure::refused(match cwd {
+            Some(d) => link.message("--cwd", d),
+            None => link.message_for_cwd(&dir),
+        })
+    })?;
     dir.canonicalize()
         .ok()
         .filter(|d| d.is_dir())
@@ -57,6 +53,24 @@ fn workspace(cwd: Option<&Path>) -> Result<PathBuf, Failure> {
                 dir.display()
             ))
         })
+}
+
+/// The current directory as the user reached it: the shell's `$PWD` when it names the same
+/// directory as the kernel's, since `cd build` through a link a task planted in the project
+/// leaves no link in the kernel's path but one in `$PWD` (red-team r5 03). Otherwise the kernel's.
+fn current_dir_as_named() -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let here = std::env::current_dir()
+        .map_err(|e| Failure::refused(format!("cannot read the current directory: {e}")))?;
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    Ok(match std::env::var_os("PWD").map(PathBuf::from) {
+        Some(pwd)
+            if pwd.is_absolute() && pwd != here && id(&pwd).is_some() && id(&pwd) == id(&here) =>
+        {
+            pwd
+        }
+        _ => here,
+    })
 }
 
 /// A command that cannot be found is reported before anything is created (as exit 127), with a

@@ -27,9 +27,18 @@ pub struct PlantedLink {
 impl PlantedLink {
     /// One line for the user: what was named, the link, and the path to name instead.
     pub fn message(&self, what: &str, named: &Path) -> String {
+        self.message_with(what, named, "name")
+    }
+
+    /// [`PlantedLink::message`] for the current directory, which the user changes with `cd`.
+    pub fn message_for_cwd(&self, named: &Path) -> String {
+        self.message_with("the current directory", named, "cd to")
+    }
+
+    fn message_with(&self, what: &str, named: &Path, verb: &str) -> String {
         let instead = match &self.resolved {
-            Some(real) => format!("name the real path {} if you mean it", real.display()),
-            None => "name the real path if you mean it".to_string(),
+            Some(real) => format!("{verb} the real path {} if you mean it", real.display()),
+            None => format!("{verb} the real path if you mean it"),
         };
         format!(
             "{what} {}: reached through the symlink {} -> {}, in a directory a sandboxed task could have written; {instead}",
