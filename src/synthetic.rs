@@ -167,8 +167,8 @@ enum Need {
     LiveOrStale,
 }
 
-/// Reads the markers in `entry` (skipping `own`). A marker is only read if it is a regular file;
-/// a symlink or FIFO counts as a marker saying nothing.
+/// Reads the markers in `entry` (skipping `own`). A marker is only read if it is a small regular
+/// file; a symlink, FIFO, large or unreadable file counts as a marker saying nothing.
 fn scan_markers(entry: &Dir, own: &str, need: Need) -> Result<Scan, FsError> {
     let mut scan = Scan::default();
     let now = now_secs();
@@ -184,23 +184,38 @@ fn scan_markers(entry: &Dir, own: &str, need: Need) -> Result<Scan, FsError> {
                 scan.live = true;
                 return Ok(scan);
             }
-            if now - written > SETUP_GRACE_SECS {
+            // A name no process could have, or a time from the future, is debris (or planted):
+            // it would otherwise never age.
+            let debris = marker_pid(&name) <= 0 || written > now + SETUP_GRACE_SECS;
+            if debris || now - written > SETUP_GRACE_SECS {
                 scan.stale.push(name.clone());
             }
         }
-        scan.any_synthetic |= entry
-            .read_file(&name)?
-            .is_some_and(|b| String::from_utf8_lossy(&b).trim() == "synthetic");
+        scan.any_synthetic |= says_synthetic(entry, &name);
     }
     Ok(scan)
 }
 
+/// Whether the marker `name` says `synthetic`. A marker is a word: anything larger, unreadable
+/// or not a regular file (a task can write the registry under Landlock) says nothing, and never
+/// costs a launch its memory or its start.
+fn says_synthetic(entry: &Dir, name: &OsStr) -> bool {
+    const MARKER_MAX: u64 = 64;
+    entry
+        .read_file_at_most(name, MARKER_MAX)
+        .ok()
+        .flatten()
+        .is_some_and(|b| String::from_utf8_lossy(&b).trim() == "synthetic")
+}
+
 /// Deletes the markers a scan found stale.
-fn prune(entry: &Dir, scan: &Scan) -> Result<(), FsError> {
+fn prune(entry: &Dir, scan: &Scan) {
     for name in &scan.stale {
-        entry.remove_any(name)?;
+        // What cannot go now (a task's unreadable tree) is tried again by the next release.
+        if let Err(e) = entry.remove_any(name) {
+            tracing::debug!(error = %e, "stale marker left");
+        }
     }
-    Ok(())
 }
 
 /// Removes the marker `name`: one unlink for the file it should be; whatever else a task put
@@ -323,7 +338,7 @@ impl Registration {
                     held.preexisting_id,
                 );
             }
-            prune(&entry, &scan)?;
+            prune(&entry, &scan);
             remove_marker(&entry, &own)?;
             // The empty entry stays for the next launch (see register); the temp dir's cleaner
             // or a reboot takes the ones no launch uses any more.

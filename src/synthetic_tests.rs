@@ -402,3 +402,27 @@ fn a_marker_older_than_the_process_holding_its_pid_is_stale() {
     assert!(sweep_leftovers(&s.registry, std::slice::from_ref(&target)).is_empty());
     assert!(target.is_dir());
 }
+
+#[test]
+fn a_huge_or_timeless_marker_costs_nothing_and_is_pruned() {
+    let s = scene();
+    std::fs::create_dir_all(&s.registry).unwrap();
+    let target = s.ws.join(".codex");
+    // A task under Landlock can write the registry: a 64 GiB sparse marker dated in the future
+    // under a pid no process has, and a marker under a name that is no pid at all.
+    s.plant_marker(&target, 4_000_000, "synthetic");
+    let entry = s.registry.join(target_hash(&target));
+    let huge = entry.join("4000000");
+    let file = std::fs::File::options().write(true).open(&huge).unwrap();
+    file.set_len(64 << 30).unwrap();
+    let future = std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 86_400);
+    file.set_modified(future).unwrap();
+    std::fs::write(entry.join("not-a-pid"), "synthetic\n").unwrap();
+    let registration = register(&s.registry, &[dir_target(&target, false)]).unwrap();
+    registration.release().unwrap();
+    assert!(!huge.exists(), "the timeless marker was pruned");
+    assert!(
+        !entry.join("not-a-pid").exists(),
+        "the nameless marker was pruned"
+    );
+}
