@@ -44,6 +44,15 @@ fn a_task_chmod_of_the_login_or_the_users_dirs_is_repaired_and_reported() {
                 s.state.join("codex-launcher"),
                 "lost access",
             ),
+            // The proxy's log (red-team r5 02): the default filtered network must still start.
+            (
+                format!(
+                    "chmod 0 '{}/codex-launcher/net/proxy.log'",
+                    s.state.display()
+                ),
+                s.state.join("codex-launcher/net/proxy.log"),
+                "",
+            ),
         ] {
             // Stage 1: a Landlock task of the user's (the state dir is outside its writable
             // roots here, which chmod does not care about).
@@ -60,7 +69,9 @@ fn a_task_chmod_of_the_login_or_the_users_dirs_is_repaired_and_reported() {
             assert_eq!(stdout(&out).trim(), "started");
             assert_eq!(std::fs::read_to_string(&auth).unwrap(), LOGIN);
             assert_eq!(mode(&auth), 0o600, "{variant:?} {plant}");
-            if what != auth {
+            if what.ends_with("proxy.log") {
+                assert_eq!(mode(&what), 0o600, "{variant:?} {plant}: a fresh log");
+            } else if what != auth {
                 assert_eq!(mode(&what) & 0o700, 0o700, "{variant:?} {plant}");
             }
             // Root is not stopped by a missing bit (nothing to repair but the login's mode).

@@ -1,9 +1,10 @@
 //! The egress proxy's files (issue 16, trusted state as in issue 13): its directory
 //! `{state}/codex-launcher/net`, the refusal log there and the per-launch socket directories. No
 //! sandbox can write there (stage 1 tries from inside); planted as the launching user, as a task
-//! would if the state dir were exposed, nothing makes a launch write outside, and a log that is
-//! a link (symbolic or hard) to another file is refused rather than written through; one planted
-//! where the full log is moved (`proxy.log.1`) is replaced, never written through.
+//! would if the state dir were exposed, nothing makes a launch write outside: a log that is a
+//! link (symbolic or hard) to another file, or a chmod-ed one, is moved aside and a fresh log
+//! made, never written through and never a lockout; one planted where the full log is moved
+//! (`proxy.log.1`) is replaced, never written through.
 
 mod common;
 
@@ -74,18 +75,24 @@ fn planted_links_never_carry_a_write_outside() {
                 l = log.display(),
                 v = s.victim.display()
             ));
+            // Moved aside, never written through; the proxy (and the launch) goes on with a
+            // fresh log rather than lock the user out (red-team r5 02).
             let out = s.codex_run("curl -sS -m 5 http://refused.test/ >/dev/null 2>&1; true");
-            assert_ne!(
+            assert_eq!(
                 out.status.code(),
                 Some(0),
-                "{variant:?} {plant}: launched anyway"
-            );
-            assert!(
-                stderr(&out).contains("proxy log"),
-                "{variant:?}: {}",
+                "{variant:?} {plant}: {}",
                 stderr(&out)
             );
             s.assert_outside_untouched();
+            let meta = std::fs::symlink_metadata(&log).unwrap();
+            assert!(meta.is_file() && meta.nlink() == 1, "{variant:?} {plant}");
+            assert!(
+                std::fs::read_to_string(&log)
+                    .unwrap()
+                    .contains("refused.test"),
+                "{variant:?} {plant}: the refusal is logged in the fresh log"
+            );
         }
     }
 }

@@ -79,10 +79,15 @@ impl EventLog {
             rotated: c(&rotated)?,
             cap,
         };
-        let file = log.open_file().map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidInput => invalid(&e.to_string()),
-            _ => e,
-        })?;
+        // A task (Landlock can chmod anything of the user's) may have made the log unwritable,
+        // a directory or a second link: moved aside, it costs the old lines, not the proxy.
+        let file = log
+            .open_file()
+            .or_else(|_| log.rotate())
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::InvalidInput => invalid(&e.to_string()),
+                _ => e,
+            })?;
         *log.file.lock().map_err(|_| invalid("lock"))? = Some(file);
         Ok(log)
     }
@@ -115,6 +120,18 @@ impl EventLog {
                 io::ErrorKind::InvalidInput,
                 "not a regular file",
             ));
+        }
+        // Another mode or owner is not what we made: a task's chmod (under Landlock), whose
+        // file is moved aside like any other plant.
+        // (An empty one is set right: it may be ours just made under a stricter umask.)
+        if meta.mode() & 0o7777 != 0o600 || meta.uid() != nix::unistd::geteuid().as_raw() {
+            let ours_and_empty = meta.uid() == nix::unistd::geteuid().as_raw() && meta.len() == 0;
+            if !ours_and_empty
+                || nix::sys::stat::fchmod(&file, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .is_err()
+            {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "not private"));
+            }
         }
         // A second link could be a planted hard link to one of the user's files.
         if meta.nlink() > 1 {
@@ -204,25 +221,37 @@ mod tests {
     }
 
     #[test]
-    fn refuses_symlinks_and_fifos_and_creates_0600() {
-        use std::os::unix::fs::PermissionsExt;
+    fn a_planted_log_is_moved_aside_never_written_through_and_a_fresh_0600_one_made() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("target");
-        std::fs::write(&target, "").unwrap();
-        let link = dir.path().join("link");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(EventLog::open(&link).is_err());
-        let fifo = dir.path().join("fifo");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        assert!(EventLog::open(&fifo).is_err());
-        let linked = dir.path().join("linked");
-        std::fs::hard_link(&target, &linked).unwrap();
-        assert!(EventLog::open(&linked).is_err());
+        std::fs::write(&target, "victim\n").unwrap();
+        let plants: [(&str, &dyn Fn(&Path)); 4] = [
+            ("link", &|p| std::os::unix::fs::symlink(&target, p).unwrap()),
+            ("fifo", &|p| {
+                nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
+            }),
+            ("linked", &|p| std::fs::hard_link(&target, p).unwrap()),
+            ("dir", &|p| std::fs::create_dir(p).unwrap()),
+        ];
+        for (name, plant) in plants {
+            let path = dir.path().join(name);
+            plant(&path);
+            let log = EventLog::open(&path).unwrap();
+            log.line("refused x");
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            assert!(meta.is_file() && meta.nlink() == 1, "{name}");
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+            assert!(dir
+                .path()
+                .join(format!("{name}.1"))
+                .symlink_metadata()
+                .is_ok());
+        }
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "victim\n");
         let path = dir.path().join("proxy.log");
         let log = EventLog::open(&path).unwrap();
         log.line("refused a\nb");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with(" refused a?b\n"), "{text:?}");
     }

@@ -146,13 +146,24 @@ pub fn bind(config: ProxyConfig) -> Result<Bound, ProxyError> {
     let (tcp, twin) = super::twin::bind(config.listen).map_err(listen_err)?;
     tcp.set_nonblocking(true).map_err(listen_err)?;
     let addr = tcp.local_addr().map_err(listen_err)?;
-    let log = match &config.log_path {
-        Some(path) => Some(EventLog::open(path).map_err(|source| ProxyError::Log {
-            path: path.clone(),
-            source,
-        })?),
-        None => None,
-    };
+    // The log is for the user; losing it must not cost the network policy.
+    let log = config
+        .log_path
+        .as_ref()
+        .and_then(|path| match EventLog::open(path) {
+            Ok(log) => Some(log),
+            Err(source) => {
+                eprintln!(
+                    "{}: warning: {}; the proxy's refusals are not logged",
+                    crate::exit::program_name(),
+                    ProxyError::Log {
+                        path: path.clone(),
+                        source
+                    }
+                );
+                None
+            }
+        });
     let unix = match &config.unix_socket {
         Some(path) => {
             let unix_err = |source| ProxyError::Unix {
