@@ -226,7 +226,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("target");
         std::fs::write(&target, "victim\n").unwrap();
-        let plants: [(&str, &dyn Fn(&Path)); 4] = [
+        type Plant<'a> = &'a dyn Fn(&Path);
+        let plants: [(&str, Plant); 4] = [
             ("link", &|p| std::os::unix::fs::symlink(&target, p).unwrap()),
             ("fifo", &|p| {
                 nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap()
