@@ -333,8 +333,21 @@ const SYS_OPENAT2: u32 = 437;
 /// and every later syscall one filter run.)
 pub fn build(mode: SeccompMode) -> Result<BpfProgram, SeccompError> {
     let arch = target_arch()?;
-    let rules = rules(mode)?;
-    let listed: Vec<u32> = rules.keys().map(|&nr| nr as u32).collect();
+    let mut rules = rules(mode)?;
+    // Syscalls denied whatever their arguments are decided in the dispatch: seccompiler spends
+    // five instructions on each, and the kernel compiles every instruction at each install.
+    let dispatch: Vec<(u32, Verdict)> = rules
+        .iter()
+        .map(|(&nr, chain)| {
+            let verdict = if chain.is_empty() {
+                Verdict::Denied
+            } else {
+                Verdict::Rules
+            };
+            (nr as u32, verdict)
+        })
+        .collect();
+    rules.retain(|_, chain| !chain.is_empty());
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -348,8 +361,17 @@ pub fn build(mode: SeccompMode) -> Result<BpfProgram, SeccompError> {
     if arch == TargetArch::x86_64 {
         splice_x32_denial(&mut program);
     }
-    splice_dispatch(&mut program, &listed)?;
+    splice_dispatch(&mut program, dispatch)?;
     Ok(program)
+}
+
+/// What the dispatch does with a syscall number that has rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// EPERM, whatever the arguments.
+    Denied,
+    /// On to its chain of argument rules.
+    Rules,
 }
 
 /// Where seccompiler's rule chains start: after its three-instruction architecture check and our
@@ -376,34 +398,37 @@ fn ins(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
 /// over the syscall numbers that have rules: a syscall with none is allowed after a handful of
 /// comparisons instead of after the whole linear chain (two instructions per listed syscall). That
 /// is what the kernel walks for each of the ~450 syscall numbers when it installs the filter (to
-/// build its cache of always-allowed calls), and what an uncached call runs. A listed syscall goes
-/// on to its chain, unchanged; an unlisted one would reach the chain's own default, Allow.
-fn splice_dispatch(program: &mut BpfProgram, listed: &[u32]) -> Result<(), SeccompError> {
+/// build its cache of always-allowed calls), and what an uncached call runs. A syscall with
+/// argument rules goes on to its chain, unchanged; an unlisted one would reach the chain's own
+/// default, Allow.
+fn splice_dispatch(
+    program: &mut BpfProgram,
+    mut listed: Vec<(u32, Verdict)>,
+) -> Result<(), SeccompError> {
     enum Op {
-        /// To the rule chains when the number is this one.
-        Listed(u32),
+        /// EPERM, or on to the chains, when the number is this one.
+        Is(u32, Verdict),
         /// Jump `skip` instructions ahead when the number is at least this one.
         AtLeast(u32, usize),
         Allow,
     }
-    fn search(keys: &[u32], ops: &mut Vec<Op>) {
+    fn search(keys: &[(u32, Verdict)], ops: &mut Vec<Op>) {
         if keys.len() <= 3 {
-            ops.extend(keys.iter().map(|&k| Op::Listed(k)));
+            ops.extend(keys.iter().map(|&(nr, v)| Op::Is(nr, v)));
             ops.push(Op::Allow);
             return;
         }
         let mid = keys.len() / 2;
         let at = ops.len();
-        ops.push(Op::AtLeast(keys[mid], 0));
+        ops.push(Op::AtLeast(keys[mid].0, 0));
         search(&keys[..mid], ops);
-        ops[at] = Op::AtLeast(keys[mid], ops.len() - at - 1);
+        ops[at] = Op::AtLeast(keys[mid].0, ops.len() - at - 1);
         search(&keys[mid..], ops);
     }
-    let mut keys = listed.to_vec();
-    keys.sort_unstable();
-    keys.dedup();
+    listed.sort_unstable_by_key(|(nr, _)| *nr);
+    listed.dedup_by_key(|(nr, _)| *nr);
     let mut ops = Vec::new();
-    search(&keys, &mut ops);
+    search(&listed, &mut ops);
     let jump = |n: usize| {
         u8::try_from(n).map_err(|_| SeccompError(format!("dispatch jump of {n} instructions")))
     };
@@ -413,13 +438,17 @@ fn splice_dispatch(program: &mut BpfProgram, listed: &[u32]) -> Result<(), Secco
         ins(BPF_JMP_JEQ_K, 0, 1, SYS_OPENAT2),
         ins(BPF_RET_K, 0, 0, errno(libc::ENOSYS)),
     ];
+    // After the ops: one shared EPERM, then the chains.
     for (i, op) in ops.iter().enumerate() {
+        let to_eperm = ops.len() - i - 1;
         code.push(match *op {
-            Op::Listed(nr) => ins(BPF_JMP_JEQ_K, jump(ops.len() - i - 1)?, 0, nr),
+            Op::Is(nr, Verdict::Denied) => ins(BPF_JMP_JEQ_K, jump(to_eperm)?, 0, nr),
+            Op::Is(nr, Verdict::Rules) => ins(BPF_JMP_JEQ_K, jump(to_eperm + 1)?, 0, nr),
             Op::AtLeast(nr, skip) => ins(BPF_JMP_JGE_K, jump(skip)?, 0, nr),
             Op::Allow => ins(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
         });
     }
+    code.push(ins(BPF_RET_K, 0, 0, errno(libc::EPERM)));
     let at = prologue_len(program);
     program.splice(at..at, code);
     Ok(())
