@@ -471,7 +471,7 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         Some(dir) => Some((dir, lock_of(&locked.planned.config)?)),
         None => None,
     };
-    home::ensure_dirs(&prep)?;
+    // The write creates the home and the shared sessions/ (under the lock, like the plan).
     let report = home::write(&prep, locked)?;
     tracing::debug!(changed = report.changed(), home = %report.home.display(), "per-task home prepared");
     if let Some((dir, lock)) = export {

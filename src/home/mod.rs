@@ -302,12 +302,6 @@ pub fn plan(opts: &PrepareOptions) -> Result<Planned, HomeError> {
     })
 }
 
-/// Creates the per-task home directory (0700) and its parents, and the shared `sessions/`.
-/// Returns whether the home itself was created.
-pub fn ensure_dirs(opts: &PrepareOptions) -> Result<bool, HomeError> {
-    open_home(opts).map(|(_, created)| created)
-}
-
 /// The per-task home, created when missing: walked from its anchor without following symlinks,
 /// every directory ours, the home itself exactly 0700.
 fn open_home(opts: &PrepareOptions) -> Result<(crate::fs::Dir, bool), HomeError> {
