@@ -107,6 +107,18 @@ pub(crate) const SYSTEM_DIRS: [&str; 11] = [
 pub(crate) const SHARED_TREES: [&str; 7] =
     ["/home", "/root", "/run", "/opt", "/srv", "/mnt", "/media"];
 
+/// The system dirs, and with `shared_trees` the shared trees too: what no temp dir may be or
+/// contain, and no writable root may be or lead to.
+pub(crate) fn guarded_dirs<'a>(shared_trees: bool) -> impl Iterator<Item = &'a Path> {
+    let shared: &[&str] = if shared_trees { &SHARED_TREES } else { &[] };
+    SYSTEM_DIRS.iter().chain(shared).map(Path::new)
+}
+
+/// Whether `path` is `/` or one of the [`guarded_dirs`].
+pub(crate) fn is_guarded_dir(path: &Path, shared_trees: bool) -> bool {
+    path == Path::new("/") || guarded_dirs(shared_trees).any(|d| d == path)
+}
+
 /// Refuses a `$TMPDIR` that is `/`, a system or shared directory, a parent of one, or a parent of
 /// the caller's home, judged both as written and where its symlinks lead (a `TMPDIR` that is a
 /// link to `/` would otherwise make the whole disk writable).
@@ -121,10 +133,7 @@ pub fn check_temp_dir(
     let written = crate::policy::resolve::normalize(Path::new(t));
     let resolved = fs.canonicalize(&written);
     for path in std::iter::once(&written).chain(resolved.as_ref()) {
-        let guarded = SYSTEM_DIRS
-            .iter()
-            .chain(&SHARED_TREES)
-            .map(Path::new)
+        let guarded = guarded_dirs(true)
             .chain(home)
             .find(|dir| dir.starts_with(path) || (path == Path::new("/")));
         if let Some(dir) = guarded {
@@ -147,9 +156,7 @@ fn check_writable_targets(rules: &Rules, fs: &dyn FsView) -> Result<(), Failure>
         let Some(resolved) = fs.canonicalize(&written) else {
             continue;
         };
-        let system =
-            resolved == Path::new("/") || SYSTEM_DIRS.iter().any(|d| Path::new(d) == resolved);
-        if resolved != written && system {
+        if resolved != written && is_guarded_dir(&resolved, false) {
             return Err(Failure::refused(format!(
                 "writable root {} leads to {} through a symlink; name the directory itself",
                 root.display(),

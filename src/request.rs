@@ -334,17 +334,11 @@ pub fn runs_codex(command: &[OsString]) -> bool {
 /// or where it leads): that is no sandbox, and the user did not say `danger-full-access`. The
 /// caller's own home may be a workspace (`cd ~ && codex-run`).
 fn refuse_system_dir(path: &Path, what: &str, remedy: &str) -> Result<(), Failure> {
-    use crate::plan::{SHARED_TREES, SYSTEM_DIRS};
     let home = std::env::var_os("HOME").map(|h| crate::policy::resolve::normalize(Path::new(&h)));
     let written = crate::policy::resolve::normalize(path);
     let resolved = written.canonicalize().ok();
     for p in std::iter::once(&written).chain(resolved.as_ref()) {
-        let system = p == Path::new("/")
-            || SYSTEM_DIRS
-                .iter()
-                .chain(&SHARED_TREES)
-                .any(|d| Path::new(d) == p);
-        if system && home.as_deref() != Some(p.as_path()) {
+        if crate::plan::is_guarded_dir(p, true) && home.as_deref() != Some(p.as_path()) {
             return Err(Failure::refused(format!(
                 "{what} {}: it would make {} writable, which is no sandbox; {remedy}, or pass --sandbox danger-full-access if you mean it",
                 path.display(),

@@ -403,8 +403,8 @@ fn commands_network(sandbox: &SandboxOptions) -> bool {
 /// Where Codex's model traffic goes, from the per-task config this run will write (the shared
 /// config or replayed lock with the `-c` overrides).
 fn model_provider(prep: &PrepareOptions) -> Result<crate::egress::Provider, Failure> {
-    let planned = home::plan(prep)?;
-    let parsed = home::managed::parse(&planned.config)
+    let config = home::plan_config(prep)?;
+    let parsed = home::managed::parse(&config)
         .map_err(|e| Failure::refused(format!("the per-task config does not parse: {e}")))?;
     let token_url = std::env::var(crate::home::token_refresh::TOKEN_URL_VAR).ok();
     crate::egress::provider_destinations(parsed.root(), token_url.as_deref())
@@ -472,10 +472,12 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         Lock::new(&codex_version, config, sandbox)
             .map_err(|e| Failure::refused(format!("the effective config does not parse: {e}")))
     };
-    // Everything is read and checked before the first write: bad input leaves nothing behind.
-    let planned = home::plan(&prep)?;
+    // Everything is read and checked before the first write into the home: bad input leaves
+    // nothing behind there (the per-home lock, in the launcher's state dir, is taken first). One
+    // plan, made under that lock, serves the checks and the write.
+    let locked = home::plan_locked(&prep)?;
     if let Some((file, expected)) = &replay {
-        let actual = lock_of(&planned.config)?;
+        let actual = lock_of(&locked.planned.config)?;
         lock::verify(
             expected,
             &actual,
@@ -489,11 +491,11 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
         }
     }
     let export = match &args.lock.export {
-        Some(dir) => Some((dir, lock_of(&planned.config)?)),
+        Some(dir) => Some((dir, lock_of(&locked.planned.config)?)),
         None => None,
     };
-    home::ensure_dirs(&prep)?;
-    let report = home::write(&prep, planned)?;
+    // The write creates the home and the shared sessions/ (under the lock, like the plan).
+    let report = home::write(&prep, locked)?;
     tracing::debug!(changed = report.changed(), home = %report.home.display(), "per-task home prepared");
     if let Some((dir, lock)) = export {
         let writable = request.policy.writable_roots();
@@ -599,30 +601,27 @@ fn read_lock(file: &Path) -> Result<Lock, Failure> {
 }
 
 /// The bytes of the regular file `path` (last component not followed, never blocking on a FIFO),
-/// up to `max` bytes.
+/// up to `max` bytes; why not, in words, for the lock's error.
 fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
+    use crate::fs::{Dir, FsError, Regular};
+    let reason = |e: FsError| match e {
+        FsError::Io { source, .. } => source.to_string(),
+        e => e.to_string(),
+    };
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or("not a file name")?;
+    match Dir::anchor(parent)
+        .and_then(|dir| dir.read_regular(name, max))
+        .map_err(reason)?
+    {
+        Regular::Bytes(bytes) => Ok(bytes),
+        Regular::Missing => Err(std::io::Error::from_raw_os_error(libc::ENOENT).to_string()),
+        Regular::NotRegular => Err("not a regular file".into()),
+        Regular::Larger => Err(format!("larger than {max} bytes")),
     }
-    if meta.len() > max {
-        return Err(format!("larger than {max} bytes"));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > max {
-        return Err(format!("larger than {max} bytes"));
-    }
-    Ok(bytes)
 }
 
 /// Writes `DIR/<task-id>.config.lock.toml` atomically (0600: config values can be sensitive),

@@ -327,32 +327,34 @@ fn proxy_only_socket_rules(
     Ok(())
 }
 
-/// A second filter, stacked on the first: `openat2` carries its mode behind a pointer seccomp
-/// cannot read, so it answers ENOSYS, and C libraries and runtimes fall back to `openat`, which
-/// the first filter can check.
-pub fn build_openat2_fallback() -> Result<BpfProgram, SeccompError> {
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    rules.insert(SYS_OPENAT2, vec![]);
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        target_arch()?,
-    )
-    .map_err(|e| SeccompError(e.to_string()))?;
-    filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| SeccompError(e.to_string()))
-}
-
-/// openat2 (Linux 5.6).
-const SYS_OPENAT2: i64 = 437;
+/// openat2 (Linux 5.6), the same number on every architecture.
+const SYS_OPENAT2: u32 = 437;
 
 /// Compiles the filter for `mode` on this architecture.
+///
+/// `openat2` answers ENOSYS: it carries its mode behind a pointer seccomp cannot read, and C
+/// libraries and runtimes then fall back to `openat`, which the rules can check. (This used to be a
+/// second filter stacked on the first; one filter costs the kernel one compilation instead of two,
+/// and every later syscall one filter run.)
 pub fn build(mode: SeccompMode) -> Result<BpfProgram, SeccompError> {
     let arch = target_arch()?;
+    let mut rules = rules(mode)?;
+    // Syscalls denied whatever their arguments are decided in the dispatch: seccompiler spends
+    // five instructions on each, and the kernel compiles every instruction at each install.
+    let dispatch: Vec<(u32, Verdict)> = rules
+        .iter()
+        .map(|(&nr, chain)| {
+            let verdict = if chain.is_empty() {
+                Verdict::Denied
+            } else {
+                Verdict::Rules
+            };
+            (nr as u32, verdict)
+        })
+        .collect();
+    rules.retain(|_, chain| !chain.is_empty());
     let filter = SeccompFilter::new(
-        rules(mode)?,
+        rules,
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EPERM as u32),
         arch,
@@ -364,36 +366,112 @@ pub fn build(mode: SeccompMode) -> Result<BpfProgram, SeccompError> {
     if arch == TargetArch::x86_64 {
         splice_x32_denial(&mut program);
     }
+    splice_dispatch(&mut program, dispatch)?;
     Ok(program)
+}
+
+/// What the dispatch does with a syscall number that has rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// EPERM, whatever the arguments.
+    Denied,
+    /// On to its chain of argument rules.
+    Rules,
+}
+
+/// Where seccompiler's rule chains start: after its three-instruction architecture check and our
+/// three-instruction x32 check (x86-64 only).
+fn prologue_len(program: &BpfProgram) -> usize {
+    let x32_check = program
+        .get(4)
+        .is_some_and(|i| i.code == BPF_JMP_JSET_K && i.k == X32_SYSCALL_BIT);
+    if x32_check { 6 } else { 3 }.min(program.len())
+}
+
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
+const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
+const BPF_JMP_JSET_K: u16 = 0x05 | 0x40;
+const BPF_RET_K: u16 = 0x06;
+const NR_OFFSET: u32 = 0;
+
+fn ins(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// Inserts, between the prologue and seccompiler's chains, `openat2` → ENOSYS and a binary search
+/// over the syscall numbers that have rules: a syscall with none is allowed after a handful of
+/// comparisons instead of after the whole linear chain (two instructions per listed syscall). That
+/// is what the kernel walks for each of the ~450 syscall numbers when it installs the filter (to
+/// build its cache of always-allowed calls), and what an uncached call runs. A syscall with
+/// argument rules goes on to its chain, unchanged; an unlisted one would reach the chain's own
+/// default, Allow.
+fn splice_dispatch(
+    program: &mut BpfProgram,
+    mut listed: Vec<(u32, Verdict)>,
+) -> Result<(), SeccompError> {
+    enum Op {
+        /// EPERM, or on to the chains, when the number is this one.
+        Is(u32, Verdict),
+        /// Jump `skip` instructions ahead when the number is at least this one.
+        AtLeast(u32, usize),
+        Allow,
+    }
+    fn search(keys: &[(u32, Verdict)], ops: &mut Vec<Op>) {
+        if keys.len() <= 3 {
+            ops.extend(keys.iter().map(|&(nr, v)| Op::Is(nr, v)));
+            ops.push(Op::Allow);
+            return;
+        }
+        let mid = keys.len() / 2;
+        let at = ops.len();
+        ops.push(Op::AtLeast(keys[mid].0, 0));
+        search(&keys[..mid], ops);
+        ops[at] = Op::AtLeast(keys[mid].0, ops.len() - at - 1);
+        search(&keys[mid..], ops);
+    }
+    listed.sort_unstable_by_key(|(nr, _)| *nr);
+    listed.dedup_by_key(|(nr, _)| *nr);
+    let mut ops = Vec::new();
+    search(&listed, &mut ops);
+    let jump = |n: usize| {
+        u8::try_from(n).map_err(|_| SeccompError(format!("dispatch jump of {n} instructions")))
+    };
+    let errno = |e: i32| libc::SECCOMP_RET_ERRNO | e as u32;
+    let mut code = vec![
+        ins(BPF_LD_W_ABS, 0, 0, NR_OFFSET),
+        ins(BPF_JMP_JEQ_K, 0, 1, SYS_OPENAT2),
+        ins(BPF_RET_K, 0, 0, errno(libc::ENOSYS)),
+    ];
+    // After the ops: one shared EPERM, then the chains.
+    for (i, op) in ops.iter().enumerate() {
+        let to_eperm = ops.len() - i - 1;
+        code.push(match *op {
+            Op::Is(nr, Verdict::Denied) => ins(BPF_JMP_JEQ_K, jump(to_eperm)?, 0, nr),
+            Op::Is(nr, Verdict::Rules) => ins(BPF_JMP_JEQ_K, jump(to_eperm + 1)?, 0, nr),
+            Op::AtLeast(nr, skip) => ins(BPF_JMP_JGE_K, jump(skip)?, 0, nr),
+            Op::Allow => ins(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+        });
+    }
+    code.push(ins(BPF_RET_K, 0, 0, errno(libc::EPERM)));
+    let at = prologue_len(program);
+    program.splice(at..at, code);
+    Ok(())
 }
 
 /// Inserts `if (nr & X32_BIT) return EPERM` right after seccompiler's three-instruction
 /// architecture check. All later jumps are relative and stay within the later part, so they keep
 /// their targets.
 fn splice_x32_denial(program: &mut BpfProgram) {
-    const BPF_LD_W_ABS: u16 = 0x20;
-    const BPF_JMP_JSET_K: u16 = 0x05 | 0x40;
-    const BPF_RET_K: u16 = 0x06;
-    const NR_OFFSET: u32 = 0;
     let check = [
-        sock_filter {
-            code: BPF_LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: NR_OFFSET,
-        },
-        sock_filter {
-            code: BPF_JMP_JSET_K,
-            jt: 0,
-            jf: 1,
-            k: X32_SYSCALL_BIT,
-        },
-        sock_filter {
-            code: BPF_RET_K,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
-        },
+        ins(BPF_LD_W_ABS, 0, 0, NR_OFFSET),
+        ins(BPF_JMP_JSET_K, 0, 1, X32_SYSCALL_BIT),
+        ins(
+            BPF_RET_K,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        ),
     ];
     let at = 3.min(program.len());
     program.splice(at..at, check);

@@ -128,6 +128,98 @@ mod x86_64 {
         }
     }
 
+    /// The filter as seccompiler's linear chains alone build it.
+    fn linear_program(mode: SeccompMode) -> BpfProgram {
+        let filter = SeccompFilter::new(
+            rules(mode).unwrap(),
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EPERM as u32),
+            TargetArch::x86_64,
+        )
+        .unwrap();
+        let mut program: BpfProgram = filter.try_into().unwrap();
+        splice_x32_denial(&mut program);
+        program
+    }
+
+    /// What the linear chains decide, stacked under the former second filter that answered
+    /// `openat2` with ENOSYS: what [`build`] must still decide.
+    fn linear_verdict(linear: &BpfProgram, c: &Call) -> u32 {
+        match verdict(linear, c) {
+            ALLOW if c.arch == AUDIT_ARCH_X86_64 && c.nr == SYS_OPENAT2 => {
+                libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+            }
+            v => v,
+        }
+    }
+
+    #[test]
+    fn dispatch_decides_every_syscall_as_the_linear_chains_do() {
+        let interesting = [
+            0,
+            u64::MAX,
+            libc::AF_UNIX as u64,
+            libc::AF_INET as u64,
+            libc::AF_INET6 as u64,
+            libc::AF_VSOCK as u64,
+            libc::SOCK_STREAM as u64,
+            libc::SOCK_DGRAM as u64,
+            libc::IPPROTO_TCP as u64,
+            262,
+            libc::TIOCSTI,
+            libc::TIOCLINUX,
+            (libc::O_CREAT | libc::O_WRONLY) as u64,
+            O_TMPFILE_BIT,
+            libc::S_ISUID as u64 | 0o755,
+            libc::S_ISGID as u64 | 0o644,
+            MSG_FASTOPEN,
+            0x1_0000_0000,
+        ];
+        let mut arg_sets: Vec<Vec<u64>> = vec![vec![]];
+        for &a in &interesting {
+            for pos in 0..5 {
+                let mut args = vec![0; 6];
+                args[pos] = a;
+                arg_sets.push(args.clone());
+                args[pos + 1] = a;
+                arg_sets.push(args);
+            }
+        }
+        for mode in MODES {
+            let program = build(mode).unwrap();
+            let linear = linear_program(mode);
+            for nr in (0..600).chain([X32_SYSCALL_BIT as i64 | 437, X32_SYSCALL_BIT as i64 | 16]) {
+                for args in &arg_sets {
+                    for arch in [AUDIT_ARCH_X86_64, AUDIT_ARCH_I386] {
+                        let c = Call {
+                            arch,
+                            ..call(nr as libc::c_long, args)
+                        };
+                        assert_eq!(
+                            verdict(&program, &c),
+                            linear_verdict(&linear, &c),
+                            "{mode:?}: syscall {nr:#x} arch {arch:#x} args {args:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn openat2_answers_enosys_so_callers_fall_back_to_openat() {
+        for mode in MODES {
+            check(
+                mode,
+                &[(
+                    "openat2",
+                    call(SYS_OPENAT2 as libc::c_long, &[]),
+                    libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+                )],
+            );
+        }
+    }
+
     #[test]
     fn other_architectures_are_killed_and_x32_refused() {
         for mode in MODES {

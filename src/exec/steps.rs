@@ -14,13 +14,10 @@ use crate::launch::{FdPass, Step};
 pub enum Prepared {
     CloseInheritedFds,
     NewSession,
-    DropCapabilities {
-        last_cap: u32,
-    },
+    DropCapabilities { last_cap: u32 },
     NoNewPrivs,
     Landlock(::landlock::RulesetCreated),
-    /// The filters in the order they are installed.
-    Seccomp(Vec<seccompiler::BpfProgram>),
+    Seccomp(seccompiler::BpfProgram),
     Chdir(std::ffi::CString, std::path::PathBuf),
 }
 
@@ -39,13 +36,9 @@ pub fn prepare(steps: &[Step]) -> Result<Vec<Prepared>, Failure> {
                 Step::Landlock(plan) => Prepared::Landlock(
                     landlock::prepare(plan).map_err(|e| Failure::refused(e.to_string()))?,
                 ),
-                Step::Seccomp(mode) => {
-                    let failed = |e: seccomp::SeccompError| Failure::refused(e.to_string());
-                    Prepared::Seccomp(vec![
-                        seccomp::build_openat2_fallback().map_err(failed)?,
-                        seccomp::build(*mode).map_err(failed)?,
-                    ])
-                }
+                Step::Seccomp(mode) => Prepared::Seccomp(
+                    seccomp::build(*mode).map_err(|e| Failure::refused(e.to_string()))?,
+                ),
                 Step::Chdir(dir) => {
                     use std::os::unix::ffi::OsStrExt;
                     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
@@ -78,10 +71,8 @@ pub fn apply_prepared(
             Prepared::Landlock(created) => {
                 landlock::restrict(created).map_err(|e| Failure::refused(e.to_string()))?
             }
-            Prepared::Seccomp(programs) => {
-                for program in &programs {
-                    seccomp::install(program).map_err(|e| Failure::refused(e.to_string()))?;
-                }
+            Prepared::Seccomp(program) => {
+                seccomp::install(&program).map_err(|e| Failure::refused(e.to_string()))?
             }
             Prepared::Chdir(c, dir) => {
                 // SAFETY: a valid NUL-terminated path.

@@ -53,6 +53,17 @@ pub enum FsError {
 
 pub type Result<T> = std::result::Result<T, FsError>;
 
+/// What [`Dir::read_regular`] found under a name.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Regular {
+    Bytes(Vec<u8>),
+    Missing,
+    /// A symlink, directory, FIFO, device or socket: never read.
+    NotRegular,
+    /// More than the limit (a file that grows while read counts as larger).
+    Larger,
+}
+
 impl FsError {
     fn io(path: &Path, source: impl Into<io::Error>) -> Self {
         Self::Io {
@@ -440,17 +451,30 @@ impl Dir {
     /// [`Dir::read_file`] of at most `max` bytes, read from the descriptor that was checked: None
     /// when missing or larger (a file that grows while read counts as larger).
     pub fn read_file_at_most(&self, name: impl AsRef<OsStr>, max: u64) -> Result<Option<Vec<u8>>> {
-        let Some((file, st)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
-            return Ok(None);
+        Ok(match self.read_regular(name, max)? {
+            Regular::Bytes(bytes) => Some(bytes),
+            Regular::Missing | Regular::NotRegular | Regular::Larger => None,
+        })
+    }
+
+    /// [`Dir::read_file_at_most`], saying why there are no bytes.
+    pub fn read_regular(&self, name: impl AsRef<OsStr>, max: u64) -> Result<Regular> {
+        let (file, st) = match self.open_regular_or_why(name.as_ref(), OFlag::O_RDONLY)? {
+            Ok(found) => found,
+            Err(why) => return Ok(why),
         };
         if st.size > max {
-            return Ok(None);
+            return Ok(Regular::Larger);
         }
         let mut bytes = Vec::with_capacity(st.size as usize);
         file.take(max + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
-        Ok((bytes.len() as u64 <= max).then_some(bytes))
+        Ok(if bytes.len() as u64 <= max {
+            Regular::Bytes(bytes)
+        } else {
+            Regular::Larger
+        })
     }
 
     /// Whether `name` is a regular file with exactly `bytes` and permission bits `mode`.
@@ -470,20 +494,32 @@ impl Dir {
     /// Opens `name` if it is a regular file, without following a symlink and without blocking on a
     /// FIFO; None when missing or of another kind.
     fn open_regular(&self, name: &OsStr, access: OFlag) -> Result<Option<(File, Entry)>> {
+        Ok(self.open_regular_or_why(name, access)?.ok())
+    }
+
+    /// [`Dir::open_regular`], with [`Regular::Missing`] or [`Regular::NotRegular`] for none.
+    fn open_regular_or_why(
+        &self,
+        name: &OsStr,
+        access: OFlag,
+    ) -> Result<std::result::Result<(File, Entry), Regular>> {
         let name = component(&self.path, name)?;
         let flags = access | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
         let fd = match nix::fcntl::openat(&self.fd, name, flags, Mode::empty()) {
             Ok(fd) => fd,
-            Err(Errno::ENOENT | Errno::ELOOP | Errno::ENXIO | Errno::EISDIR) => return Ok(None),
+            Err(Errno::ENOENT) => return Ok(Err(Regular::Missing)),
+            Err(Errno::ELOOP | Errno::ENXIO | Errno::EISDIR) => {
+                return Ok(Err(Regular::NotRegular))
+            }
             Err(e) => return Err(FsError::io(&self.child(name), e)),
         };
         let st = nix::sys::stat::fstat(&fd)
             .map(|st| Entry::of(&st))
             .map_err(|e| FsError::io(&self.child(name), e))?;
         if st.kind != Kind::File {
-            return Ok(None);
+            return Ok(Err(Regular::NotRegular));
         }
-        Ok(Some((File::from(fd), st)))
+        Ok(Ok((File::from(fd), st)))
     }
 
     /// Where the symlink `name` points; None when `name` is not a symlink.

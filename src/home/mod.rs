@@ -182,6 +182,35 @@ pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> 
 }
 
 fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
+    let decided = decide_config(opts)?;
+    let shared = &opts.shared_home;
+    Ok(Validated {
+        referenced: sync::referenced_files(decided.parsed.root(), shared)?,
+        config: decided.config,
+        decision: decided.decision,
+        config_json: sync::read_source(&shared.join("config.json"))?,
+        instructions: sync::read_source(&shared.join("instructions.md"))?,
+        resets: reset::Sources::read(shared)?,
+        auth_present: shared.join("auth.json").exists(),
+    })
+}
+
+/// The per-task config.toml [`plan`] decides for `opts`, from the config source alone: what a
+/// caller that only reads the config (the egress proxy's model provider) needs, without reading
+/// and checking every other shared file.
+pub fn plan_config(opts: &PrepareOptions) -> Result<String, HomeError> {
+    Ok(decide_config(opts)?.config)
+}
+
+/// The config source with the `-c` overrides and the managed blocks applied.
+struct DecidedConfig {
+    /// The source with the overrides, before the managed blocks.
+    parsed: managed::Parsed,
+    config: String,
+    decision: Decision,
+}
+
+fn decide_config(opts: &PrepareOptions) -> Result<DecidedConfig, HomeError> {
     check_home_location(&opts.home, &opts.shared_home)?;
     let shared = &opts.shared_home;
     let (config_path, config_text) = match &opts.config_source {
@@ -225,14 +254,10 @@ fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
         setting: applied.sandbox,
         ..decision
     };
-    Ok(Validated {
-        referenced: sync::referenced_files(parsed.root(), shared)?,
+    Ok(DecidedConfig {
+        parsed,
         config: applied.text,
         decision,
-        config_json: sync::read_source(&shared.join("config.json"))?,
-        instructions: sync::read_source(&shared.join("instructions.md"))?,
-        resets: reset::Sources::read(shared)?,
-        auth_present: shared.join("auth.json").exists(),
     })
 }
 
@@ -267,7 +292,7 @@ pub struct Planned {
 }
 
 /// Reads and validates the sources and decides the per-task config; writes nothing. (What
-/// [`write`] writes is decided again under the per-home lock, from the same options.)
+/// [`write`] writes comes from [`plan_locked`], decided under the per-home lock.)
 pub fn plan(opts: &PrepareOptions) -> Result<Planned, HomeError> {
     let validated = validate(opts)?;
     Ok(Planned {
@@ -275,12 +300,6 @@ pub fn plan(opts: &PrepareOptions) -> Result<Planned, HomeError> {
         decision: validated.decision.clone(),
         validated,
     })
-}
-
-/// Creates the per-task home directory (0700) and its parents, and the shared `sessions/`.
-/// Returns whether the home itself was created.
-pub fn ensure_dirs(opts: &PrepareOptions) -> Result<bool, HomeError> {
-    open_home(opts).map(|(_, created)| created)
 }
 
 /// The per-task home, created when missing: walked from its anchor without following symlinks,
@@ -317,20 +336,30 @@ pub fn restore_access(opts: &PrepareOptions) {
 /// Brings the per-task home up to date with the shared home. Nothing is written when it already is.
 pub fn prepare(opts: &PrepareOptions) -> Result<Report, HomeError> {
     restore_access(opts);
-    let lock = home_lock::take(&opts.home)?;
-    let planned = plan(opts)?;
-    write_locked(opts, planned, lock)
+    write(opts, plan_locked(opts)?)
 }
 
-/// Carries out what [`plan`] decided for `opts`. The shared files are read again while holding the
-/// per-home lock, so concurrent runs leave the per-task home as of the newest shared version they
-/// saw, never an older one read before another run's write; `planned` only showed, earlier, that
-/// the input is good.
-pub fn write(opts: &PrepareOptions, planned: Planned) -> Result<Report, HomeError> {
+/// A [`Planned`] decided while holding the per-home lock, which it keeps until [`write`].
+pub struct LockedPlan {
+    pub planned: Planned,
+    lock: crate::fs::Lock,
+}
+
+/// Takes the per-home lock, then plans: the shared files are read while holding it, so concurrent
+/// runs leave the per-task home as of the newest shared version they saw, never an older one read
+/// before another run's write. (Writes nothing in the home; the lock lives in the launcher's state
+/// dir.)
+pub fn plan_locked(opts: &PrepareOptions) -> Result<LockedPlan, HomeError> {
     let lock = home_lock::take(&opts.home)?;
-    drop(planned);
-    let planned = plan(opts)?;
-    write_locked(opts, planned, lock)
+    Ok(LockedPlan {
+        planned: plan(opts)?,
+        lock,
+    })
+}
+
+/// Carries out what [`plan_locked`] decided for `opts`, under the same lock.
+pub fn write(opts: &PrepareOptions, locked: LockedPlan) -> Result<Report, HomeError> {
+    write_locked(opts, locked.planned, locked.lock)
 }
 
 fn write_locked(
