@@ -20,13 +20,19 @@ impl Dir {
     /// `remove_on_release` the file goes when the lock is dropped, so per-home lock files do not
     /// pile up; waiters notice and retry on the new file.
     ///
-    /// The wait is bounded ([`LOCK_WAIT`]): launchers hold these locks for milliseconds, and a
+    /// The wait is bounded ([`LOCK_WAIT`] without the lock changing hands, [`LOCK_WAIT_MAX`] in
+    /// all): launchers hold these locks for milliseconds, and a
     /// process a sandboxed task left behind can open and hold one for ever (the temp dir is
     /// writable under Landlock), which must cost a refusal naming the lock, not a hung launch.
     pub fn lock(&self, name: impl AsRef<OsStr>, remove_on_release: bool) -> Result<Lock> {
         let name = component(&self.path, name.as_ref())?;
         let path = self.child(name);
         let started = Instant::now();
+        // Waiting is bounded by how long the lock goes without changing hands (each holder marks
+        // the file when it takes it): 64 launches of one task queue for longer than a stuck
+        // holder is given, and still get their turn.
+        let mut progress_at = started;
+        let mut last_holder = None;
         let mut pause = Duration::from_millis(1);
         loop {
             let file = match self.entry(name)? {
@@ -97,9 +103,18 @@ impl Dir {
             let held =
                 match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
                     Ok(held) => held,
-                    Err((_, Errno::EWOULDBLOCK)) => {
+                    Err((file, Errno::EWOULDBLOCK)) => {
+                        let holder = nix::sys::stat::fstat(file.as_fd())
+                            .ok()
+                            .map(|st| (st.st_ino, st.st_mtime, st.st_mtime_nsec));
+                        if holder != last_holder {
+                            if last_holder.is_some() {
+                                progress_at = Instant::now();
+                            }
+                            last_holder = holder;
+                        }
                         let waited = started.elapsed();
-                        if waited >= LOCK_WAIT {
+                        if progress_at.elapsed() >= LOCK_WAIT || waited >= LOCK_WAIT_MAX {
                             return Err(FsError::Held { path, waited });
                         }
                         std::thread::sleep(pause);
@@ -112,6 +127,12 @@ impl Dir {
             let ours = nix::sys::stat::fstat(held.as_fd()).map(|st| Entry::of(&st));
             let named = self.entry(name)?;
             if ours.is_ok_and(|o| named.is_some_and(|n| n.ino == o.ino && n.dev == o.dev)) {
+                // The mark waiters see as the lock changing hands.
+                let _ = nix::sys::stat::futimens(
+                    held.as_fd(),
+                    &nix::sys::time::TimeSpec::UTIME_NOW,
+                    &nix::sys::time::TimeSpec::UTIME_NOW,
+                );
                 return Ok(Lock {
                     _held: held,
                     remove: remove_on_release
@@ -123,8 +144,11 @@ impl Dir {
     }
 }
 
-/// How long [`Dir::lock`] waits for a lock someone else holds before refusing.
+/// How long [`Dir::lock`] waits for a lock that does not change hands before refusing.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// The longest [`Dir::lock`] waits at all, however often the lock changes hands (a task holding
+/// it could fake the changes).
+pub const LOCK_WAIT_MAX: Duration = Duration::from_secs(60);
 /// The longest pause between two tries: short enough that a freed lock is taken soon.
 const MAX_PAUSE: Duration = Duration::from_millis(20);
 

@@ -3,6 +3,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use super::lock::LOCK_WAIT;
 use super::remove::REMOVE_DEPTH;
 use super::*;
 
@@ -429,4 +430,39 @@ fn open_beneath_follows_nothing_inside_a_writable_root() {
     assert!(elsewhere.join("locks/x").is_file());
     open_beneath(&ws.join("a/b"), std::slice::from_ref(&ws), 0o755).unwrap();
     assert!(ws.join("a/b").is_dir());
+}
+
+#[test]
+fn a_lock_that_changes_hands_is_waited_for_past_the_bound_and_a_stuck_one_is_not() {
+    use std::time::{Duration, Instant};
+    let s = scene();
+    let hold = |d: Duration| {
+        let dir = s.dir();
+        move || {
+            let _lock = dir.lock("queue", false).unwrap();
+            std::thread::sleep(d);
+        }
+    };
+    std::thread::scope(|scope| {
+        // Two holders one after the other, each for most of the bound: a waiter behind both
+        // waits longer than LOCK_WAIT in all, and gets the lock.
+        let first = scope.spawn(hold(LOCK_WAIT * 3 / 5));
+        std::thread::sleep(Duration::from_millis(100));
+        let second = scope.spawn(hold(LOCK_WAIT * 3 / 5));
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        let third = s.dir().lock("queue", false);
+        assert!(third.is_ok(), "{third:?}");
+        assert!(started.elapsed() > LOCK_WAIT, "{:?}", started.elapsed());
+        drop(third);
+        first.join().unwrap();
+        second.join().unwrap();
+    });
+    // One holder that keeps it: refused once the bound passes without a change of hands.
+    let stuck = s.dir().lock("queue", false).unwrap();
+    let started = Instant::now();
+    let waiter = std::thread::scope(|scope| scope.spawn(|| s.dir().lock("queue", false)).join());
+    assert!(matches!(waiter.unwrap(), Err(FsError::Held { .. })));
+    assert!(started.elapsed() < LOCK_WAIT * 2);
+    drop(stuck);
 }
