@@ -104,7 +104,7 @@ pub struct ProxyHandle {
     wake: Option<UnixStream>,
     accept: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
-    _twin: Option<OwnedFd>,
+    _twin: Vec<OwnedFd>,
 }
 
 struct Shared {
@@ -121,8 +121,8 @@ pub struct Bound {
     /// The loopback TCP address clients use.
     pub addr: SocketAddr,
     tcp: TcpListener,
-    /// The same port held on `::1` (see `twin`), for as long as the proxy runs.
-    twin: Option<OwnedFd>,
+    /// The same port held on every other local address (see `twin`), while the proxy runs.
+    twin: Vec<OwnedFd>,
     unix: Option<UnixListener>,
     unix_path: Option<PathBuf>,
     ctx: Context,

@@ -1,36 +1,44 @@
-//! The proxy's port on the other loopback address. Landlock's port rule admits `anyhost:P`, and
-//! Seatbelt's `localhost:P` may name `::1` as well as `127.0.0.1`, so a local service on `[::1]:P`
-//! (P being the proxy's ephemeral port on `127.0.0.1`) would be reachable from the sandbox
-//! without the proxy. The proxy therefore also holds `[::1]:P`: bound, never listening, so a
-//! connection there is refused at once. A port whose twin is taken is given back and another
-//! one chosen.
+//! The proxy's port on every other local address. Landlock's port rule admits `anyhost:P`, and
+//! Seatbelt's `localhost:P` may name `::1` as well as `127.0.0.1`, so a local service on
+//! `127.0.0.2:P`, on one of the host's own addresses or on `[::1]:P` (P being the proxy's
+//! ephemeral port on `127.0.0.1`) would be reachable from the sandbox without the proxy. So P is
+//! chosen free on every IPv4 address (the kernel picks it for a wildcard bind) and on every IPv6
+//! one, and both wildcards are held, never listening and never shared, for as long as the proxy
+//! runs: a connection to P anywhere but `127.0.0.1` is refused at once, and no service can take P
+//! meanwhile, SO_REUSEADDR or not.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// Ephemeral ports tried before giving up (each is taken on `::1` only by chance).
+/// Ephemeral ports tried before giving up (each is taken on IPv6 only by chance).
 const ATTEMPTS: usize = 16;
 
-/// Binds `listen`; for an ephemeral port on IPv4 loopback, one whose `[::1]` twin it can hold
-/// too, returned alongside. No twin where the host has no IPv6 loopback (nothing can listen
-/// there either).
-pub fn bind(listen: SocketAddr) -> io::Result<(TcpListener, Option<OwnedFd>)> {
+/// Binds `listen`; for an ephemeral port on IPv4 loopback, one free on every local address,
+/// with the wildcard holds returned alongside. No IPv6 hold where the host has no IPv6 (nothing
+/// can listen there either).
+pub fn bind(listen: SocketAddr) -> io::Result<(TcpListener, Vec<OwnedFd>)> {
     if listen.port() != 0 || !listen.ip().is_loopback() || !listen.is_ipv4() {
-        return Ok((TcpListener::bind(listen)?, None));
+        return Ok((TcpListener::bind(listen)?, Vec::new()));
     }
     for _ in 0..ATTEMPTS {
-        let tcp = TcpListener::bind(listen)?;
-        let port = tcp.local_addr()?.port();
-        match hold_v6_loopback(port) {
-            Ok(twin) => return Ok((tcp, Some(twin))),
+        // Picked by the kernel for the IPv4 wildcard: free on every IPv4 address now.
+        let v4 = hold(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))?;
+        let port = local_port(&v4)?;
+        // Shared with our own listener only: std binds listeners with SO_REUSEADDR, and the
+        // hold never listens. Taken back at once, so no later bind on the port can share it.
+        set_int(&v4, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        let tcp = TcpListener::bind(SocketAddr::new(listen.ip(), port))?;
+        set_int(&v4, libc::SOL_SOCKET, libc::SO_REUSEADDR, 0)?;
+        match hold(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))) {
+            Ok(v6) => return Ok((tcp, vec![v4, v6])),
             Err(e)
                 if matches!(
                     e.raw_os_error(),
                     Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT)
                 ) =>
             {
-                return Ok((tcp, None))
+                return Ok((tcp, vec![v4]))
             }
             Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => continue,
             Err(e) => return Err(e),
@@ -38,36 +46,118 @@ pub fn bind(listen: SocketAddr) -> io::Result<(TcpListener, Option<OwnedFd>)> {
     }
     Err(io::Error::new(
         io::ErrorKind::AddrInUse,
-        "no ephemeral port free on both 127.0.0.1 and ::1",
+        "no ephemeral port free on every local IPv4 and IPv6 address",
     ))
 }
 
-/// A TCP socket bound to `[::1]:port` that does not listen.
-fn hold_v6_loopback(port: u16) -> io::Result<OwnedFd> {
+/// A TCP socket bound to `addr` (IPv6 only for an IPv6 address) that does not listen.
+fn hold(addr: SocketAddr) -> io::Result<OwnedFd> {
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
     // SAFETY: plain socket(2); the result is a new descriptor or -1.
-    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: `fd` was just created and is owned by nobody else.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: an all-zero sockaddr_in6 is valid; the fields are then set.
-    let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-    addr.sin6_port = port.to_be();
-    addr.sin6_addr.s6_addr = std::net::Ipv6Addr::LOCALHOST.octets();
-    // SAFETY: `addr` is a valid sockaddr_in6 of the given length, `fd` an open socket.
+    let sock = sockaddr(addr);
+    if addr.is_ipv6() {
+        set_int(&owned, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    }
+    // SAFETY: `sock` is a valid sockaddr of the given length, `fd` an open socket.
     let bound = unsafe {
         libc::bind(
             fd,
-            (&addr as *const libc::sockaddr_in6).cast(),
-            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            (&sock.0 as *const libc::sockaddr_storage).cast(),
+            sock.1,
         )
     };
     if bound != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(owned)
+}
+
+fn set_int(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: a valid descriptor and a pointer to an int of the given size.
+    let set = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The port a bound socket got.
+fn local_port(fd: &OwnedFd) -> io::Result<u16> {
+    // SAFETY: an all-zero sockaddr_storage is valid; getsockname fills it.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: a valid descriptor, buffer and length.
+    let got = unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if got != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // sin_port and sin6_port sit at the same offset, in network order.
+    // SAFETY: the storage holds a sockaddr_in or sockaddr_in6, both starting with family, port.
+    let sin = unsafe { &*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+    Ok(u16::from_be(sin.sin_port))
+}
+
+/// `addr` as a sockaddr_storage and its length.
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: an all-zero sockaddr_storage is valid; the fields are then set.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in.
+            let sin = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            (
+                storage,
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in6.
+            let sin6 = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            (
+                storage,
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -104,18 +194,38 @@ mod tests {
     }
 
     #[test]
+    fn the_proxy_port_is_taken_on_every_other_ipv4_address() {
+        let proxy = crate::netproxy::start(crate::netproxy::ProxyConfig::new(
+            crate::netproxy::NetPolicy::new(),
+        ))
+        .unwrap();
+        let port = proxy.addr.port();
+        // No service can have it anywhere, even one asking to share (std's listeners do);
+        // nothing answers but the proxy.
+        for ip in ["127.0.0.2", "0.0.0.0"] {
+            let held = hold(SocketAddr::new(ip.parse().unwrap(), port)).unwrap_err();
+            assert_eq!(held.raw_os_error(), Some(libc::EADDRINUSE), "{ip}:{port}");
+            let shared = TcpListener::bind((ip, port)).unwrap_err();
+            assert_eq!(shared.kind(), io::ErrorKind::AddrInUse, "{ip}:{port}");
+        }
+        let refused = std::net::TcpStream::connect(("127.0.0.2", port)).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        std::net::TcpStream::connect(proxy.addr).unwrap();
+    }
+
+    #[test]
     fn a_port_whose_twin_is_taken_is_not_used() {
         let Ok(squatter) = TcpListener::bind("[::1]:0") else {
             no_ipv6_loopback();
             return;
         };
         let squatted = squatter.local_addr().unwrap().port();
-        // The twin check alone: a taken port is reported as such.
-        let err = hold_v6_loopback(squatted).unwrap_err();
+        // The hold alone: a taken port is reported as such.
+        let err = hold(SocketAddr::from((Ipv6Addr::UNSPECIFIED, squatted))).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EADDRINUSE));
         for _ in 0..50 {
-            let (tcp, twin) = bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            assert!(twin.is_some());
+            let (tcp, holds) = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            assert_eq!(holds.len(), 2);
             assert_ne!(tcp.local_addr().unwrap().port(), squatted);
         }
     }
