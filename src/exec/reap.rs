@@ -56,8 +56,16 @@ pub fn descendants_of(root: Pid) -> Vec<Pid> {
     out
 }
 
-/// The children of every thread of `pid` (`/proc/<pid>/task/*/children`).
+/// The children of every thread of `pid` (`/proc/<pid>/task/*/children`; from the parent-pid
+/// table on a kernel built without those lists, so a missing file never means "no children").
 fn children_of(pid: Pid) -> Vec<Pid> {
+    if !child_lists_exist() {
+        return process_table()
+            .into_iter()
+            .filter(|(_, ppid)| *ppid == pid)
+            .map(|(child, _)| child)
+            .collect();
+    }
     let mut out = Vec::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return out;
@@ -83,6 +91,15 @@ fn reap_exited() -> bool {
             Err(_) => return false, // ECHILD: nobody left
         }
     }
+}
+
+/// Whether this kernel keeps per-thread child lists (CONFIG_PROC_CHILDREN), checked once.
+fn child_lists_exist() -> bool {
+    static EXIST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *EXIST.get_or_init(|| {
+        let tid = nix::unistd::gettid();
+        std::path::Path::new(&format!("/proc/self/task/{tid}/children")).exists()
+    })
 }
 
 /// (pid, parent pid) of every process this `/proc` shows. Zombies stay in: a thread-group leader
@@ -128,4 +145,29 @@ pub fn descendants(table: &[(Pid, Pid)], root: Pid) -> Vec<Pid> {
 /// Our direct children as the kernel lists them (adopted orphans included).
 pub fn adopted_children() -> Vec<Pid> {
     children_of(nix::unistd::getpid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_ways_of_listing_children_find_the_same_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let me = nix::unistd::getpid();
+        let from_table: Vec<Pid> = process_table()
+            .into_iter()
+            .filter(|(_, ppid)| *ppid == me)
+            .map(|(c, _)| c)
+            .collect();
+        assert!(from_table.contains(&pid), "{from_table:?}");
+        assert!(children_of(me).contains(&pid));
+        assert!(descendants_of(me).contains(&pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

@@ -472,7 +472,11 @@ pub const COVERED: &[(&str, &str, &str)] = &[
     // The list of transcripts copied from a per-task home, next to its lock.
     ("*", "{state}/codex-launcher/locks/*.sessions", OUTSIDE),
     // And the bytes copied for that task across launches (the per-task cap).
-    ("*", "{state}/codex-launcher/locks/*.sessions-bytes", OUTSIDE),
+    (
+        "*",
+        "{state}/codex-launcher/locks/*.sessions-bytes",
+        OUTSIDE,
+    ),
     (
         "*",
         "{state}/codex-launcher/locks/.codex-launcher-tmp-*",
