@@ -12,7 +12,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 use crate::cli::RunArgs;
-use crate::exec::reap::{adopted_children, descendants, process_table};
+use crate::exec::reap::{adopted_children, descendants_of, process_table};
 use crate::exec::{self, FORWARDED};
 use crate::exit::{Failure, Outcome};
 
@@ -211,15 +211,14 @@ impl Supervisor {
     /// SIGKILL to every process of ours except our direct child, the launcher's supervisor.
     fn kill_all_but_child(&self) {
         let me = nix::unistd::getpid();
-        let table = process_table();
         let doomed: Vec<Pid> = if self.is_init {
-            table
+            process_table()
                 .iter()
                 .map(|(pid, _)| *pid)
                 .filter(|p| *p != me)
                 .collect()
         } else {
-            descendants(&table, me)
+            descendants_of(me)
         };
         for pid in doomed.into_iter().filter(|p| *p != self.child) {
             let _ = signal::kill(pid, Signal::SIGKILL);

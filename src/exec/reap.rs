@@ -42,7 +42,11 @@ pub fn kill_descendants() {
 /// Every process below `root`, from the kernel's per-thread child lists. Unlike a parent-pid
 /// table these name a thread-group leader that exited while its other threads run (its state
 /// reads as zombie), the children of every thread, and need no parsing of a name the task chose.
+/// On a kernel without those lists, the parent-pid table, read once for the whole walk.
 pub fn descendants_of(root: Pid) -> Vec<Pid> {
+    if !child_lists_exist() {
+        return descendants(&process_table(), root);
+    }
     let mut out: Vec<Pid> = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
@@ -60,11 +64,7 @@ pub fn descendants_of(root: Pid) -> Vec<Pid> {
 /// table on a kernel built without those lists, so a missing file never means "no children").
 fn children_of(pid: Pid) -> Vec<Pid> {
     if !child_lists_exist() {
-        return process_table()
-            .into_iter()
-            .filter(|(_, ppid)| *ppid == pid)
-            .map(|(child, _)| child)
-            .collect();
+        return children_in(&process_table(), pid);
     }
     let mut out = Vec::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -127,15 +127,24 @@ pub fn process_table() -> Vec<(Pid, Pid)> {
         .collect()
 }
 
+/// The processes whose parent is `pid` in `table`.
+fn children_in(table: &[(Pid, Pid)], pid: Pid) -> Vec<Pid> {
+    table
+        .iter()
+        .filter(|(_, ppid)| *ppid == pid)
+        .map(|(child, _)| *child)
+        .collect()
+}
+
 /// Every process below `root` in `table`.
-pub fn descendants(table: &[(Pid, Pid)], root: Pid) -> Vec<Pid> {
+fn descendants(table: &[(Pid, Pid)], root: Pid) -> Vec<Pid> {
     let mut out = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
-        for (pid, ppid) in table {
-            if *ppid == parent && !out.contains(pid) {
-                out.push(*pid);
-                frontier.push(*pid);
+        for child in children_in(table, parent) {
+            if !out.contains(&child) {
+                out.push(child);
+                frontier.push(child);
             }
         }
     }
@@ -159,12 +168,9 @@ mod tests {
             .unwrap();
         let pid = Pid::from_raw(child.id() as i32);
         let me = nix::unistd::getpid();
-        let from_table: Vec<Pid> = process_table()
-            .into_iter()
-            .filter(|(_, ppid)| *ppid == me)
-            .map(|(c, _)| c)
-            .collect();
-        assert!(from_table.contains(&pid), "{from_table:?}");
+        let table = process_table();
+        assert!(children_in(&table, me).contains(&pid), "{table:?}");
+        assert!(descendants(&table, me).contains(&pid));
         assert!(children_of(me).contains(&pid));
         assert!(descendants_of(me).contains(&pid));
         child.kill().unwrap();
