@@ -65,7 +65,9 @@ fn current_dir_as_named() -> Result<PathBuf, Failure> {
     let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
     Ok(match std::env::var_os("PWD").map(PathBuf::from) {
         Some(pwd)
-            if pwd.is_absolute() && pwd != here && id(&pwd).is_some() && id(&pwd) == id(&here) =>
+            if pwd.is_absolute()
+                && pwd != here
+                && id(&pwd).is_some_and(|p| Some(p) == id(&here)) =>
         {
             pwd
         }
