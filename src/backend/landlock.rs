@@ -273,7 +273,11 @@ pub fn prepare(plan: &LandlockPlan) -> Result<RulesetCreated, LandlockError> {
             path: rule.path.clone(),
             source,
         })?;
-        let access = granted_fs(rule.grant, plan.abi, rule.path.is_dir());
+        // What the descriptor names, not what the path names now: one lookup, and no window for
+        // the path to change between the two.
+        let is_dir =
+            nix::sys::stat::fstat(&fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+        let access = granted_fs(rule.grant, plan.abi, is_dir);
         created = created.add_rule(PathBeneath::new(fd, access))?;
     }
     for &port in &plan.connect_tcp {

@@ -405,18 +405,21 @@ impl Dir {
         if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } < 0 {
             return Err(FsError::io(&self.path, Errno::last()));
         }
-        let mut buf = [0u8; 4096];
+        // Left uninitialised: the kernel fills what it reports, and only that is read.
+        let mut buf = std::mem::MaybeUninit::<[u8; 4096]>::uninit();
         let mut out = Vec::new();
         loop {
-            // SAFETY: the kernel writes at most buf.len() bytes into buf.
-            let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+            // SAFETY: the kernel writes at most 4096 bytes into buf.
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), 4096) };
             if n < 0 {
                 return Err(FsError::io(&self.path, Errno::last()));
             }
             if n == 0 {
                 return Ok(out);
             }
-            let filled = &buf[..n as usize];
+            // SAFETY: getdents64 initialised its first n bytes (n <= 4096).
+            let filled =
+                unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
             let mut at = 0;
             // Each record: d_ino (8), d_off (8), d_reclen (2), d_type (1), NUL-terminated name.
             while at + 19 <= filled.len() {

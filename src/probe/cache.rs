@@ -163,10 +163,21 @@ pub fn boot_identity() -> String {
     static ONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
         let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        format!("{}/{}", boot.trim(), kernel.trim())
+        format!("{}/{}", boot.trim(), kernel_release())
     })
     .clone()
+}
+
+/// The running kernel's release (`uname -r`), read once per process: the host facts and both
+/// probe caches' keys name it.
+pub fn kernel_release() -> &'static str {
+    static ONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    })
 }
 
 /// The namespaces a probe result depends on (a container or `unshare` changes them). Read once

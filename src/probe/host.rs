@@ -56,22 +56,19 @@ impl UsernsVerdict {
 /// Probes the host; `cache` is where this launch may keep verdicts ([`CacheDir::for_policy`]).
 pub fn probe(cache: &CacheDir) -> HostFacts {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| -> Option<u32> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse().ok())
-    };
+    // One pass over the status text for the three fields read here.
+    let [no_new_privs, seccomp, seccomp_filters] =
+        status_fields(&status, ["NoNewPrivs:", "Seccomp:", "Seccomp_filters:"]);
     let uid = nix::unistd::getuid().as_raw();
     let facts = Sysctls::read();
-    let seccomp_mode = field("Seccomp:").unwrap_or(0);
+    let seccomp_mode = seccomp.unwrap_or(0);
     HostFacts {
         os: std::env::consts::OS.into(),
-        kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        userns: userns_cached(cache, uid, &facts, seccomp_mode, field("Seccomp_filters:")),
+        kernel: cache::kernel_release().to_string(),
+        userns: userns_cached(cache, uid, &facts, seccomp_mode, seccomp_filters),
         landlock: landlock_abi(),
         seccomp_mode,
-        no_new_privs: field("NoNewPrivs:") == Some(1),
+        no_new_privs: no_new_privs == Some(1),
         apparmor_restrict_userns: facts.apparmor_restrict,
         max_user_namespaces: facts.max_userns,
         unprivileged_userns_clone: facts.userns_clone,
@@ -79,6 +76,20 @@ pub fn probe(cache: &CacheDir) -> HostFacts {
         container: container_hint(),
         inside_sandbox: sandbox_hints(seccomp_mode),
     }
+}
+
+/// The numeric values of `names` (each with its colon) in `/proc/self/status` text.
+fn status_fields<const N: usize>(status: &str, names: [&str; N]) -> [Option<u32>; N] {
+    let mut out = [None; N];
+    for line in status.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if let Some(i) = names.iter().position(|n| n.strip_suffix(':') == Some(name)) {
+            out[i] = value.trim().parse().ok();
+        }
+    }
+    out
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
@@ -358,6 +369,18 @@ fn landlock_json<S: serde::Serializer>(v: &Result<u32, String>, s: S) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_fields_are_read_by_exact_name() {
+        let status = "Name:\tx\nSeccomp:\t2\nSeccomp_filters:\t3\nNoNewPrivs:\t1\n";
+        assert_eq!(
+            status_fields(
+                status,
+                ["NoNewPrivs:", "Seccomp:", "Seccomp_filters:", "Gone:"]
+            ),
+            [Some(1), Some(2), Some(3), None]
+        );
+    }
 
     #[test]
     fn a_cached_unavailable_verdict_is_probed_again() {
