@@ -2,7 +2,6 @@
 //! where a [`Failure`] becomes an exit code and a message on stderr.
 
 use std::ffi::OsString;
-use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
@@ -13,7 +12,7 @@ use crate::{completions, entrypoint, helper, install, logging, vendored_bwrap};
 
 /// Runs `personality` with the full argv (argv[0] included). clap handles `--help` and usage
 /// errors itself (exit 0 and 2).
-pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
+pub fn run(personality: Personality, args: Vec<OsString>) -> u8 {
     logging::init();
     crate::exec::steps::clear_ambient_capabilities();
     crate::exit::set_program_name(personality.name());
@@ -34,6 +33,13 @@ pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
             let cli = LinuxSandboxCli::parse_from(args);
             ("codex-linux-sandbox", helper::run(cli.args))
         }
+        Personality::Launcher if is_inner_stage(&args) => {
+            // The inner stage under a bubblewrap without --argv0 (`codex-launcher linux-sandbox …
+            // --apply-seccomp-then-exec`): parsed as the helper it is, without first building the
+            // parser of every subcommand (a quarter of the inner stage's instructions).
+            let cli = LinuxSandboxCli::parse_from(args.into_iter().skip(1));
+            ("codex-linux-sandbox", helper::run(cli.args))
+        }
         Personality::Launcher => {
             // `codex-launcher run|entrypoint` are codex-run and the entrypoint: same exit codes,
             // usage errors included.
@@ -46,12 +52,21 @@ pub fn run(personality: Personality, args: Vec<OsString>) -> ExitCode {
         }
     };
     match outcome {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(failure) => {
             eprintln!("{name}: error: {failure}");
-            ExitCode::from(failure.exit_code())
+            failure.exit_code()
         }
     }
+}
+
+/// `codex-launcher linux-sandbox … --apply-seccomp-then-exec …`: the launcher's own inner stage.
+fn is_inner_stage(args: &[OsString]) -> bool {
+    args.get(1).is_some_and(|a| a == "linux-sandbox")
+        && args
+            .iter()
+            .take_while(|a| *a != "--")
+            .any(|a| a == "--apply-seccomp-then-exec")
 }
 
 /// Parses `args`; a usage error exits with the personality's own failure code (125 for

@@ -1,11 +1,57 @@
 //! Entry point: pick the personality from argv[0], hand over to it. Nothing else lives here.
+//!
+//! `no_main`: std's own start-up finds the main thread's stack guard by parsing
+//! `/proc/self/maps` with sscanf, an eighth of a launch's instructions, paid by every launch and
+//! again by the inner stage. The two parts of that start-up that matter here are done below:
+//! descriptors 0-2 are open (a later `open` must never become stdout), and SIGPIPE is ignored,
+//! as under std's start-up (Codex's helper hands that disposition to the command, and so do we).
+//! A panic still exits 101; stdout is flushed by `exit`.
+// The unit-test build of this file keeps std's `main`: the test harness brings its own.
+#![cfg_attr(not(test), no_main)]
 
-use std::process::ExitCode;
+#[cfg(not(test))]
+mod start {
+    use std::ffi::{c_char, c_int};
 
-use codex_launcher::arg0::Personality;
+    use codex_launcher::arg0::Personality;
 
-fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let personality = Personality::from_argv0(args.first().map(|a| a.as_os_str()));
-    codex_launcher::dispatch::run(personality, args)
+    #[no_mangle]
+    extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+        open_standard_descriptors();
+        // SAFETY: installs a disposition, no handler; nothing else runs yet.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        let code = std::panic::catch_unwind(|| {
+            // glibc hands argv to std before `main`, so this is the process's own argv.
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            let personality = Personality::from_argv0(args.first().map(|a| a.as_os_str()));
+            codex_launcher::dispatch::run(personality, args)
+        })
+        .unwrap_or(101);
+        std::process::exit(i32::from(code))
+    }
+
+    /// Opens `/dev/null` on each of descriptors 0-2 that is closed, as std's start-up does; aborts if
+    /// that fails, as std does.
+    fn open_standard_descriptors() {
+        let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        });
+        // SAFETY: polls three descriptors we own the array of, without waiting.
+        let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0;
+        for pfd in fds {
+            // Where poll itself failed, ask each descriptor directly.
+            // SAFETY: fcntl F_GETFD only reads the descriptor's flags.
+            let closed = if polled {
+                pfd.revents & libc::POLLNVAL != 0
+            } else {
+                (unsafe { libc::fcntl(pfd.fd, libc::F_GETFD) }) == -1
+            };
+            // SAFETY: opens /dev/null; the lowest free descriptor is the closed one.
+            if closed && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != pfd.fd {
+                std::process::abort();
+            }
+        }
+    }
 }
