@@ -190,6 +190,54 @@ pub fn fail_in_child(failure: &Failure) -> ! {
     std::process::exit(i32::from(failure.exit_code()))
 }
 
+/// [`fail_in_child`] for a child that may share the parent's memory: `_exit`, so nothing of the
+/// parent's (its stdout buffer, exit handlers) runs here.
+fn leave_child(failure: &Failure) -> ! {
+    eprintln!("{}: error: {failure}", crate::exit::program_name());
+    // SAFETY: ends this process at once.
+    unsafe { libc::_exit(i32::from(failure.exit_code())) }
+}
+
+/// Starts a child that runs `child` (which execs or exits, never returns) on a stack of its own, in this process's memory, while this
+/// thread waits until it execs or exits (`CLONE_VM | CLONE_VFORK`, what posix_spawn does). Only
+/// for a single-threaded process and a child that execs without allocating on its way: no other
+/// thread may change the memory it runs in.
+fn spawn_sharing_memory(child: impl FnOnce() -> isize) -> nix::Result<Pid> {
+    let mut child = Some(child);
+    let mut stack = vec![0u8; CHILD_STACK];
+    let flags = nix::sched::CloneFlags::CLONE_VM | nix::sched::CloneFlags::CLONE_VFORK;
+    // SAFETY: the caller is single-threaded and suspended until the child execs or exits; the
+    // child never returns into our frames (it runs on `stack`, and `child` execs or exits).
+    unsafe {
+        nix::sched::clone(
+            Box::new(|| match child.take() {
+                Some(run) => run(),
+                None => 127,
+            }),
+            &mut stack,
+            flags,
+            Some(libc::SIGCHLD),
+        )
+    }
+}
+
+/// Whether this process has one thread (`/proc/self/stat`'s num_threads); false when that cannot
+/// be read.
+fn single_threaded() -> bool {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return false;
+    };
+    // The name (field 2) may hold anything; the fields after its closing parenthesis start at
+    // field 3, so num_threads (field 20) is the 18th of them.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(17))
+        .is_some_and(|n| n == "1")
+}
+
+/// The child's stack for [`spawn_sharing_memory`]: its steps (a Landlock ruleset, a seccomp
+/// filter) and an error message need far less.
+const CHILD_STACK: usize = 256 * 1024;
+
 /// The environment `spec` execs with.
 fn exec_env(spec: &ExecSpec) -> Result<Vec<CString>, Failure> {
     spec.env
@@ -204,88 +252,81 @@ fn exec_env(spec: &ExecSpec) -> Result<Vec<CString>, Failure> {
         .collect()
 }
 
-/// A command's argv and environment as C strings, built before fork so the child only execs.
-struct PreparedCommand {
+/// What a child execs, built before fork so that the child only execs (every page a forked child
+/// writes is a copy-on-write fault): the program (None: a PATH search for argv[0], as a shell
+/// does), argv and environment as C strings.
+struct PreparedExec {
+    program: Option<CString>,
     argv: Vec<CString>,
     env: Vec<CString>,
 }
 
-fn prepare_command(spec: &ExecSpec) -> Result<Option<PreparedCommand>, Failure> {
-    if spec.program != Program::Command {
-        return Ok(None);
-    }
-    let argv = cstrings(&spec.argv)?;
+/// None for the built-in bubblewrap, which runs in the process that would exec.
+fn prepare_exec(spec: &ExecSpec) -> Result<Option<PreparedExec>, Failure> {
+    let c_path = |path: &std::path::Path| {
+        CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Failure::usage(format!("path contains a NUL byte: {}", path.display())))
+    };
+    let (program, argv) = match &spec.program {
+        Program::Bwrap(Launcher::Vendored) => return Ok(None),
+        Program::Command => (None, cstrings(&spec.argv)?),
+        Program::Path(path) => (Some(c_path(path)?), cstrings(&spec.argv)?),
+        Program::Bwrap(Launcher::System { path, .. }) => {
+            let mut argv = vec![OsString::from("bwrap")];
+            argv.extend_from_slice(&spec.argv);
+            (Some(c_path(path)?), cstrings(&argv)?)
+        }
+    };
     if argv.is_empty() {
         return Err(Failure::usage("no command given"));
     }
-    Ok(Some(PreparedCommand {
+    Ok(Some(PreparedExec {
+        program,
         argv,
         env: exec_env(spec)?,
     }))
 }
 
-/// Execs a prepared command (PATH search as a shell does); returns only on failure.
-fn exec_prepared(spec: &ExecSpec, command: &PreparedCommand) -> Failure {
-    exec_failure(
-        &spec.argv[0],
-        nix::unistd::execvpe(&command.argv[0], &command.argv, &command.env).unwrap_err(),
-    )
+/// Execs what [`prepare_exec`] built; returns only on failure.
+fn exec_prepared(spec: &ExecSpec, prepared: &PreparedExec) -> Failure {
+    let (argv, env) = (&prepared.argv, &prepared.env);
+    let errno = match &prepared.program {
+        None => nix::unistd::execvpe(&argv[0], argv, env).unwrap_err(),
+        Some(program) => nix::unistd::execve(program, argv, env).unwrap_err(),
+    };
+    match &spec.program {
+        Program::Bwrap(Launcher::System { path, .. }) => Failure::refused(format!(
+            "cannot exec system bubblewrap {}: {}",
+            path.display(),
+            std::io::Error::from(errno)
+        )),
+        Program::Path(path) => exec_failure(path.as_os_str(), errno),
+        _ => exec_failure(&spec.argv[0], errno),
+    }
 }
 
 /// Replaces this process with the spec's program; returns only on failure.
 pub fn exec_program(spec: &ExecSpec) -> Failure {
-    let env = match exec_env(spec) {
-        Ok(env) => env,
-        Err(f) => return f,
-    };
-    match &spec.program {
-        Program::Command => match cstrings(&spec.argv) {
-            Ok(argv) if !argv.is_empty() => exec_failure(
-                &spec.argv[0],
-                nix::unistd::execvpe(&argv[0], &argv, &env).unwrap_err(),
-            ),
-            Ok(_) => Failure::usage("no command given"),
-            Err(f) => f,
-        },
-        Program::Path(path) => match (
-            cstrings(&spec.argv),
-            CString::new(path.as_os_str().as_bytes()),
-        ) {
-            (Ok(argv), Ok(program)) => exec_failure(
-                path.as_os_str(),
-                nix::unistd::execve(&program, &argv, &env).unwrap_err(),
-            ),
-            _ => Failure::usage("argument contains a NUL byte"),
-        },
-        Program::Bwrap(Launcher::Vendored) => {
-            // The built-in bubblewrap runs in this process and execs with `environ`: this is the
-            // forked child that becomes it, so its own environment is the one to set.
-            for (key, _) in std::env::vars_os() {
-                if spec.env.remove.contains(&key) {
-                    std::env::remove_var(&key);
-                }
-            }
-            for (key, value) in &spec.env.set {
-                std::env::set_var(key, value);
-            }
-            codex_launcher_bwrap::enter(&spec.argv)
-        }
-        Program::Bwrap(Launcher::System { path, .. }) => {
-            let mut argv = vec![OsString::from("bwrap")];
-            argv.extend_from_slice(&spec.argv);
-            match (cstrings(&argv), CString::new(path.as_os_str().as_bytes())) {
-                (Ok(argv), Ok(program)) => {
-                    let errno = nix::unistd::execve(&program, &argv, &env).unwrap_err();
-                    Failure::refused(format!(
-                        "cannot exec system bubblewrap {}: {}",
-                        path.display(),
-                        std::io::Error::from(errno)
-                    ))
-                }
-                _ => Failure::usage("argument contains a NUL byte"),
-            }
+    match prepare_exec(spec) {
+        Ok(Some(prepared)) => exec_prepared(spec, &prepared),
+        Ok(None) => enter_vendored_bwrap(spec),
+        Err(f) => f,
+    }
+}
+
+/// The built-in bubblewrap runs in this process and execs with `environ`: this is the process
+/// (a forked child, or the launcher exec'ing in place) that becomes it, so its own environment is
+/// the one to set.
+fn enter_vendored_bwrap(spec: &ExecSpec) -> ! {
+    for (key, _) in std::env::vars_os() {
+        if spec.env.remove.contains(&key) {
+            std::env::remove_var(&key);
         }
     }
+    for (key, value) in &spec.env.set {
+        std::env::set_var(key, value);
+    }
+    codex_launcher_bwrap::enter(&spec.argv)
 }
 
 /// Replaces this process with bubblewrap running `args` (the `/proc` probe's one-off launch).
@@ -332,7 +373,7 @@ pub fn supervise_with(
     // Everything that allocates happens here, before fork: the child's every written page would
     // be a copy-on-write fault, and that made the fork the dearest part of a Landlock launch.
     let prepared = steps::prepare(&spec.steps)?;
-    let command = prepare_command(spec)?;
+    let command = prepare_exec(spec)?;
     let mut sources = Vec::with_capacity(spec.fds.len());
     for pass in &spec.fds {
         sources.push(
@@ -348,28 +389,39 @@ pub fn supervise_with(
     let previous = block_forwarded();
     let parent = nix::unistd::getpid();
     let new_session = spec.steps.contains(&Step::NewSession);
-    // SAFETY: the process is single-threaded here; the child adjusts its own state and execs.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            if !new_session {
-                // Out of the terminal's foreground group: a Ctrl-C reaches us, and we forward it.
-                let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
-            }
-            // If we die, the child goes too (bubblewrap passes it on with --die-with-parent).
-            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
-            if nix::unistd::getppid() != parent {
-                let _ = signal::raise(Signal::SIGTERM);
-            }
-            restore_mask(&previous);
-            if let Err(f) = steps::apply_prepared(prepared, &spec.fds, &sources) {
-                fail_in_child(&f)
-            }
-            match &command {
-                Some(command) => fail_in_child(&exec_prepared(spec, command)),
-                None => fail_in_child(&exec_program(spec)),
-            }
+    let child_steps = || -> ! {
+        if !new_session {
+            // Out of the terminal's foreground group: a Ctrl-C reaches us, and we forward it.
+            let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
         }
-        Ok(ForkResult::Parent { child }) => {
+        // If we die, the child goes too (bubblewrap passes it on with --die-with-parent).
+        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+        if nix::unistd::getppid() != parent {
+            let _ = signal::raise(Signal::SIGTERM);
+        }
+        restore_mask(&previous);
+        if let Err(f) = steps::apply_prepared(prepared, &spec.fds, &sources) {
+            leave_child(&f)
+        }
+        match &command {
+            Some(command) => leave_child(&exec_prepared(spec, command)),
+            None => enter_vendored_bwrap(spec),
+        }
+    };
+    let started = match &command {
+        // Only execs: the child may share our memory until it does, as posix_spawn's does, and
+        // none of our pages is copied or write-faulted for it.
+        Some(_) if single_threaded() => spawn_sharing_memory(|| child_steps()),
+        // The built-in bubblewrap runs in the child itself: it needs memory of its own.
+        // SAFETY: the process is single-threaded here; the child adjusts its own state and execs.
+        _ => match unsafe { fork() } {
+            Ok(ForkResult::Child) => child_steps(),
+            Ok(ForkResult::Parent { child }) => Ok(child),
+            Err(e) => Err(e),
+        },
+    };
+    match started {
+        Ok(child) => {
             if let Err(f) = after_fork() {
                 let _ = signal::kill(child, Signal::SIGKILL);
                 let _ = waitpid(child, None);
@@ -403,21 +455,33 @@ pub fn run_as_init(spec: &ExecSpec) -> ! {
         fail_in_child(&f)
     }
     // Built before fork: the egress relay's threads may be running, so the child only execs.
-    let command = match prepare_command(spec) {
+    let command = match prepare_exec(spec) {
         Ok(command) => command,
         Err(f) => fail_in_child(&f),
     };
     let previous = block_forwarded();
-    // SAFETY: the child does no allocation (argv and environment are prepared) and only execs.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            restore_mask(&previous);
-            match &command {
-                Some(command) => fail_in_child(&exec_prepared(spec, command)),
-                None => fail_in_child(&exec_program(spec)),
-            }
+    let child_steps = || -> ! {
+        restore_mask(&previous);
+        match &command {
+            Some(command) => leave_child(&exec_prepared(spec, command)),
+            None => enter_vendored_bwrap(spec),
         }
-        Ok(ForkResult::Parent { child }) => {
+    };
+    // With the egress relay's threads running, the child gets memory of its own: on its way to a
+    // failed exec it allocates an error message, which must not race them.
+    let started = if command.is_some() && single_threaded() {
+        spawn_sharing_memory(|| child_steps())
+    } else {
+        // SAFETY: the child does no allocation (argv and environment are prepared) and only
+        // execs.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => child_steps(),
+            Ok(ForkResult::Parent { child }) => Ok(child),
+            Err(e) => Err(e),
+        }
+    };
+    match started {
+        Ok(child) => {
             forward_to(child.as_raw());
             set_handlers(FORWARDED, SigHandler::Handler(forward_signal));
             restore_mask(&previous);
