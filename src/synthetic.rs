@@ -399,6 +399,19 @@ pub fn sweep_leftovers(registry: &Path, candidates: &[PathBuf]) -> Vec<PathBuf> 
         let Some(reg) = Dir::anchor(parent)?.open_dir(name)? else {
             return Ok(Vec::new());
         };
+        // A look without the lock first: an entry with no marker at all (a pre-existing empty
+        // `/tmp/.git`, say) names nothing to sweep, and most launches then take no lock here.
+        // What the look finds is checked again under the lock.
+        let marked = |path: &&PathBuf| {
+            reg.open_dir(target_hash(path))
+                .ok()
+                .flatten()
+                .is_some_and(|entry| entry.names().is_ok_and(|n| !n.is_empty()))
+        };
+        let suspects: Vec<&PathBuf> = suspects.into_iter().filter(marked).collect();
+        if suspects.is_empty() {
+            return Ok(Vec::new());
+        }
         reg.set_mode(PRIVATE)?;
         let _guard = reg.lock(LOCK, false)?;
         let mut removed = Vec::new();

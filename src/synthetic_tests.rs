@@ -236,6 +236,29 @@ fn sweep_without_suspects_does_not_touch_the_registry() {
 }
 
 #[test]
+fn an_unmarked_suspect_takes_no_lock_and_a_marked_one_is_swept() {
+    let s = scene();
+    // A pre-existing empty `.git` whose registry entry holds no marker (every launch that used it
+    // released it): nothing to sweep, so the registry is not locked (no lock file appears).
+    let git = s.ws.join(".git");
+    std::fs::create_dir(&git).unwrap();
+    std::fs::create_dir_all(s.registry.join(target_hash(&git))).unwrap();
+    assert!(sweep_leftovers(&s.registry, std::slice::from_ref(&git)).is_empty());
+    assert!(!s.registry.join(LOCK).exists(), "the registry was locked");
+    assert!(git.is_dir());
+    // The same entry with a dead launch's `synthetic` marker: swept, under the lock.
+    let dead = dead_pid();
+    s.plant_marker(&git, dead, "synthetic");
+    age(&s.registry.join(target_hash(&git)).join(dead.to_string()));
+    assert_eq!(
+        sweep_leftovers(&s.registry, std::slice::from_ref(&git)),
+        vec![git.clone()]
+    );
+    assert!(!git.exists());
+    assert!(s.registry.join(LOCK).exists());
+}
+
+#[test]
 fn planted_symlinks_in_the_registry_never_redirect_a_write() {
     let s = scene();
     std::fs::create_dir(&s.registry).unwrap();
