@@ -30,26 +30,17 @@ mod start {
         std::process::exit(i32::from(code))
     }
 
-    /// Opens `/dev/null` on each of descriptors 0-2 that is closed, as std's start-up does; aborts if
-    /// that fails, as std does.
+    /// Opens `/dev/null` on each of descriptors 0-2 that is closed, as std's start-up does; aborts
+    /// if that fails, as std does. Asked with fcntl, not poll: poll calls an O_PATH descriptor
+    /// invalid, and it is open.
     fn open_standard_descriptors() {
-        let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        });
-        // SAFETY: polls three descriptors we own the array of, without waiting.
-        let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0;
-        for pfd in fds {
-            // Where poll itself failed, ask each descriptor directly.
-            // SAFETY: fcntl F_GETFD only reads the descriptor's flags.
-            let closed = if polled {
-                pfd.revents & libc::POLLNVAL != 0
-            } else {
-                (unsafe { libc::fcntl(pfd.fd, libc::F_GETFD) }) == -1
-            };
-            // SAFETY: opens /dev/null; the lowest free descriptor is the closed one.
-            if closed && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != pfd.fd {
+        for fd in 0..=2 {
+            // SAFETY: F_GETFD only reads the descriptor's flags.
+            let closed = unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
+            // SAFETY: opens /dev/null; the lowest free descriptor is this closed one, as the
+            // lower ones are open by now.
+            if closed && unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) } != fd {
                 std::process::abort();
             }
         }

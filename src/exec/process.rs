@@ -198,13 +198,18 @@ fn leave_child(failure: &Failure) -> ! {
     unsafe { libc::_exit(i32::from(failure.exit_code())) }
 }
 
-/// Starts a child that runs `child` (which execs or exits, never returns) on a stack of its own, in this process's memory, while this
-/// thread waits until it execs or exits (`CLONE_VM | CLONE_VFORK`, what posix_spawn does). Only
-/// for a single-threaded process and a child that execs without allocating on its way: no other
-/// thread may change the memory it runs in.
-fn spawn_sharing_memory(child: impl FnOnce() -> isize) -> nix::Result<Pid> {
+/// Starts a child that runs `child` (which execs or exits, never returns) on a stack of its own,
+/// in this process's memory, while this thread waits until it execs or exits (`CLONE_VM |
+/// CLONE_VFORK`, what posix_spawn does). Only for a single-threaded process and a child that
+/// execs without allocating on its way: no other thread may change the memory it runs in.
+///
+/// The stack is a mapping of its own with an inaccessible page below it, sized for what libc's
+/// exec puts on it: `execvpe` runs a file without `#!` through `/bin/sh` and copies argv onto the
+/// stack to do so (`argc` pointers), and argv is the task's choice. Overrunning a stack carved
+/// from our heap would write the task's bytes into the unsandboxed launcher.
+fn spawn_sharing_memory(child: impl FnOnce() -> isize, argc: usize) -> nix::Result<Pid> {
+    let mut stack = ChildStack::new(CHILD_STACK + (argc + 2) * std::mem::size_of::<usize>())?;
     let mut child = Some(child);
-    let mut stack = vec![0u8; CHILD_STACK];
     let flags = nix::sched::CloneFlags::CLONE_VM | nix::sched::CloneFlags::CLONE_VFORK;
     // SAFETY: the caller is single-threaded and suspended until the child execs or exits; the
     // child never returns into our frames (it runs on `stack`, and `child` execs or exits).
@@ -214,10 +219,66 @@ fn spawn_sharing_memory(child: impl FnOnce() -> isize) -> nix::Result<Pid> {
                 Some(run) => run(),
                 None => 127,
             }),
-            &mut stack,
+            stack.usable(),
             flags,
             Some(libc::SIGCHLD),
         )
+    }
+}
+
+/// An anonymous mapping for a child's stack, its lowest page inaccessible (a guard: running off
+/// the end faults in the child instead of writing into whatever lies below).
+struct ChildStack {
+    base: *mut libc::c_void,
+    len: usize,
+    page: usize,
+}
+
+impl ChildStack {
+    fn new(size: usize) -> nix::Result<Self> {
+        // SAFETY: sysconf only reads a constant.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let len = size.div_ceil(page) * page + page;
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(nix::errno::Errno::last());
+        }
+        let stack = Self { base, len, page };
+        // SAFETY: the lowest page of the mapping made above.
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+            return Err(nix::errno::Errno::last());
+        }
+        Ok(stack)
+    }
+
+    /// The writable part, above the guard page.
+    fn usable(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is ours, readable and writable above its first page, and lives as
+        // long as self; the only user is the child, while this thread waits for it.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.base.cast::<u8>().add(self.page),
+                self.len - self.page,
+            )
+        }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in new, once the child no longer runs on it (it has
+        // exec'd or exited: CLONE_VFORK returned).
+        unsafe { libc::munmap(self.base, self.len) };
     }
 }
 
@@ -234,8 +295,8 @@ fn single_threaded() -> bool {
         .is_some_and(|n| n == "1")
 }
 
-/// The child's stack for [`spawn_sharing_memory`]: its steps (a Landlock ruleset, a seccomp
-/// filter) and an error message need far less.
+/// The child's stack for [`spawn_sharing_memory`], besides what argv needs: its steps (a Landlock
+/// ruleset, a seccomp filter), an error message and libc's PATH search need far less.
 const CHILD_STACK: usize = 256 * 1024;
 
 /// The environment `spec` execs with.
@@ -411,7 +472,9 @@ pub fn supervise_with(
     let started = match &command {
         // Only execs: the child may share our memory until it does, as posix_spawn's does, and
         // none of our pages is copied or write-faulted for it.
-        Some(_) if single_threaded() => spawn_sharing_memory(|| child_steps()),
+        Some(prepared) if single_threaded() => {
+            spawn_sharing_memory(|| child_steps(), prepared.argv.len())
+        }
         // The built-in bubblewrap runs in the child itself: it needs memory of its own.
         // SAFETY: the process is single-threaded here; the child adjusts its own state and execs.
         _ => match unsafe { fork() } {
@@ -469,8 +532,8 @@ pub fn run_as_init(spec: &ExecSpec) -> ! {
     };
     // With the egress relay's threads running, the child gets memory of its own: on its way to a
     // failed exec it allocates an error message, which must not race them.
-    let started = if command.is_some() && single_threaded() {
-        spawn_sharing_memory(|| child_steps())
+    let started = if let Some(prepared) = command.as_ref().filter(|_| single_threaded()) {
+        spawn_sharing_memory(|| child_steps(), prepared.argv.len())
     } else {
         // SAFETY: the child does no allocation (argv and environment are prepared) and only
         // execs.
