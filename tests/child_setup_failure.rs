@@ -10,21 +10,6 @@ use std::process::Command;
 
 use common::*;
 
-/// The helper on the system bubblewrap, running `command` in the workspace.
-fn helper(s: &Setup, command: &[&str]) -> Command {
-    let mut cmd = personality(&s.base, "codex-linux-sandbox");
-    cmd.current_dir(&s.ws)
-        .env("XDG_CACHE_HOME", &s.cache)
-        .env_remove("CODEX_LAUNCHER_BACKEND")
-        .args(["--backend", "bwrap-system", "--sandbox-policy-cwd"])
-        .arg(&s.ws)
-        .arg("--permission-profile")
-        .arg(workspace_write(&s.ws))
-        .arg("--")
-        .args(command);
-    cmd
-}
-
 /// Runs `cmd` under strace, failing the first `syscall` of every process it starts with `errno`
 /// (strace's own start of the launcher does not count), and checks that the launch ended with
 /// exit code 1 and `message` said once, before the command ran. None when strace is missing.
@@ -33,7 +18,7 @@ fn assert_injected_failure(s: &Setup, syscall: &str, errno: &str, message: &str)
         return skip("strace is not installed");
     }
     // Probes warm first: a cold launch's own probe children would take the injection.
-    let warm = output(&mut helper(s, &["true"]));
+    let warm = output(&mut helper_on(s, "bwrap-system", &["true"]));
     assert_eq!(warm.status.code(), Some(0), "{warm:?}");
     let mut strace = Command::new("strace");
     strace
@@ -41,7 +26,10 @@ fn assert_injected_failure(s: &Setup, syscall: &str, errno: &str, message: &str)
         .arg(format!("trace={syscall}"))
         .arg("-e")
         .arg(format!("inject={syscall}:error={errno}:when=1"));
-    let out = output(&mut wrap(strace, &helper(s, &["touch", "ran"])));
+    let out = output(&mut wrap(
+        strace,
+        &helper_on(s, "bwrap-system", &["touch", "ran"]),
+    ));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = stderr(&out);
     assert_eq!(err.matches(message).count(), 1, "reported once: {err}");
@@ -67,7 +55,7 @@ fn a_failed_exec_of_bubblewrap_in_the_outer_child_ends_the_launch_with_its_error
 #[test]
 fn a_missing_command_fails_in_the_inner_child_once_with_127() {
     let s = setup();
-    let out = output(&mut helper(&s, &["/nonexistent/prog"]));
+    let out = output(&mut helper_on(&s, "bwrap-system", &["/nonexistent/prog"]));
     assert_eq!(out.status.code(), Some(127), "{out:?}");
     let err = stderr(&out);
     assert_eq!(

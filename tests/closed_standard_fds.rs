@@ -6,33 +6,22 @@
 mod common;
 
 use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 use common::*;
-
-fn helper(s: &Setup, backend: &str) -> Command {
-    let mut cmd = personality(&s.base, "codex-linux-sandbox");
-    cmd.current_dir(&s.ws)
-        .env("XDG_CACHE_HOME", &s.cache)
-        .env_remove("CODEX_LAUNCHER_BACKEND")
-        .args(["--backend", backend, "--sandbox-policy-cwd"])
-        .arg(&s.ws)
-        .arg("--permission-profile")
-        .arg(workspace_write(&s.ws))
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "readlink /proc/self/fd/0; readlink /proc/self/fd/2",
-        ]);
-    cmd
-}
 
 #[test]
 fn closed_stdin_and_stderr_become_dev_null_on_every_backend() {
     let s = setup();
     for backend in ["bwrap-system", "bwrap-vendored", "landlock"] {
-        let mut cmd = helper(&s, backend);
+        let mut cmd = helper_on(
+            &s,
+            backend,
+            &[
+                "sh",
+                "-c",
+                "readlink /proc/self/fd/0; readlink /proc/self/fd/2",
+            ],
+        );
         // SAFETY: only closes descriptors in the child before exec.
         unsafe {
             cmd.pre_exec(|| {

@@ -211,6 +211,21 @@ pub fn setup() -> Setup {
 }
 
 /// Codex's workspace-write profile for `ws`, network restricted.
+/// The helper on `backend` with a workspace-write profile for `s.ws`, running `command` there.
+pub fn helper_on(s: &Setup, backend: &str, command: &[&str]) -> Command {
+    let mut cmd = personality(&s.base, "codex-linux-sandbox");
+    cmd.current_dir(&s.ws)
+        .env("XDG_CACHE_HOME", &s.cache)
+        .env_remove("CODEX_LAUNCHER_BACKEND")
+        .args(["--backend", backend, "--sandbox-policy-cwd"])
+        .arg(&s.ws)
+        .arg("--permission-profile")
+        .arg(workspace_write(&s.ws))
+        .arg("--")
+        .args(command);
+    cmd
+}
+
 pub fn workspace_write(ws: &Path) -> String {
     format!(
         r#"{{"type":"managed","file_system":{{"type":"restricted","entries":[{{"path":{{"type":"special","value":{{"kind":"root"}}}},"access":"read"}},{{"path":{{"type":"path","path":"{}"}},"access":"write"}}]}},"network":"restricted"}}"#,
