@@ -184,18 +184,33 @@ pub fn exec_failure(program: &OsStr, errno: nix::errno::Errno) -> Failure {
 }
 
 /// The failure of a child between fork and exec: reported on stderr, then the child leaves with
-/// the failure's exit code (which its parent passes on).
+/// the failure's exit code (which its parent passes on). `_exit`: a child may share its parent's
+/// memory, and a forked one holds a copy of the parent's stdout buffer; neither may run here.
 pub fn fail_in_child(failure: &Failure) -> ! {
-    eprintln!("{}: error: {failure}", crate::exit::program_name());
-    std::process::exit(i32::from(failure.exit_code()))
-}
-
-/// [`fail_in_child`] for a child that may share the parent's memory: `_exit`, so nothing of the
-/// parent's (its stdout buffer, exit handlers) runs here.
-fn leave_child(failure: &Failure) -> ! {
     eprintln!("{}: error: {failure}", crate::exit::program_name());
     // SAFETY: ends this process at once.
     unsafe { libc::_exit(i32::from(failure.exit_code())) }
+}
+
+/// Starts `child` (which execs or exits, never returns) as a new process. When it only execs what
+/// `exec` prepared and this process is single-threaded, it shares our memory until it does, as
+/// posix_spawn's child does: none of our pages is copied or write-faulted for it. Otherwise (the
+/// built-in bubblewrap runs in the child itself; other threads could race the child's error
+/// message) it is forked.
+fn start_child(child: impl FnOnce() -> isize, exec: Option<&PreparedExec>) -> nix::Result<Pid> {
+    if let Some(prepared) = exec.filter(|_| single_threaded()) {
+        return spawn_sharing_memory(child, prepared.argv.len());
+    }
+    // SAFETY: the caller's child adjusts its own state and execs (or exits).
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            let code = child();
+            // SAFETY: only reached if `child` returned, which it does not.
+            unsafe { libc::_exit(code as i32) }
+        }
+        Ok(ForkResult::Parent { child }) => Ok(child),
+        Err(e) => Err(e),
+    }
 }
 
 /// Starts a child that runs `child` (which execs or exits, never returns) on a stack of its own,
@@ -462,28 +477,14 @@ pub fn supervise_with(
         }
         restore_mask(&previous);
         if let Err(f) = steps::apply_prepared(prepared, &spec.fds, &sources) {
-            leave_child(&f)
+            fail_in_child(&f)
         }
         match &command {
-            Some(command) => leave_child(&exec_prepared(spec, command)),
+            Some(command) => fail_in_child(&exec_prepared(spec, command)),
             None => enter_vendored_bwrap(spec),
         }
     };
-    let started = match &command {
-        // Only execs: the child may share our memory until it does, as posix_spawn's does, and
-        // none of our pages is copied or write-faulted for it.
-        Some(prepared) if single_threaded() => {
-            spawn_sharing_memory(|| child_steps(), prepared.argv.len())
-        }
-        // The built-in bubblewrap runs in the child itself: it needs memory of its own.
-        // SAFETY: the process is single-threaded here; the child adjusts its own state and execs.
-        _ => match unsafe { fork() } {
-            Ok(ForkResult::Child) => child_steps(),
-            Ok(ForkResult::Parent { child }) => Ok(child),
-            Err(e) => Err(e),
-        },
-    };
-    match started {
+    match start_child(|| child_steps(), command.as_ref()) {
         Ok(child) => {
             if let Err(f) = after_fork() {
                 let _ = signal::kill(child, Signal::SIGKILL);
@@ -526,24 +527,12 @@ pub fn run_as_init(spec: &ExecSpec) -> ! {
     let child_steps = || -> ! {
         restore_mask(&previous);
         match &command {
-            Some(command) => leave_child(&exec_prepared(spec, command)),
+            Some(command) => fail_in_child(&exec_prepared(spec, command)),
             None => enter_vendored_bwrap(spec),
         }
     };
-    // With the egress relay's threads running, the child gets memory of its own: on its way to a
-    // failed exec it allocates an error message, which must not race them.
-    let started = if let Some(prepared) = command.as_ref().filter(|_| single_threaded()) {
-        spawn_sharing_memory(|| child_steps(), prepared.argv.len())
-    } else {
-        // SAFETY: the child does no allocation (argv and environment are prepared) and only
-        // execs.
-        match unsafe { fork() } {
-            Ok(ForkResult::Child) => child_steps(),
-            Ok(ForkResult::Parent { child }) => Ok(child),
-            Err(e) => Err(e),
-        }
-    };
-    match started {
+    // With the egress relay's threads running, start_child forks.
+    match start_child(|| child_steps(), command.as_ref()) {
         Ok(child) => {
             forward_to(child.as_raw());
             set_handlers(FORWARDED, SigHandler::Handler(forward_signal));
