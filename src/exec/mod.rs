@@ -6,6 +6,7 @@
 pub mod egress;
 mod process;
 pub mod reap;
+mod stdio;
 pub mod steps;
 
 pub use process::{
@@ -31,9 +32,10 @@ pub fn exec_plan_then(plan: &LaunchPlan, after: impl FnOnce()) -> Outcome {
             "seatbelt sandbox is only available on macOS",
         ));
     }
+    let mut relays = stdio::Relays::default();
     let registration = match &plan.plan {
         BackendPlan::Bwrap { files, bwrap, .. } => {
-            refuse_directory_stdio()?;
+            relays = stdio::guard()?;
             files.create()?;
             let registration =
                 synthetic::register(&files.registry_dir, &bwrap.synthetic).map_err(|e| {
@@ -47,13 +49,15 @@ pub fn exec_plan_then(plan: &LaunchPlan, after: impl FnOnce()) -> Outcome {
         _ => None,
     };
     let ended = match &plan.egress {
-        None => exec_spec(&plan.exec)?,
+        None if relays.is_empty() => exec_spec(&plan.exec)?,
+        // Relays need the launcher to stay (a bubblewrap plan supervises anyway).
+        None => process::supervise_with(&plan.exec, None, relays, || Ok(()))?,
         Some(egress_plan) => {
             let bound = egress::bind(egress_plan)?;
             let spec = crate::plan::spec_with_proxy(plan, bound.addr());
             let dir_fd = bound.socket_dir_fd();
             let mut running = None;
-            let ended = process::supervise_with(&spec, dir_fd, || {
+            let ended = process::supervise_with(&spec, dir_fd, relays, || {
                 running = Some(bound.serve()?);
                 Ok(())
             })?;
@@ -68,33 +72,6 @@ pub fn exec_plan_then(plan: &LaunchPlan, after: impl FnOnce()) -> Outcome {
     }
     after();
     exit_like(ended)
-}
-
-/// A directory or O_PATH descriptor on stdin, stdout or stderr would let a command under
-/// bubblewrap open host files relative to it, beneath none of bubblewrap's mounts (Landlock checks
-/// such opens; bubblewrap cannot). No command needs one there.
-fn refuse_directory_stdio() -> Result<(), Failure> {
-    for fd in 0..=2 {
-        // SAFETY: F_GETFL only reads the descriptor's status flags.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags == -1 {
-            continue;
-        }
-        // SAFETY: fd is a descriptor number; fstat only fills st.
-        let is_dir = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR
-        };
-        let what = match (is_dir, flags & libc::O_PATH != 0) {
-            (true, _) => "a directory",
-            (false, true) => "an O_PATH descriptor",
-            (false, false) => continue,
-        };
-        return Err(Failure::refused(format!(
-            "standard descriptor {fd} is {what}: the sandboxed command could open host files through it, outside the sandbox; give it a file, a pipe or a terminal"
-        )));
-    }
-    Ok(())
 }
 
 /// Runs one stage's spec. Returns how a supervised child ended; a replaced or init process never

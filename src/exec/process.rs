@@ -11,6 +11,7 @@ use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
+use super::stdio::{self, Relays};
 use super::steps;
 use crate::exit::Failure;
 use crate::launch::{ExecSpec, FdSource, Program, Step};
@@ -426,15 +427,17 @@ pub fn leads_process_group() -> bool {
 /// Runs the spec in a child and waits for it: the child applies the steps and execs; this parent
 /// forwards signals (to bubblewrap's sandbox init once `--info-fd` names it, else to the child).
 pub fn supervise(spec: &ExecSpec) -> Result<Ended, Failure> {
-    supervise_with(spec, None, || Ok(()))
+    supervise_with(spec, None, Relays::default(), || Ok(()))
 }
 
-/// [`supervise`], with the descriptor for a [`FdSource::ProxyDir`] pass, and `after_fork` run in
-/// the parent once the child exists (where the proxy starts its threads: the child must not
-/// inherit running threads). If it fails, the child is killed before it can get far.
+/// [`supervise`], with the descriptor for a [`FdSource::ProxyDir`] pass, the relays for the
+/// child's descriptors 0-2, and `after_fork` run in the parent once the child exists (where the
+/// proxy starts its threads: the child must not inherit running threads). If it fails, the child
+/// is killed before it can get far.
 pub fn supervise_with(
     spec: &ExecSpec,
     proxy_dir: Option<std::os::fd::RawFd>,
+    relays: Relays,
     after_fork: impl FnOnce() -> Result<(), Failure>,
 ) -> Result<Ended, Failure> {
     let wants_info = spec.fds.iter().any(|f| f.source == FdSource::BwrapInfo);
@@ -450,6 +453,7 @@ pub fn supervise_with(
     // be a copy-on-write fault, and that made the fork the dearest part of a Landlock launch.
     let prepared = steps::prepare(&spec.steps)?;
     let command = prepare_exec(spec)?;
+    let relay_ends = relays.child_ends();
     let mut sources = Vec::with_capacity(spec.fds.len());
     for pass in &spec.fds {
         sources.push(
@@ -476,6 +480,9 @@ pub fn supervise_with(
             let _ = signal::raise(Signal::SIGTERM);
         }
         restore_mask(&previous);
+        if let Err(f) = stdio::install(&relay_ends) {
+            fail_in_child(&f)
+        }
         if let Err(f) = steps::apply_prepared(prepared, &spec.fds, &sources) {
             fail_in_child(&f)
         }
@@ -486,6 +493,7 @@ pub fn supervise_with(
     };
     match start_child(|| child_steps(), command.as_ref()) {
         Ok(child) => {
+            let pumps = relays.start();
             if let Err(f) = after_fork() {
                 let _ = signal::kill(child, Signal::SIGKILL);
                 let _ = waitpid(child, None);
@@ -506,6 +514,7 @@ pub fn supervise_with(
             }
             let ended = wait_for(child);
             super::reap::kill_descendants();
+            pumps.finish();
             Ok(ended)
         }
         Err(e) => Err(Failure::refused(format!("fork failed: {e}"))),
