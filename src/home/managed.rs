@@ -59,7 +59,7 @@ pub enum ManagedError {
 
 /// The user's config without BOM and managed blocks, parsed (spans kept).
 pub struct Parsed {
-    text: String,
+    /// Owns the text its spans point into.
     doc: toml_edit::Document<String>,
 }
 
@@ -69,10 +69,15 @@ impl Parsed {
         self.doc.as_table()
     }
 
+    /// The text parsed.
+    fn text(&self) -> &str {
+        self.doc.raw()
+    }
+
     fn new(text: String) -> Result<Self, ManagedError> {
-        let doc = toml_edit::Document::parse(text.clone())
+        let doc = toml_edit::Document::parse(text)
             .map_err(|e| ManagedError::Parse(one_line(&e.to_string())))?;
-        Ok(Self { text, doc })
+        Ok(Self { doc })
     }
 
     /// Our own edit's result: a parse error there is the launcher's bug, not the user's.
@@ -85,7 +90,7 @@ impl Parsed {
 
     /// The file's line break: CRLF when its first line ends so.
     fn newline(&self) -> &'static str {
-        newline_of(&self.text)
+        newline_of(self.text())
     }
 }
 
@@ -144,9 +149,15 @@ pub fn with_overrides(
             .trim()
             .parse()
             .unwrap_or_else(|_| Value::from(raw.trim()));
-        let edits = edit::set(&parsed.text, parsed.root(), &path, &value, parsed.newline())
-            .map_err(|e| fail(e.to_string()))?;
-        let text = edit::apply(&parsed.text, edits);
+        let edits = edit::set(
+            parsed.text(),
+            parsed.root(),
+            &path,
+            &value,
+            parsed.newline(),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let text = edit::apply(parsed.text(), edits);
         parsed = Parsed::new(text).map_err(|e| fail(format!("the result would not parse: {e}")))?;
     }
     Ok(parsed)
@@ -195,9 +206,12 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
     for name in &tables {
         match parsed.root().get(name) {
             None | Some(Item::Table(_)) => {}
-            Some(Item::Value(Value::InlineTable(_))) => {
-                dots.extend(edit::dot_inline(&parsed.text, parsed.root(), name, newline))
-            }
+            Some(Item::Value(Value::InlineTable(_))) => dots.extend(edit::dot_inline(
+                parsed.text(),
+                parsed.root(),
+                name,
+                newline,
+            )),
             Some(_) => return Err(ManagedError::NotATable((*name).to_string())),
         }
     }
@@ -207,7 +221,7 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
     let stage: &Parsed = if dots.is_empty() {
         parsed
     } else {
-        dotted = Parsed::output(edit::apply(&parsed.text, dots))?;
+        dotted = Parsed::output(edit::apply(parsed.text(), dots))?;
         &dotted
     };
 
@@ -216,16 +230,16 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
         .iter()
         .flat_map(|p| edit::expand(stage.root(), p))
         .collect();
-    let removals = edit::remove(&stage.text, stage.root(), &paths)
+    let removals = edit::remove(stage.text(), stage.root(), &paths)
         .map_err(|e| ManagedError::Output(e.to_string()))?;
     let stripped;
     let stage: &Parsed = if removals.is_empty() {
         stage
     } else {
-        stripped = Parsed::output(edit::apply(&stage.text, removals))?;
+        stripped = Parsed::output(edit::apply(stage.text(), removals))?;
         &stripped
     };
-    let (text, doc) = (&stage.text, &stage.doc);
+    let (text, doc) = (stage.text(), &stage.doc);
 
     // 3. Blocks after the headers of existing tables, then the rest at the top.
     let (inside, at_top): (Vec<&Entry>, Vec<&Entry>) = entries.iter().partition(|e| {
