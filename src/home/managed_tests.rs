@@ -485,3 +485,46 @@ fn outer_layer_sets_the_permission_profile_and_drops_the_users() {
     );
     assert_eq!(out.matches("default_permissions").count(), 1, "{out}");
 }
+
+#[test]
+fn the_check_refuses_an_output_where_a_managed_value_would_not_take_effect() {
+    let m = all(current(false));
+    let entries = managed_keys::entries(&m, Some(false));
+    let good = apply("[profiles.p]\nmodel = \"o3\"\n", &m).unwrap();
+    assert_eq!(check(&good, &m, &entries), Ok(()));
+    assert_eq!(
+        check(&format!("sandbox = true\n{good}"), &m, &entries),
+        Ok(())
+    );
+    let mode = "sandbox_mode = \"workspace-write\"";
+    assert!(good.contains(mode), "{good}");
+    for (bad, why) in [
+        (format!("sandbox_mode = 1\n{good}"), "duplicate key"),
+        (format!("{good}[features]\n"), "duplicate key"),
+        (
+            good.replace(mode, "sandbox_mode = \"read-only\""),
+            "sandbox_mode is not",
+        ),
+        (
+            good.replace(mode, "sandbox_mode = [\"workspace-write\"]"),
+            "sandbox_mode is not",
+        ),
+        (
+            format!("approvals_reviewer = 1\n{good}"),
+            "approvals_reviewer is still set",
+        ),
+        (
+            format!("{good}sandbox_mode = 1\n"),
+            "profiles.p.sandbox_mode is still set",
+        ),
+        (
+            format!("projects = {{ \"/w\" = {{ trust_level = \"trusted\" }} }}\n{good}"),
+            "projects./w.trust_level is still set",
+        ),
+    ] {
+        match check(&bad, &m, &entries) {
+            Err(ManagedError::Output(msg)) => assert!(msg.contains(why), "{why}: {msg}"),
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+}
