@@ -18,16 +18,7 @@ fn helper_denying(s: &Setup, backend: &str, script: &str) -> Command {
         s.ws.display(),
         private.display()
     );
-    let mut cmd = personality(&s.base, "codex-linux-sandbox");
-    cmd.current_dir(&s.ws)
-        .env("XDG_CACHE_HOME", &s.cache)
-        .env_remove("CODEX_LAUNCHER_BACKEND")
-        .args(["--backend", backend, "--sandbox-policy-cwd"])
-        .arg(&s.ws)
-        .arg("--permission-profile")
-        .arg(profile)
-        .args(["--", "python3", "-c", script]);
-    cmd
+    helper_with_profile(s, backend, &profile, &["python3", "-c", script])
 }
 
 fn runs(cmd: Command) -> Vec<(&'static str, Command)> {

@@ -19,6 +19,8 @@ struct Relay {
     /// The descriptors (of 0-2) the command gets this pipe end on: 1 and 2 naming one file share
     /// one pipe, so their interleaving stays as written.
     targets: Vec<RawFd>,
+    /// The caller's file's device and inode.
+    file_id: (u64, u64),
     /// The command's end, dup'ed onto `targets` in the child.
     theirs: OwnedFd,
     /// The launcher's end of the pipe.
@@ -39,34 +41,28 @@ pub struct Pumps(Vec<JoinHandle<()>>);
 /// Descriptor `fd`'s kind and access, or None when it is closed.
 struct Stdio {
     mode: libc::mode_t,
-    dev: u64,
-    ino: u64,
+    file_id: (u64, u64),
     access: i32,
     path_only: bool,
 }
 
 fn inspect(fd: RawFd) -> Option<Stdio> {
-    let fd = borrow(fd)?;
+    let fd = borrow(fd);
     let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL).ok()?;
     let st = nix::sys::stat::fstat(fd).ok()?;
     Some(Stdio {
         mode: st.st_mode,
-        dev: st.st_dev,
-        ino: st.st_ino,
+        file_id: (st.st_dev, st.st_ino),
         access: flags & libc::O_ACCMODE,
         path_only: flags & libc::O_PATH != 0,
     })
 }
 
-/// `fd` borrowed, if it is open here.
-fn borrow(fd: RawFd) -> Option<BorrowedFd<'static>> {
-    // SAFETY: F_GETFD only reads the descriptor's flags.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-        return None;
-    }
-    // SAFETY: it is open, and 0-2 stay open for the process's life (main opens /dev/null on any
-    // closed one; nothing here closes them).
-    Some(unsafe { BorrowedFd::borrow_raw(fd) })
+/// One of 0-2, borrowed: they stay open for the process's life (main opens /dev/null on any
+/// closed one; nothing here closes them), and a call on a closed one fails with EBADF.
+fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: see above.
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
 impl Stdio {
@@ -84,7 +80,6 @@ impl Stdio {
 /// get through a pipe. Effects: pipes and descriptor duplicates, nothing on disk.
 pub fn guard() -> Result<Relays, Failure> {
     let mut relays: Vec<Relay> = Vec::new();
-    let mut seen: Vec<(u64, u64, i32, usize)> = Vec::new();
     for fd in 0..=2 {
         let Some(stdio) = inspect(fd) else {
             continue;
@@ -103,29 +98,26 @@ pub fn guard() -> Result<Relays, Failure> {
             continue;
         }
         let inward = stdio.access == libc::O_RDONLY;
-        if let Some(&(_, _, _, index)) = seen
-            .iter()
-            .find(|(dev, ino, access, _)| {
-                (*dev, *ino, *access) == (stdio.dev, stdio.ino, stdio.access)
-            })
-            .filter(|_| !inward)
-        {
-            relays[index].targets.push(fd);
-            continue;
+        if !inward {
+            if let Some(shared) = relays
+                .iter_mut()
+                .find(|r| !r.inward && r.file_id == stdio.file_id)
+            {
+                shared.targets.push(fd);
+                continue;
+            }
         }
         let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| {
             Failure::refused(format!("cannot create a pipe for descriptor {fd}: {e}"))
         })?;
         let (theirs, ours) = if inward { (read, write) } else { (write, read) };
-        let file = borrow(fd)
-            .ok_or(nix::errno::Errno::EBADF)
-            .and_then(|b| nix::fcntl::fcntl(b, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)))
+        let file = nix::fcntl::fcntl(borrow(fd), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
             // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that only this value owns.
             .map(|raw| unsafe { OwnedFd::from_raw_fd(raw) })
             .map_err(|e| Failure::refused(format!("cannot duplicate descriptor {fd}: {e}")))?;
-        seen.push((stdio.dev, stdio.ino, stdio.access, relays.len()));
         relays.push(Relay {
             targets: vec![fd],
+            file_id: stdio.file_id,
             theirs,
             ours,
             file,

@@ -213,6 +213,11 @@ pub fn setup() -> Setup {
 /// Codex's workspace-write profile for `ws`, network restricted.
 /// The helper on `backend` with a workspace-write profile for `s.ws`, running `command` there.
 pub fn helper_on(s: &Setup, backend: &str, command: &[&str]) -> Command {
+    helper_with_profile(s, backend, &workspace_write(&s.ws), command)
+}
+
+/// [`helper_on`] with the permission profile JSON `profile`.
+pub fn helper_with_profile(s: &Setup, backend: &str, profile: &str, command: &[&str]) -> Command {
     let mut cmd = personality(&s.base, "codex-linux-sandbox");
     cmd.current_dir(&s.ws)
         .env("XDG_CACHE_HOME", &s.cache)
@@ -220,7 +225,7 @@ pub fn helper_on(s: &Setup, backend: &str, command: &[&str]) -> Command {
         .args(["--backend", backend, "--sandbox-policy-cwd"])
         .arg(&s.ws)
         .arg("--permission-profile")
-        .arg(workspace_write(&s.ws))
+        .arg(profile)
         .arg("--")
         .args(command);
     cmd
