@@ -1,10 +1,11 @@
-//! Seccomp filters (reference codex-linux-sandbox.md §7), built with seccompiler.
+//! Seccomp filters (reference codex-linux-sandbox.md §7), compiled here to classic BPF and installed
+//! with seccompiler.
 //!
-//! Deny-lists: a matching syscall fails with EPERM, everything else is allowed. seccompiler does not
-//! handle the x86-64 x32 ABI (rust-vmm/seccompiler#74): an x32 call (`nr | 0x4000_0000`) has the same
-//! audit arch and would slip past a deny-list, so we splice in a check that refuses every x32 call.
-//! Calls of any other architecture (i386 through `int 0x80`) fail seccompiler's arch check, which
-//! kills the process.
+//! Deny-lists: a matching syscall fails with EPERM, everything else is allowed. An x86-64 x32 call
+//! (`nr | 0x4000_0000`) has the same audit arch and would slip past a deny-list, so every x32 call is
+//! refused (seccompiler's own compiler misses this: rust-vmm/seccompiler#74). Calls of any other
+//! architecture (i386 through `int 0x80`) kill the process. The tests check every verdict against
+//! seccompiler's compilation of the same rules.
 //!
 //! Beyond Codex 0.169, every filter also denies the keyring syscalls and the terminal ioctls that
 //! push input, and the network-restricted one closes `sendmsg` while letting a plain `send()` on an
@@ -12,10 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
-};
+use seccompiler::{sock_filter, BpfProgram};
 
 /// Which filter a command gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -130,25 +128,44 @@ const NETWORK_DENIED: [libc::c_long; 16] = [
     libc::SYS_process_vm_writev,
 ];
 
-fn target_arch() -> Result<TargetArch, SeccompError> {
-    TargetArch::try_from(std::env::consts::ARCH).map_err(|e| SeccompError(format!("{e:?}")))
+/// One comparison of a syscall argument, as the filter makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cond {
+    arg: u8,
+    /// Compare all 64 bits, or only the low 32 (what the kernel reads of an `int`).
+    full: bool,
+    op: CmpOp,
+    value: u64,
 }
 
-fn condition(
-    arg: u8,
-    len: SeccompCmpArgLen,
-    op: SeccompCmpOp,
-    value: u64,
-) -> Result<SeccompRule, SeccompError> {
-    let condition =
-        SeccompCondition::new(arg, len, op, value).map_err(|e| SeccompError(e.to_string()))?;
-    SeccompRule::new(vec![condition]).map_err(|e| SeccompError(e.to_string()))
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CmpOp {
+    Eq,
+    Ne,
+    /// `arg & mask == value`.
+    MaskedEq(u64),
+    /// `arg & value != 0`: any of the bits set (one test where a rule per bit would take several).
+    AnyBit,
+}
+
+/// A rule matches when all its conditions hold; a syscall is denied when any of its rules matches,
+/// and unconditionally when it has none.
+type Rule = Vec<Cond>;
+
+/// A condition on the low 32 bits of `arg`.
+fn dword(arg: u8, op: CmpOp, value: u64) -> Cond {
+    Cond {
+        arg,
+        full: false,
+        op,
+        value,
+    }
 }
 
 // `c_long` is i64 only on 64-bit targets, so the casts below are not redundant everywhere.
 #[allow(clippy::unnecessary_cast)]
-fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompError> {
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+fn rules(mode: SeccompMode) -> BTreeMap<u32, Vec<Rule>> {
+    let mut rules: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
     let unconditional: &[libc::c_long] = match mode {
         SeccompMode::Restricted => &NETWORK_DENIED,
         SeccompMode::VmSocketRestricted | SeccompMode::RelayOnly => &[],
@@ -156,97 +173,63 @@ fn rules(mode: SeccompMode) -> Result<BTreeMap<i64, Vec<SeccompRule>>, SeccompEr
     };
     for &nr in unconditional.iter().chain(&ALWAYS_DENIED) {
         // An empty rule list matches the syscall unconditionally.
-        rules.insert(nr as i64, vec![]);
+        rules.insert(nr as u32, vec![]);
     }
     // The kernel reads the request as `unsigned int` and ignores the upper half of the register,
-    // so only the low 32 bits may be compared (Dword): a full compare would let `TIOCSTI` with
-    // garbage in the upper half through.
+    // so only the low 32 bits may be compared: a full compare would let `TIOCSTI` with garbage in
+    // the upper half through.
     let ioctl = INJECTING_IOCTLS
         .iter()
-        .map(|&request| condition(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, request as u64))
-        .collect::<Result<_, _>>()?;
-    rules.insert(libc::SYS_ioctl as i64, ioctl);
+        .map(|&request| vec![dword(1, CmpOp::Eq, request as u64)])
+        .collect();
+    rules.insert(libc::SYS_ioctl as u32, ioctl);
     // No setuid or setgid bit from inside: Landlock does not govern chmod, so a task run by root
     // (capabilities dropped, but still the owner of the system's files) could make any root-owned
     // binary setuid root for the next unprivileged user, and on every backend a root-launched task
     // could leave a setuid-root file in the workspace. The mode is a `mode_t` (32 bits).
+    let setid = libc::S_ISUID as u64 | libc::S_ISGID as u64;
     for (nr, mode_arg, flags_arg) in MODE_SETTERS {
-        let mut setid = Vec::new();
-        for bit in [libc::S_ISUID as u64, libc::S_ISGID as u64] {
-            let mode_has_bit = || {
-                SeccompCondition::new(
-                    mode_arg,
-                    SeccompCmpArgLen::Dword,
-                    SeccompCmpOp::MaskedEq(bit),
-                    bit,
-                )
-                .map_err(|e| SeccompError(e.to_string()))
-            };
-            match flags_arg {
-                None => setid.push(
-                    SeccompRule::new(vec![mode_has_bit()?])
-                        .map_err(|e| SeccompError(e.to_string()))?,
-                ),
-                Some(flags) => {
-                    for create in [libc::O_CREAT as u64, O_TMPFILE_BIT] {
-                        let creates = SeccompCondition::new(
-                            flags,
-                            SeccompCmpArgLen::Dword,
-                            SeccompCmpOp::MaskedEq(create),
-                            create,
-                        )
-                        .map_err(|e| SeccompError(e.to_string()))?;
-                        setid.push(
-                            SeccompRule::new(vec![creates, mode_has_bit()?])
-                                .map_err(|e| SeccompError(e.to_string()))?,
-                        );
-                    }
-                }
+        let mode_sets_id = dword(mode_arg, CmpOp::AnyBit, setid);
+        let rule = match flags_arg {
+            None => vec![mode_sets_id],
+            Some(flags) => {
+                let creates = dword(flags, CmpOp::AnyBit, libc::O_CREAT as u64 | O_TMPFILE_BIT);
+                vec![creates, mode_sets_id]
             }
-        }
-        rules.insert(nr as i64, setid);
+        };
+        rules.insert(nr as u32, vec![rule]);
     }
     if mode == SeccompMode::Restricted {
         // `send()` is `sendto` with no destination: it only reaches the peer of an already
         // connected socket (with `connect` denied, a socketpair or an inherited socket, whose peer
-        // `write` reaches anyway), so it stays allowed. Any destination is refused. The pointer is compared in full (Qword): a mappable address such
-        // as 0x1_0000_0000 has a zero low half.
-        rules.insert(
-            libc::SYS_sendto as i64,
-            vec![condition(4, SeccompCmpArgLen::Qword, SeccompCmpOp::Ne, 0)?],
-        );
+        // `write` reaches anyway), so it stays allowed. Any destination is refused. The pointer is
+        // compared in full: a mappable address such as 0x1_0000_0000 has a zero low half.
+        let destination = Cond {
+            arg: 4,
+            full: true,
+            op: CmpOp::Ne,
+            value: 0,
+        };
+        rules.insert(libc::SYS_sendto as u32, vec![vec![destination]]);
     }
     if mode == SeccompMode::ProxyOnly {
-        proxy_only_socket_rules(&mut rules)?;
-        return Ok(rules);
+        proxy_only_socket_rules(&mut rules);
+        return rules;
     }
     // The socket family is an `int`: compare the low 32 bits, as the kernel reads them.
     let (op, family) = match mode {
-        SeccompMode::Restricted => (SeccompCmpOp::Ne, libc::AF_UNIX),
-        _ => (SeccompCmpOp::Eq, libc::AF_VSOCK),
+        SeccompMode::Restricted => (CmpOp::Ne, libc::AF_UNIX),
+        _ => (CmpOp::Eq, libc::AF_VSOCK),
     };
     for nr in [libc::SYS_socket, libc::SYS_socketpair] {
-        rules.insert(
-            nr as i64,
-            vec![condition(
-                0,
-                SeccompCmpArgLen::Dword,
-                op.clone(),
-                family as u64,
-            )?],
-        );
+        rules.insert(nr as u32, vec![vec![dword(0, op, family as u64)]]);
     }
     if mode == SeccompMode::RelayOnly {
-        if let Some(socket) = rules.get_mut(&(libc::SYS_socket as i64)) {
-            socket.push(condition(
-                0,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::Eq,
-                libc::AF_UNIX as u64,
-            )?);
+        if let Some(socket) = rules.get_mut(&(libc::SYS_socket as u32)) {
+            socket.push(vec![dword(0, CmpOp::Eq, libc::AF_UNIX as u64)]);
         }
     }
-    Ok(rules)
+    rules
 }
 
 /// Denied outright in [`SeccompMode::ProxyOnly`]: another process's memory is another way out.
@@ -261,157 +244,147 @@ const MSG_FASTOPEN: u64 = 0x2000_0000;
 
 /// [`SeccompMode::ProxyOnly`]'s socket rules: a listed rule matching means EPERM.
 #[allow(clippy::unnecessary_cast)]
-fn proxy_only_socket_rules(
-    rules: &mut BTreeMap<i64, Vec<SeccompRule>>,
-) -> Result<(), SeccompError> {
-    let cond = |arg, op, value: u64| {
-        SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value)
-            .map_err(|e| SeccompError(e.to_string()))
-    };
-    let rule = |conds: Vec<SeccompCondition>| {
-        SeccompRule::new(conds).map_err(|e| SeccompError(e.to_string()))
-    };
+fn proxy_only_socket_rules(rules: &mut BTreeMap<u32, Vec<Rule>>) {
     // Any family but the two: one rule with two "not equal" conditions (both must hold).
-    let mut socket = vec![rule(vec![
-        cond(0, SeccompCmpOp::Ne, libc::AF_INET as u64)?,
-        cond(0, SeccompCmpOp::Ne, libc::AF_INET6 as u64)?,
-    ])?];
+    let mut socket = vec![vec![
+        dword(0, CmpOp::Ne, libc::AF_INET as u64),
+        dword(0, CmpOp::Ne, libc::AF_INET6 as u64),
+    ]];
     // An internet socket of any type but SOCK_STREAM (1) in the type's low 4 bits (flags are OR'd
     // above them): every other type, 2 to 15, has bit 1, 2 or 3 set, and SOCK_STREAM none.
     // That is UDP, raw, SCTP's seqpacket, DCCP.
     for family in [libc::AF_INET, libc::AF_INET6] {
-        for bit in [0x2u64, 0x4, 0x8] {
-            socket.push(rule(vec![
-                cond(0, SeccompCmpOp::Eq, family as u64)?,
-                cond(1, SeccompCmpOp::MaskedEq(bit), bit)?,
-            ])?);
-        }
+        socket.push(vec![
+            dword(0, CmpOp::Eq, family as u64),
+            dword(1, CmpOp::AnyBit, 0xe),
+        ]);
     }
     // A stream socket of any protocol but TCP: Landlock's port rules cover TCP only, and MPTCP
     // (262), SCTP (132) or SMC (256) would connect and bind anywhere past them.
     for family in [libc::AF_INET, libc::AF_INET6] {
-        socket.push(rule(vec![
-            cond(0, SeccompCmpOp::Eq, family as u64)?,
-            cond(2, SeccompCmpOp::Ne, 0)?,
-            cond(2, SeccompCmpOp::Ne, libc::IPPROTO_TCP as u64)?,
-        ])?);
+        socket.push(vec![
+            dword(0, CmpOp::Eq, family as u64),
+            dword(2, CmpOp::Ne, 0),
+            dword(2, CmpOp::Ne, libc::IPPROTO_TCP as u64),
+        ]);
     }
-    rules.insert(libc::SYS_socket as i64, socket);
+    rules.insert(libc::SYS_socket as u32, socket);
     rules.insert(
-        libc::SYS_socketpair as i64,
-        vec![rule(vec![cond(
-            0,
-            SeccompCmpOp::Ne,
-            libc::AF_UNIX as u64,
-        )?])?],
+        libc::SYS_socketpair as u32,
+        vec![vec![dword(0, CmpOp::Ne, libc::AF_UNIX as u64)]],
     );
     // TCP Fast Open connects inside sendto/sendmsg; the flags are an `int`.
-    rules.insert(
-        libc::SYS_sendto as i64,
-        vec![rule(vec![cond(
-            3,
-            SeccompCmpOp::MaskedEq(MSG_FASTOPEN),
-            MSG_FASTOPEN,
-        )?])?],
-    );
+    let fast_open = vec![vec![dword(3, CmpOp::MaskedEq(MSG_FASTOPEN), MSG_FASTOPEN)]];
+    rules.insert(libc::SYS_sendto as u32, fast_open);
     for nr in [libc::SYS_sendmsg, libc::SYS_sendmmsg] {
         rules.insert(
-            nr as i64,
-            vec![rule(vec![cond(
-                2,
-                SeccompCmpOp::MaskedEq(MSG_FASTOPEN),
-                MSG_FASTOPEN,
-            )?])?],
+            nr as u32,
+            vec![vec![dword(2, CmpOp::MaskedEq(MSG_FASTOPEN), MSG_FASTOPEN)]],
         );
     }
-    Ok(())
 }
 
 /// openat2 (Linux 5.6), the same number on every architecture.
 const SYS_OPENAT2: u32 = 437;
 
-/// Compiles the filter for `mode` on this architecture.
-///
-/// `openat2` answers ENOSYS: it carries its mode behind a pointer seccomp cannot read, and C
-/// libraries and runtimes then fall back to `openat`, which the rules can check. (This used to be a
-/// second filter stacked on the first; one filter costs the kernel one compilation instead of two,
-/// and every later syscall one filter run.)
-pub fn build(mode: SeccompMode) -> Result<BpfProgram, SeccompError> {
-    let arch = target_arch()?;
-    let mut rules = rules(mode)?;
-    // Syscalls denied whatever their arguments are decided in the dispatch: seccompiler spends
-    // five instructions on each, and the kernel compiles every instruction at each install.
-    let dispatch: Vec<(u32, Verdict)> = rules
-        .iter()
-        .map(|(&nr, chain)| {
-            let verdict = if chain.is_empty() {
-                Verdict::Denied
-            } else {
-                Verdict::Rules
-            };
-            (nr as u32, verdict)
-        })
-        .collect();
-    rules.retain(|_, chain| !chain.is_empty());
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )
-    .map_err(|e| SeccompError(e.to_string()))?;
-    let mut program: BpfProgram = filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| SeccompError(e.to_string()))?;
-    if arch == TargetArch::x86_64 {
-        splice_x32_denial(&mut program);
+/// `AUDIT_ARCH_*` of the architecture this binary runs as.
+fn audit_arch() -> Result<u32, SeccompError> {
+    match std::env::consts::ARCH {
+        "x86_64" => Ok(0xc000_003e),
+        "aarch64" => Ok(0xc000_00b7),
+        "riscv64" => Ok(0xc000_00f3),
+        other => Err(SeccompError(format!("no seccomp filter for {other}"))),
     }
-    splice_dispatch(&mut program, dispatch)?;
+}
+
+/// Compiles the filter for `mode` on this architecture, written directly as classic BPF:
+///
+/// 1. another architecture's calls (i386 through `int 0x80`) kill the process; on x86-64 an x32
+///    call (`nr | 0x4000_0000`, the same audit arch) fails with EPERM;
+/// 2. `openat2` answers ENOSYS: it carries its mode behind a pointer seccomp cannot read, and C
+///    libraries and runtimes then fall back to `openat`, which the rules can check;
+/// 3. a binary search over the listed syscall numbers: an unlisted call is allowed after a handful
+///    of comparisons, an unconditionally denied one gets EPERM;
+/// 4. one chain of argument tests per distinct rule list, shared by the syscalls that have it.
+///
+/// The kernel translates and compiles every instruction at each install, and walks the program for
+/// each syscall number to build its cache of always-allowed calls, so the program is kept short:
+/// about a third of the instructions the generic rule compiler (seccompiler, the tests' oracle)
+/// spends on the same rules.
+pub fn build(mode: SeccompMode) -> Result<BpfProgram, SeccompError> {
+    let arch = audit_arch()?;
+    let rules = rules(mode);
+    let mut chains: Vec<&Vec<Rule>> = Vec::new();
+    let mut listed: Vec<(u32, Verdict)> = Vec::new();
+    for (&nr, chain) in &rules {
+        let verdict = if chain.is_empty() {
+            Verdict::Denied
+        } else {
+            let at = chains.iter().position(|c| *c == chain).unwrap_or_else(|| {
+                chains.push(chain);
+                chains.len() - 1
+            });
+            Verdict::Chain(at)
+        };
+        listed.push((nr, verdict));
+    }
+    let chain_code: Vec<BpfProgram> = chains.iter().map(|c| chain(c)).collect::<Result<_, _>>()?;
+    let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+    let mut program = vec![
+        ins(BPF_LD_W_ABS, 0, 0, ARCH_OFFSET),
+        ins(BPF_JMP_JEQ_K, 1, 0, arch),
+        ins(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+    ];
+    if std::env::consts::ARCH == "x86_64" {
+        program.extend([
+            ins(BPF_LD_W_ABS, 0, 0, NR_OFFSET),
+            ins(BPF_JMP_JSET_K, 0, 1, X32_SYSCALL_BIT),
+            ins(BPF_RET_K, 0, 0, eperm),
+        ]);
+    }
+    program.extend(dispatch(listed, &chain_code)?);
+    for code in chain_code {
+        program.extend(code);
+    }
     Ok(program)
 }
 
-/// What the dispatch does with a syscall number that has rules.
+/// What the dispatch does with a listed syscall number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     /// EPERM, whatever the arguments.
     Denied,
-    /// On to its chain of argument rules.
-    Rules,
-}
-
-/// Where seccompiler's rule chains start: after its three-instruction architecture check and our
-/// three-instruction x32 check (x86-64 only).
-fn prologue_len(program: &BpfProgram) -> usize {
-    let x32_check = program
-        .get(4)
-        .is_some_and(|i| i.code == BPF_JMP_JSET_K && i.k == X32_SYSCALL_BIT);
-    if x32_check { 6 } else { 3 }.min(program.len())
+    /// On to this chain of argument rules.
+    Chain(usize),
 }
 
 const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_ALU_AND_K: u16 = 0x04 | 0x50;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
 const BPF_JMP_JSET_K: u16 = 0x05 | 0x40;
 const BPF_RET_K: u16 = 0x06;
 const NR_OFFSET: u32 = 0;
+const ARCH_OFFSET: u32 = 4;
+/// `seccomp_data.args[0]`; each argument is 8 bytes, its low word first (little-endian).
+const ARGS_OFFSET: u32 = 16;
 
 fn ins(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
-/// Inserts, between the prologue and seccompiler's chains, `openat2` → ENOSYS and a binary search
-/// over the syscall numbers that have rules: a syscall with none is allowed after a handful of
-/// comparisons instead of after the whole linear chain (two instructions per listed syscall). That
-/// is what the kernel walks for each of the ~450 syscall numbers when it installs the filter (to
-/// build its cache of always-allowed calls), and what an uncached call runs. A syscall with
-/// argument rules goes on to its chain, unchanged; an unlisted one would reach the chain's own
-/// default, Allow.
-fn splice_dispatch(
-    program: &mut BpfProgram,
+fn jump(n: usize) -> Result<u8, SeccompError> {
+    u8::try_from(n).map_err(|_| SeccompError(format!("a jump of {n} instructions")))
+}
+
+/// `openat2` → ENOSYS, then a binary search over the listed numbers, ending in one shared EPERM;
+/// `chains` follow it in order.
+fn dispatch(
     mut listed: Vec<(u32, Verdict)>,
-) -> Result<(), SeccompError> {
+    chains: &[BpfProgram],
+) -> Result<BpfProgram, SeccompError> {
     enum Op {
-        /// EPERM, or on to the chains, when the number is this one.
+        /// EPERM, or on to a chain, when the number is this one.
         Is(u32, Verdict),
         /// Jump `skip` instructions ahead when the number is at least this one.
         AtLeast(u32, usize),
@@ -434,47 +407,146 @@ fn splice_dispatch(
     listed.dedup_by_key(|(nr, _)| *nr);
     let mut ops = Vec::new();
     search(&listed, &mut ops);
-    let jump = |n: usize| {
-        u8::try_from(n).map_err(|_| SeccompError(format!("dispatch jump of {n} instructions")))
-    };
+    // Where each chain starts, counted from the first instruction after the shared EPERM.
+    let starts: Vec<usize> = chains
+        .iter()
+        .scan(0, |at, c| {
+            let start = *at;
+            *at += c.len();
+            Some(start)
+        })
+        .collect();
     let errno = |e: i32| libc::SECCOMP_RET_ERRNO | e as u32;
     let mut code = vec![
         ins(BPF_LD_W_ABS, 0, 0, NR_OFFSET),
         ins(BPF_JMP_JEQ_K, 0, 1, SYS_OPENAT2),
         ins(BPF_RET_K, 0, 0, errno(libc::ENOSYS)),
     ];
-    // After the ops: one shared EPERM, then the chains.
     for (i, op) in ops.iter().enumerate() {
         let to_eperm = ops.len() - i - 1;
         code.push(match *op {
             Op::Is(nr, Verdict::Denied) => ins(BPF_JMP_JEQ_K, jump(to_eperm)?, 0, nr),
-            Op::Is(nr, Verdict::Rules) => ins(BPF_JMP_JEQ_K, jump(to_eperm + 1)?, 0, nr),
+            Op::Is(nr, Verdict::Chain(c)) => {
+                ins(BPF_JMP_JEQ_K, jump(to_eperm + 1 + starts[c])?, 0, nr)
+            }
             Op::AtLeast(nr, skip) => ins(BPF_JMP_JGE_K, jump(skip)?, 0, nr),
             Op::Allow => ins(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
         });
     }
     code.push(ins(BPF_RET_K, 0, 0, errno(libc::EPERM)));
-    let at = prologue_len(program);
-    program.splice(at..at, code);
-    Ok(())
+    Ok(code)
 }
 
-/// Inserts `if (nr & X32_BIT) return EPERM` right after seccompiler's three-instruction
-/// architecture check. All later jumps are relative and stay within the later part, so they keep
-/// their targets.
-fn splice_x32_denial(program: &mut BpfProgram) {
-    let check = [
-        ins(BPF_LD_W_ABS, 0, 0, NR_OFFSET),
-        ins(BPF_JMP_JSET_K, 0, 1, X32_SYSCALL_BIT),
-        ins(
+/// A syscall's argument tests: each rule in turn, EPERM when all its conditions hold, the next
+/// rule when one fails; ALLOW after the last.
+fn chain(rules: &[Rule]) -> Result<BpfProgram, SeccompError> {
+    let mut code = Vec::new();
+    for rule in rules {
+        // Jumps to "this rule fails" are written as placeholders and aimed at the next rule once
+        // the block's length is known: (instruction, true when the jt field is the one to aim).
+        let start = code.len();
+        let mut fails: Vec<(usize, bool)> = Vec::new();
+        for cond in rule {
+            condition(cond, &mut code, &mut fails)?;
+        }
+        code.push(ins(
             BPF_RET_K,
             0,
             0,
             libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
-        ),
-    ];
-    let at = 3.min(program.len());
-    program.splice(at..at, check);
+        ));
+        let next = code.len();
+        debug_assert!(fails.iter().all(|&(at, _)| at >= start));
+        for (at, on_true) in fails {
+            let to = jump(next - at - 1)?;
+            if on_true {
+                code[at].jt = to;
+            } else {
+                code[at].jf = to;
+            }
+        }
+    }
+    code.push(ins(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
+    Ok(code)
+}
+
+/// Appends the test of one condition: falls through when it holds, and records in `fails` the
+/// jumps to take when it does not.
+fn condition(
+    cond: &Cond,
+    code: &mut BpfProgram,
+    fails: &mut Vec<(usize, bool)>,
+) -> Result<(), SeccompError> {
+    let low = ARGS_OFFSET + 8 * u32::from(cond.arg);
+    if cond.arg > 5 {
+        return Err(SeccompError(format!(
+            "argument {} does not exist",
+            cond.arg
+        )));
+    }
+    let halves = |v: u64| (v as u32, (v >> 32) as u32);
+    let (value_low, value_high) = halves(cond.value);
+    if !cond.full && value_high != 0 {
+        return Err(SeccompError(format!(
+            "{:#x} does not fit the 32 bits compared",
+            cond.value
+        )));
+    }
+    // Loads one 32-bit word and tests it, falling through when `word & mask == value`.
+    let word = |code: &mut BpfProgram, fails: &mut Vec<(usize, bool)>, offset, mask, value| {
+        code.push(ins(BPF_LD_W_ABS, 0, 0, offset));
+        match mask {
+            // All of one bit: a single bit test.
+            Some(m) if value == m && u32::count_ones(m) == 1 => {
+                fails.push((code.len(), false));
+                code.push(ins(BPF_JMP_JSET_K, 0, 0, m));
+            }
+            Some(m) => {
+                code.push(ins(BPF_ALU_AND_K, 0, 0, m));
+                fails.push((code.len(), false));
+                code.push(ins(BPF_JMP_JEQ_K, 0, 0, value));
+            }
+            None => {
+                fails.push((code.len(), false));
+                code.push(ins(BPF_JMP_JEQ_K, 0, 0, value));
+            }
+        }
+    };
+    match (cond.op, cond.full) {
+        (CmpOp::Eq, false) => word(code, fails, low, None, value_low),
+        (CmpOp::MaskedEq(m), false) => word(code, fails, low, Some(m as u32), value_low),
+        (CmpOp::AnyBit, false) => {
+            code.push(ins(BPF_LD_W_ABS, 0, 0, low));
+            fails.push((code.len(), false));
+            code.push(ins(BPF_JMP_JSET_K, 0, 0, value_low));
+        }
+        (CmpOp::AnyBit, true) => {
+            return Err(SeccompError("a 64-bit any-bit test is not needed".into()));
+        }
+        (CmpOp::Ne, false) => {
+            code.push(ins(BPF_LD_W_ABS, 0, 0, low));
+            fails.push((code.len(), true));
+            code.push(ins(BPF_JMP_JEQ_K, 0, 0, value_low));
+        }
+        (CmpOp::Eq, true) => {
+            word(code, fails, low, None, value_low);
+            word(code, fails, low + 4, None, value_high);
+        }
+        (CmpOp::MaskedEq(m), true) => {
+            let (mask_low, mask_high) = halves(m);
+            word(code, fails, low, Some(mask_low), value_low);
+            word(code, fails, low + 4, Some(mask_high), value_high);
+        }
+        (CmpOp::Ne, true) => {
+            // Holds when either half differs: a differing low half skips the high test.
+            code.push(ins(BPF_LD_W_ABS, 0, 0, low));
+            code.push(ins(BPF_JMP_JEQ_K, 0, 2, value_low));
+            code.push(ins(BPF_LD_W_ABS, 0, 0, low + 4));
+            fails.push((code.len(), true));
+            code.push(ins(BPF_JMP_JEQ_K, 0, 0, value_high));
+        }
+    }
+    Ok(())
 }
 
 /// Installs `program` for this thread and its future children (sets no_new_privs first).
