@@ -136,15 +136,14 @@ impl FsView for LiveFs {
         if let Some(hit) = self.canonical.borrow().get(path) {
             return hit.clone();
         }
-        let found = path.canonicalize().ok().or_else(|| {
+        let found = crate::fs::canonicalize(path).ok().or_else(|| {
             // A planned dir lands under its nearest existing ancestor, symlinks resolved.
             if !self.is_planned(path) {
                 return None;
             }
-            let (base, rest) = path
-                .ancestors()
-                .skip(1)
-                .find_map(|a| Some((a.canonicalize().ok()?, path.strip_prefix(a).ok()?)))?;
+            let (base, rest) = path.ancestors().skip(1).find_map(|a| {
+                Some((crate::fs::canonicalize(a).ok()?, path.strip_prefix(a).ok()?))
+            })?;
             Some(crate::policy::resolve::normalize(&base.join(rest)))
         });
         self.canonical
@@ -401,10 +400,12 @@ impl HostView<'_> {
 /// bubblewrap it will use).
 pub fn gather<'fs>(req: &SandboxRequest, fs: &'fs LiveFs) -> Result<HostView<'fs>, Failure> {
     // A cache inside a writable root of this launch is neither read nor written.
-    let facts = host::probe(&CacheDir::for_policy(&req.policy));
+    let may_use_bwrap = req.target == TargetOs::Linux
+        && (req.backend.allows(Backend::BwrapSystem) || req.backend.allows(Backend::BwrapVendored));
+    let facts = host::probe_for(&CacheDir::for_policy(&req.policy), may_use_bwrap);
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let current_exe = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
+        .and_then(|p| crate::fs::canonicalize(&p))
         .map_err(|e| format!("cannot locate this executable: {e}"));
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
@@ -413,10 +414,8 @@ pub fn gather<'fs>(req: &SandboxRequest, fs: &'fs LiveFs) -> Result<HostView<'fs
         FileSystem::Restricted(rules) if !req.policy.is_full_disk_write() => Some(rules),
         _ => None,
     };
-    let bwrap_reachable = req.target == TargetOs::Linux
-        && req.backend != BackendRequest::None
-        && facts.userns.available
-        && (req.backend.allows(Backend::BwrapSystem) || req.backend.allows(Backend::BwrapVendored));
+    let bwrap_reachable =
+        may_use_bwrap && req.backend != BackendRequest::None && facts.userns.available;
     let mut system_bwrap = Err("not probed".to_string());
     let mut proc_mount_allowed = true;
     if let (true, Some(rules)) = (bwrap_reachable, restricted) {

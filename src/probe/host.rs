@@ -48,13 +48,32 @@ impl UsernsVerdict {
         match (&self.failed_step, &self.error) {
             (Some(step), Some(err)) => format!("creating a user namespace failed at {step}: {err}"),
             _ if self.available => "user namespaces work".into(),
+            (None, Some(why)) => why.clone(),
             _ => "user namespace test did not answer".into(),
+        }
+    }
+
+    /// No test made: the launch asked for a backend that uses no user namespace, so nothing
+    /// depends on the answer (and a warm launch then reads no cache and no namespace facts).
+    fn not_probed() -> Self {
+        Self {
+            available: false,
+            failed_step: None,
+            errno: None,
+            error: Some(
+                "user namespaces not tested: the requested backend does not use them".into(),
+            ),
         }
     }
 }
 
 /// Probes the host; `cache` is where this launch may keep verdicts ([`CacheDir::for_policy`]).
 pub fn probe(cache: &CacheDir) -> HostFacts {
+    probe_for(cache, true)
+}
+
+/// [`probe`], testing user namespaces only when `need_userns` (a bubblewrap backend may be picked).
+pub fn probe_for(cache: &CacheDir, need_userns: bool) -> HostFacts {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     // One pass over the status text for the three fields read here.
     let [no_new_privs, seccomp, seccomp_filters] =
@@ -65,7 +84,11 @@ pub fn probe(cache: &CacheDir) -> HostFacts {
     HostFacts {
         os: std::env::consts::OS.into(),
         kernel: cache::kernel_release().to_string(),
-        userns: userns_cached(cache, uid, &facts, seccomp_mode, seccomp_filters),
+        userns: if need_userns {
+            userns_cached(cache, uid, &facts, seccomp_mode, seccomp_filters)
+        } else {
+            UsernsVerdict::not_probed()
+        },
         landlock: landlock_abi(),
         seccomp_mode,
         no_new_privs: no_new_privs == Some(1),
