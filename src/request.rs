@@ -336,7 +336,7 @@ pub fn runs_codex(command: &[OsString]) -> bool {
 fn refuse_system_dir(path: &Path, what: &str, remedy: &str) -> Result<(), Failure> {
     let home = std::env::var_os("HOME").map(|h| crate::policy::resolve::normalize(Path::new(&h)));
     let written = crate::policy::resolve::normalize(path);
-    let resolved = written.canonicalize().ok();
+    let resolved = crate::fs::canonicalize(&written).ok();
     for p in std::iter::once(&written).chain(resolved.as_ref()) {
         if crate::plan::is_guarded_dir(p, true) && home.as_deref() != Some(p.as_path()) {
             return Err(Failure::refused(format!(

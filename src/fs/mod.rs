@@ -23,12 +23,14 @@ use nix::unistd::UnlinkatFlags;
 
 mod lock;
 pub mod named;
+mod realpath;
 mod remove;
 mod repair;
 mod temp;
 mod write;
 
 pub use lock::Lock;
+pub use realpath::canonicalize;
 pub use repair::{owner_lacks_access, repair_owner_access, report};
 use temp::temp_name;
 pub use temp::{is_leftover_temp, TEMP_PREFIX};

@@ -69,7 +69,7 @@ pub fn find_system_candidate(
     cwd: &Path,
     writable_roots: &[PathBuf],
 ) -> Option<PathBuf> {
-    let cwd = cwd.canonicalize().unwrap_or_else(|_| cwd.to_path_buf());
+    let cwd = crate::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf());
     for dir in std::env::split_paths(path_var?) {
         if dir.as_os_str().is_empty() {
             continue;
@@ -85,7 +85,7 @@ pub fn find_system_candidate(
         if std::fs::metadata(&candidate).is_err() {
             continue;
         }
-        let Ok(found) = candidate.canonicalize() else {
+        let Ok(found) = crate::fs::canonicalize(&candidate) else {
             continue;
         };
         if !is_executable_file(&found) {
@@ -146,7 +146,7 @@ fn under_user_dirs(path: &Path) -> Option<PathBuf> {
         .into_iter()
         .flatten()
         .filter(|d| d.is_absolute())
-        .filter_map(|d| d.canonicalize().ok())
+        .filter_map(|d| crate::fs::canonicalize(&d).ok())
         .find(|d| d != Path::new("/") && path.starts_with(d))
 }
 

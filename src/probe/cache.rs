@@ -135,7 +135,7 @@ fn resolved(path: &Path) -> PathBuf {
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     loop {
-        if let Ok(real) = existing.canonicalize() {
+        if let Ok(real) = crate::fs::canonicalize(&existing) {
             return rest
                 .iter()
                 .rev()
