@@ -74,6 +74,17 @@ pub fn state_dir(home: &Path) -> Result<(Dir, String), fs::FsError> {
     Ok((dir, stem))
 }
 
+/// [`state_dir`] when it already exists and is ours (nothing created).
+pub fn open_state_dir(home: &Path) -> Option<(Dir, String)> {
+    let at = location(home);
+    let dir = Dir::anchor(&at.anchor)
+        .ok()?
+        .open_private_dirs(&at.dir)
+        .ok()??;
+    let stem = at.name.trim_end_matches(".lock").to_owned();
+    Some((dir, stem))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ impl Platform {
 }
 
 /// `windows.sandbox` in the per-task config: absent, a native value, or anything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WindowsSandbox {
     Absent,

@@ -186,13 +186,19 @@ pub fn user_allows_network(root: &Table) -> bool {
         .unwrap_or(false)
 }
 
-/// As [`apply`], on an already parsed (and overridden) config.
-pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, ManagedError> {
+/// The sandbox setting Codex is told: `m`'s, with network access for its commands when the
+/// outer layer gives network and the user's config asks for it.
+pub fn effective_sandbox(m: &ManagedConfig, user_allows_network: bool) -> SandboxSetting {
     let mut sandbox = m.sandbox.clone();
     if let Some(default) = sandbox.network_access {
-        sandbox.network_access =
-            Some(default || (sandbox.network_ceiling && user_allows_network(parsed.root())));
+        sandbox.network_access = Some(default || (sandbox.network_ceiling && user_allows_network));
     }
+    sandbox
+}
+
+/// As [`apply`], on an already parsed (and overridden) config.
+pub fn apply_parsed(parsed: &Parsed, m: &ManagedConfig) -> Result<Applied, ManagedError> {
+    let sandbox = effective_sandbox(m, user_allows_network(parsed.root()));
     let entries = managed_keys::entries(m, sandbox.network_access);
     let newline = parsed.newline();
 

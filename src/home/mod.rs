@@ -12,6 +12,7 @@
 //! configuration or instructions ([`reset`]).
 
 pub mod blocks;
+pub mod config_memo;
 pub mod credentials;
 pub mod edit;
 pub mod home_lock;
@@ -19,6 +20,7 @@ pub mod inner_sandbox;
 pub mod login;
 pub mod managed;
 pub mod managed_keys;
+pub mod memo_secret;
 pub mod reset;
 pub mod sessions;
 pub mod sync;
@@ -143,6 +145,8 @@ struct Validated {
     /// The per-task config.toml.
     config: String,
     decision: Decision,
+    /// The decision to record once it is written, when it was not taken from the record.
+    memo: Option<config_memo::Record>,
     referenced: Vec<sync::Referenced>,
     config_json: Option<Vec<u8>>,
     instructions: Option<Vec<u8>>,
@@ -184,8 +188,22 @@ pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> 
 fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
     let decided = decide_config(opts)?;
     let shared = &opts.shared_home;
+    let DecidedFacts {
+        windows,
+        user_allows_network,
+        references,
+    } = decided.facts;
+    let references = references?;
     Ok(Validated {
-        referenced: sync::referenced_files(decided.parsed.root(), shared)?,
+        referenced: sync::read_referenced(&references, shared)?,
+        memo: decided.fresh.and_then(|key| {
+            let facts = config_memo::Facts {
+                windows,
+                user_allows_network,
+                references,
+            };
+            config_memo::Record::new(key, facts, decided.config.clone())
+        }),
         config: decided.config,
         decision: decided.decision,
         config_json: sync::read_source(&shared.join("config.json"))?,
@@ -204,10 +222,19 @@ pub fn plan_config(opts: &PrepareOptions) -> Result<String, HomeError> {
 
 /// The config source with the `-c` overrides and the managed blocks applied.
 struct DecidedConfig {
-    /// The source with the overrides, before the managed blocks.
-    parsed: managed::Parsed,
+    /// What the decision read from the user's config.
+    facts: DecidedFacts,
     config: String,
     decision: Decision,
+    /// The memo key, when this was decided afresh (not taken from the record).
+    fresh: Option<String>,
+}
+
+/// [`config_memo::Facts`], with the references' refusal kept for whoever needs them.
+struct DecidedFacts {
+    windows: WindowsSandbox,
+    user_allows_network: bool,
+    references: Result<Vec<(String, String)>, HomeError>,
 }
 
 fn decide_config(opts: &PrepareOptions) -> Result<DecidedConfig, HomeError> {
@@ -232,6 +259,31 @@ fn decide_config(opts: &PrepareOptions) -> Result<DecidedConfig, HomeError> {
         }
         e => HomeError::Usage(format!("{}: {e}", config_path.display())),
     };
+    let key = config_memo::key(opts, config_text.as_deref());
+    if let Some(record) = config_memo::load(&opts.home, &key) {
+        let facts = record.facts;
+        let decision = inner_sandbox::decide(
+            opts.outer,
+            opts.network_on,
+            opts.platform,
+            opts.codex_version.as_deref(),
+            facts.windows,
+        );
+        let managed = managed_config(opts, Some(decision.setting.clone()));
+        return Ok(DecidedConfig {
+            config: record.config,
+            decision: Decision {
+                setting: managed::effective_sandbox(&managed, facts.user_allows_network),
+                ..decision
+            },
+            facts: DecidedFacts {
+                windows: facts.windows,
+                user_allows_network: facts.user_allows_network,
+                references: Ok(facts.references),
+            },
+            fresh: None,
+        });
+    }
     let managed = managed_config(opts, None);
     let parsed = managed::parse(config_text.as_deref().unwrap_or("")).map_err(named)?;
     let parsed = managed::with_overrides(parsed, &opts.overrides, &managed).map_err(named)?;
@@ -255,9 +307,14 @@ fn decide_config(opts: &PrepareOptions) -> Result<DecidedConfig, HomeError> {
         ..decision
     };
     Ok(DecidedConfig {
-        parsed,
+        facts: DecidedFacts {
+            windows,
+            user_allows_network: managed::user_allows_network(parsed.root()),
+            references: sync::reference_values(parsed.root()),
+        },
         config: applied.text,
         decision,
+        fresh: Some(key),
     })
 }
 
@@ -421,6 +478,9 @@ fn write_locked(
         sync::Wording::Sync,
         &mut actions,
     )?;
+    if let Some(record) = &v.memo {
+        config_memo::store(&opts.home, record);
+    }
     if decision.setting.mode == "danger-full-access" && opts.outer == Backend::None {
         tracing::warn!(reason = %decision.reason, hint = ?decision.hint, "codex runs unsandboxed (danger-full-access)");
     }

@@ -183,11 +183,9 @@ pub const REFERENCE_KEYS: [&str; 3] = [
     "experimental_instructions_file",
 ];
 
-/// Validates and reads every referenced file before anything is written.
-pub fn referenced_files(
-    doc: &toml_edit::Table,
-    shared: &Path,
-) -> Result<Vec<Referenced>, HomeError> {
+/// The file-reference keys set in `doc` and their (trimmed) values; refused unless each is a
+/// non-empty string.
+pub fn reference_values(doc: &toml_edit::Table) -> Result<Vec<(String, String)>, HomeError> {
     let mut out = Vec::new();
     for key in REFERENCE_KEYS {
         let Some(item) = doc.get(key) else { continue };
@@ -196,6 +194,23 @@ pub fn referenced_files(
                 "shared config.toml: {key} must be a non-empty string"
             )));
         };
+        out.push((key.to_string(), value.to_string()));
+    }
+    Ok(out)
+}
+
+/// Validates and reads the files [`reference_values`] named, below `shared`, before anything is
+/// written.
+pub fn read_referenced(
+    values: &[(String, String)],
+    shared: &Path,
+) -> Result<Vec<Referenced>, HomeError> {
+    let mut out = Vec::new();
+    for (key, value) in values {
+        let Some(key) = REFERENCE_KEYS.into_iter().find(|k| k == key) else {
+            continue;
+        };
+        let value = value.as_str();
         let rel = Path::new(value);
         let escapes = rel.is_absolute()
             || value.starts_with('~')
