@@ -482,6 +482,12 @@ pub const COVERED: &[(&str, &str, &str)] = &[
         "{state}/codex-launcher/locks/.codex-launcher-tmp-*",
         OUTSIDE,
     ),
+    // The sealed record of the last config decided for a home (src/home/config_memo.rs).
+    (
+        "*",
+        "{state}/codex-launcher/locks/*.config-memo.json",
+        "attack_config_memo",
+    ),
     ("mkdir", "{cache}", OUTSIDE),
     ("*", "{cache}/codex-launcher", OUTSIDE),
     (
