@@ -74,10 +74,21 @@ pub fn probe(cache: &CacheDir) -> HostFacts {
 
 /// [`probe`], testing user namespaces only when `need_userns` (a bubblewrap backend may be picked).
 pub fn probe_for(cache: &CacheDir, need_userns: bool) -> HostFacts {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    // One pass over the status text for the three fields read here.
-    let [no_new_privs, seccomp, seccomp_filters] =
-        status_fields(&status, ["NoNewPrivs:", "Seccomp:", "Seccomp_filters:"]);
+    let [no_new_privs, seccomp, seccomp_filters] = if need_userns {
+        // One pass over the status text for the three fields read here (the filter count is
+        // part of the user-namespace verdict's key).
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status_fields(&status, ["NoNewPrivs:", "Seccomp:", "Seccomp_filters:"])
+    } else {
+        // The kernel formats all of /proc/self/status for a read; two prctl calls answer these.
+        // SAFETY: queries without pointer arguments.
+        let get = |op| u32::try_from(unsafe { libc::prctl(op, 0, 0, 0, 0) }).ok();
+        [
+            get(libc::PR_GET_NO_NEW_PRIVS),
+            get(libc::PR_GET_SECCOMP),
+            None,
+        ]
+    };
     let uid = nix::unistd::getuid().as_raw();
     let facts = Sysctls::read();
     let seccomp_mode = seccomp.unwrap_or(0);
