@@ -7,11 +7,13 @@
 //! goes to the real `realpath`, so the answers are the same.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
-/// Prefixes already seen to be no symlink, in this process.
-static REAL: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+/// Prefixes already seen to be no symlink, in this process. Kept as plain strings: a `Path`
+/// hashes component by component, several times the cost for the same answer here.
+static REAL: Mutex<Option<HashSet<OsString>>> = Mutex::new(None);
 
 /// `path` with every symlink resolved, as [`std::fs::canonicalize`] gives it.
 pub fn canonicalize(path: &Path) -> std::io::Result<PathBuf> {
@@ -28,13 +30,13 @@ pub fn canonicalize(path: &Path) -> std::io::Result<PathBuf> {
     let mut prefix = PathBuf::from("/");
     for part in path.components().skip(1) {
         prefix.push(part);
-        if real.contains(&prefix) {
+        if real.contains(prefix.as_os_str()) {
             continue;
         }
         match std::fs::read_link(&prefix) {
             // EINVAL: it exists and is no symlink.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                real.insert(prefix.clone());
+                real.insert(prefix.as_os_str().to_owned());
             }
             _ => return std::fs::canonicalize(path),
         }
