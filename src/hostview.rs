@@ -402,7 +402,9 @@ pub fn gather<'fs>(req: &SandboxRequest, fs: &'fs LiveFs) -> Result<HostView<'fs
     // A cache inside a writable root of this launch is neither read nor written.
     let may_use_bwrap = req.target == TargetOs::Linux
         && (req.backend.allows(Backend::BwrapSystem) || req.backend.allows(Backend::BwrapVendored));
-    let facts = host::probe_for(&CacheDir::for_policy(&req.policy), may_use_bwrap);
+    // The cache dir is resolved (against the writable roots) only when a probe may use it.
+    let cache = may_use_bwrap.then(|| CacheDir::for_policy(&req.policy));
+    let facts = host::probe_for(cache.as_ref());
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let current_exe = std::env::current_exe()
         .and_then(|p| crate::fs::canonicalize(&p))

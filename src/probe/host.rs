@@ -69,11 +69,13 @@ impl UsernsVerdict {
 
 /// Probes the host; `cache` is where this launch may keep verdicts ([`CacheDir::for_policy`]).
 pub fn probe(cache: &CacheDir) -> HostFacts {
-    probe_for(cache, true)
+    probe_for(Some(cache))
 }
 
-/// [`probe`], testing user namespaces only when `need_userns` (a bubblewrap backend may be picked).
-pub fn probe_for(cache: &CacheDir, need_userns: bool) -> HostFacts {
+/// [`probe`], testing user namespaces only when given a cache dir (a bubblewrap backend may be
+/// picked); without one, nothing is tested or cached.
+pub fn probe_for(cache: Option<&CacheDir>) -> HostFacts {
+    let need_userns = cache.is_some();
     let [no_new_privs, seccomp, seccomp_filters] = if need_userns {
         // One pass over the status text for the three fields read here (the filter count is
         // part of the user-namespace verdict's key).
@@ -95,10 +97,9 @@ pub fn probe_for(cache: &CacheDir, need_userns: bool) -> HostFacts {
     HostFacts {
         os: std::env::consts::OS.into(),
         kernel: cache::kernel_release().to_string(),
-        userns: if need_userns {
-            userns_cached(cache, uid, &facts, seccomp_mode, seccomp_filters)
-        } else {
-            UsernsVerdict::not_probed()
+        userns: match cache {
+            Some(cache) => userns_cached(cache, uid, &facts, seccomp_mode, seccomp_filters),
+            None => UsernsVerdict::not_probed(),
         },
         landlock: landlock_abi(),
         seccomp_mode,
