@@ -30,7 +30,12 @@ fn direct_connections_bypassing_the_proxy_reach_nothing() {
             "{variant:?}: a direct attempt reached the host; the command saw:\n{said}"
         );
         assert!(
-            !said.contains("unix ok") && !said.contains("tcp4 ok") && !said.contains("mptcp4 ok"),
+            !said.contains("unix ok")
+                && !said.contains("tcp4 ok")
+                && !said.contains("mptcp4 ok")
+                && !["sendto", "sendmsg", "sendmmsg"]
+                    .iter()
+                    .any(|how| said.contains(&format!("tfo-{how} ok"))),
             "{variant:?}: {said}"
         );
 
@@ -38,7 +43,14 @@ fn direct_connections_bypassing_the_proxy_reach_nothing() {
         let out = output(&mut variant.wrap(&scene.codex_run_cmd(&["--network", "on"], &script)));
         assert_eq!(out.status.code(), Some(0), "{variant:?}: {}", stderr(&out));
         let hits = servers.hits();
-        for expected in ["tcp4 GET /direct4", "udp4 direct-udp", "unix"] {
+        for expected in [
+            "tcp4 GET /direct4",
+            "udp4 direct-udp",
+            "unix",
+            "tcp4 GET /tfo-sendto",
+            "tcp4 GET /tfo-sendmsg",
+            "tcp4 GET /tfo-sendmmsg",
+        ] {
             assert!(
                 hits.iter().any(|h| h.starts_with(expected)),
                 "{variant:?} --network on: {expected} missing from {hits:?}; the command saw:\n{}",

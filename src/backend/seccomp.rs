@@ -273,14 +273,16 @@ fn proxy_only_socket_rules(rules: &mut BTreeMap<u32, Vec<Rule>>) {
         libc::SYS_socketpair as u32,
         vec![vec![dword(0, CmpOp::Ne, libc::AF_UNIX as u64)]],
     );
-    // TCP Fast Open connects inside sendto/sendmsg; the flags are an `int`.
-    let fast_open = vec![vec![dword(3, CmpOp::MaskedEq(MSG_FASTOPEN), MSG_FASTOPEN)]];
-    rules.insert(libc::SYS_sendto as u32, fast_open);
-    for nr in [libc::SYS_sendmsg, libc::SYS_sendmmsg] {
-        rules.insert(
-            nr as u32,
-            vec![vec![dword(2, CmpOp::MaskedEq(MSG_FASTOPEN), MSG_FASTOPEN)]],
-        );
+    // TCP Fast Open connects inside the send calls, past Landlock's connect hook; the flags are
+    // an `int`, at their place in each call: sendto(fd, buf, len, flags, addr, addrlen),
+    // sendmsg(fd, msg, flags), sendmmsg(fd, msgvec, vlen, flags).
+    for (nr, flags) in [
+        (libc::SYS_sendto, 3),
+        (libc::SYS_sendmsg, 2),
+        (libc::SYS_sendmmsg, 3),
+    ] {
+        let fast_open = dword(flags, CmpOp::MaskedEq(MSG_FASTOPEN), MSG_FASTOPEN);
+        rules.insert(nr as u32, vec![vec![fast_open]]);
     }
 }
 

@@ -624,6 +624,17 @@ mod x86_64 {
                     EPERM,
                 ),
                 ("sendmsg", call(libc::SYS_sendmsg, &[3, 0x1000, 0]), ALLOW),
+                // sendmmsg's flags come after the vector's length.
+                (
+                    "fast open sendmmsg",
+                    call(libc::SYS_sendmmsg, &[3, 0x1000, 1, MSG_FASTOPEN]),
+                    EPERM,
+                ),
+                (
+                    "sendmmsg of 1 with no flags",
+                    call(libc::SYS_sendmmsg, &[3, 0x1000, 1, 0]),
+                    ALLOW,
+                ),
                 ("ptrace", call(libc::SYS_ptrace, &[16]), EPERM),
             ],
         );

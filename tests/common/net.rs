@@ -145,6 +145,39 @@ def mptcp(port):
     m.settimeout(3)
     m.connect(('127.0.0.1', port))
     m.sendall(b'GET /mptcp4 HTTP/1.1\r\n\r\n')
+def fast_open(how, port):
+    # TCP Fast Open: the send itself connects, past any connect() check.
+    import ctypes, os, struct, time
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    to = ('127.0.0.1', port)
+    data = b'GET /tfo-' + how.encode() + b' HTTP/1.1\r\n\r\n'
+    if how == 'sendto':
+        s.sendto(data, socket.MSG_FASTOPEN, to)
+    elif how == 'sendmsg':
+        s.sendmsg([data], [], socket.MSG_FASTOPEN, to)
+    elif os.uname().machine == 'x86_64':
+        class iovec(ctypes.Structure):
+            _fields_ = [('base', ctypes.c_void_p), ('len', ctypes.c_size_t)]
+        class msghdr(ctypes.Structure):
+            _fields_ = [('name', ctypes.c_void_p), ('namelen', ctypes.c_uint32),
+                        ('iov', ctypes.POINTER(iovec)), ('iovlen', ctypes.c_size_t),
+                        ('control', ctypes.c_void_p), ('controllen', ctypes.c_size_t),
+                        ('flags', ctypes.c_int)]
+        class mmsghdr(ctypes.Structure):
+            _fields_ = [('hdr', msghdr), ('len', ctypes.c_uint)]
+        libc = ctypes.CDLL(None, use_errno=True)
+        buf = ctypes.create_string_buffer(data, len(data))
+        addr = ctypes.create_string_buffer(
+            struct.pack('=H', socket.AF_INET) + struct.pack('!H', port)
+            + socket.inet_aton('127.0.0.1') + bytes(8), 16)
+        iov = iovec(ctypes.cast(buf, ctypes.c_void_p), len(data))
+        m = mmsghdr(msghdr(ctypes.cast(addr, ctypes.c_void_p), 16, ctypes.pointer(iov), 1,
+                           None, 0, 0), 0)
+        # sendmmsg(fd, msgvec, vlen, flags) is syscall 307 on x86-64.
+        if libc.syscall(307, s.fileno(), ctypes.byref(m), 1, socket.MSG_FASTOPEN) < 0:
+            raise OSError(ctypes.get_errno(), 'sendmmsg')
+    time.sleep(0.3)
+    s.close()
 def unix(addr):
     u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     u.settimeout(3)
@@ -153,6 +186,8 @@ def unix(addr):
 attempt('tcp4', lambda: socket.create_connection(('127.0.0.1', {tcp4}), timeout=3).sendall(b'GET /direct4 HTTP/1.1\r\n\r\n'))
 {tcp6}attempt('mptcp4', lambda: mptcp({tcp4}))
 attempt('udp4', udp)
+for how in ('sendto', 'sendmsg', 'sendmmsg'):
+    attempt('tfo-' + how, lambda: fast_open(how, {tcp4}))
 attempt('metadata', lambda: socket.create_connection(('169.254.169.254', 80), timeout=3))
 attempt('unix', lambda: unix({path:?}))
 attempt('abstract', lambda: unix('\0{name}'))
