@@ -373,18 +373,21 @@ impl Dir {
         Ok(Some(dir))
     }
 
-    /// The contents of `name` if it is a regular file we own that nobody else can write.
-    pub fn read_private_file(&self, name: impl AsRef<OsStr>) -> Result<Option<Vec<u8>>> {
-        let Some((mut file, st)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
+    /// The contents of `name` if it is a regular file we own that nobody else can write, of at
+    /// most `max` bytes (a larger one, which a task that could write the dir may have made to
+    /// cost the next launch its memory, is none).
+    pub fn read_private_file(&self, name: impl AsRef<OsStr>, max: u64) -> Result<Option<Vec<u8>>> {
+        let Some((file, st)) = self.open_regular(name.as_ref(), OFlag::O_RDONLY)? else {
             return Ok(None);
         };
-        if !is_private(&st) {
+        if !is_private(&st) || st.size > max {
             return Ok(None);
         }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
+        let mut bytes = Vec::with_capacity(st.size as usize);
+        file.take(max + 1)
+            .read_to_end(&mut bytes)
             .map_err(|e| FsError::io(&self.child(name.as_ref()), e))?;
-        Ok(Some(bytes))
+        Ok((bytes.len() as u64 <= max).then_some(bytes))
     }
 
     /// Another descriptor for the same directory.

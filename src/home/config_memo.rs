@@ -91,6 +91,9 @@ pub fn key(opts: &PrepareOptions, config_text: Option<&str>) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The largest record read; a config that would not fit is decided afresh each time.
+const MAX_RECORD: u64 = 32 << 20;
+
 fn file_name(stem: &str) -> String {
     format!("{stem}.config-memo.json")
 }
@@ -98,7 +101,7 @@ fn file_name(stem: &str) -> String {
 /// The record for `home` when it was made for `key`.
 pub fn load(home: &Path, key: &str) -> Option<Record> {
     let (dir, stem) = home_lock::open_state_dir(home)?;
-    let bytes = dir.read_private_file(file_name(&stem)).ok()??;
+    let bytes = dir.read_private_file(file_name(&stem), MAX_RECORD).ok()??;
     let record: Record = serde_json::from_slice(&bytes).ok()?;
     (record.key == key && record.verifies()).then_some(record)
 }

@@ -27,6 +27,8 @@ pub const DIR: &str = "sessions";
 
 /// A rollout larger than this is not copied (it is read whole; Codex's are far smaller).
 const MAX_ROLLOUT: u64 = 256 << 20;
+/// The list of transcripts a task had copied: names of ~100 bytes, one per line.
+const MAX_LIST: u64 = 64 << 20;
 /// All that one publish copies.
 const MAX_PUBLISH: u64 = 512 << 20;
 /// Files one publish copies, at most (Codex writes one per session).
@@ -164,7 +166,7 @@ pub fn publish(
     let list_name = format!("{stem}.sessions");
     let total_name = format!("{stem}.sessions-bytes");
     let mut copied: BTreeSet<String> = state
-        .read_private_file(&list_name)?
+        .read_private_file(&list_name, MAX_LIST)?
         .map(|b| {
             String::from_utf8_lossy(&b)
                 .lines()
@@ -174,7 +176,7 @@ pub fn publish(
         .unwrap_or_default();
     let listed = copied.len();
     let task_total: u64 = state
-        .read_private_file(&total_name)?
+        .read_private_file(&total_name, 64)?
         .and_then(|b| String::from_utf8_lossy(&b).trim().parse().ok())
         .unwrap_or(0);
     let root = Dir::anchor(shared)?.create_dir(DIR, 0o700)?;

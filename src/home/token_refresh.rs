@@ -113,7 +113,7 @@ fn read_login(shared: &Path) -> Result<Option<(Dir, Value)>, String> {
         return Ok(None);
     }
     let Some(bytes) = dir
-        .read_private_file("auth.json")
+        .read_private_file("auth.json", MAX_AUTH_BYTES)
         .map_err(|e| e.to_string())?
     else {
         return Ok(None);

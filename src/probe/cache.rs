@@ -107,7 +107,8 @@ impl CacheDir {
     ) -> Option<V> {
         let (anchor, below) = self.place.as_ref()?;
         let dir = Dir::anchor(anchor).ok()?.open_private_dirs(below).ok()??;
-        let bytes = dir.read_private_file(name).ok()??;
+        // A record is a few hundred bytes.
+        let bytes = dir.read_private_file(name, 64 << 10).ok()??;
         let stored: Stored<K, V> = serde_json::from_slice(&bytes).ok()?;
         (stored.key == *key).then_some(stored.value)
     }
