@@ -17,8 +17,11 @@ static REAL: Mutex<Option<HashSet<OsString>>> = Mutex::new(None);
 
 /// `path` with every symlink resolved, as [`std::fs::canonicalize`] gives it.
 pub fn canonicalize(path: &Path) -> std::io::Result<PathBuf> {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    // `components()` drops a trailing `/.`, which realpath refuses after a file (ENOTDIR).
     let plain = path.is_absolute()
-        && !path.as_os_str().as_encoded_bytes().ends_with(b"/")
+        && !bytes.ends_with(b"/")
+        && !bytes.ends_with(b"/.")
         && path
             .components()
             .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
@@ -62,6 +65,8 @@ mod tests {
             "a/file",
             "a/file/",
             "a/file/x",
+            "a/file/.",
+            "a/b/.",
             "link/b",
             "a/rel",
             "a/rel/",
