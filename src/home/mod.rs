@@ -188,22 +188,12 @@ pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> 
 fn validate(opts: &PrepareOptions) -> Result<Validated, HomeError> {
     let decided = decide_config(opts)?;
     let shared = &opts.shared_home;
-    let DecidedFacts {
-        windows,
-        user_allows_network,
-        references,
-    } = decided.facts;
-    let references = references?;
+    let facts = decided.facts?;
     Ok(Validated {
-        referenced: sync::read_referenced(&references, shared)?,
-        memo: decided.fresh.and_then(|key| {
-            let facts = config_memo::Facts {
-                windows,
-                user_allows_network,
-                references,
-            };
-            config_memo::Record::new(key, facts, decided.config.clone())
-        }),
+        referenced: sync::read_referenced(&facts.references, shared)?,
+        memo: decided
+            .fresh
+            .and_then(|key| config_memo::Record::new(key, facts, decided.config.clone())),
         config: decided.config,
         decision: decided.decision,
         config_json: sync::read_source(&shared.join("config.json"))?,
@@ -222,19 +212,13 @@ pub fn plan_config(opts: &PrepareOptions) -> Result<String, HomeError> {
 
 /// The config source with the `-c` overrides and the managed blocks applied.
 struct DecidedConfig {
-    /// What the decision read from the user's config.
-    facts: DecidedFacts,
+    /// What the decision read from the user's config; the references' refusal is kept for
+    /// whoever needs them (a caller that only wants the config text does not).
+    facts: Result<config_memo::Facts, HomeError>,
     config: String,
     decision: Decision,
     /// The memo key, when this was decided afresh (not taken from the record).
     fresh: Option<String>,
-}
-
-/// [`config_memo::Facts`], with the references' refusal kept for whoever needs them.
-struct DecidedFacts {
-    windows: WindowsSandbox,
-    user_allows_network: bool,
-    references: Result<Vec<(String, String)>, HomeError>,
 }
 
 fn decide_config(opts: &PrepareOptions) -> Result<DecidedConfig, HomeError> {
@@ -261,26 +245,12 @@ fn decide_config(opts: &PrepareOptions) -> Result<DecidedConfig, HomeError> {
     };
     let key = config_memo::key(opts, config_text.as_deref());
     if let Some(record) = config_memo::load(&opts.home, &key) {
-        let facts = record.facts;
-        let decision = inner_sandbox::decide(
-            opts.outer,
-            opts.network_on,
-            opts.platform,
-            opts.codex_version.as_deref(),
-            facts.windows,
-        );
-        let managed = managed_config(opts, Some(decision.setting.clone()));
+        let (decision, _) =
+            decide_sandbox(opts, record.facts.windows, record.facts.user_allows_network);
         return Ok(DecidedConfig {
             config: record.config,
-            decision: Decision {
-                setting: managed::effective_sandbox(&managed, facts.user_allows_network),
-                ..decision
-            },
-            facts: DecidedFacts {
-                windows: facts.windows,
-                user_allows_network: facts.user_allows_network,
-                references: Ok(facts.references),
-            },
+            decision,
+            facts: Ok(record.facts),
             fresh: None,
         });
     }
@@ -293,6 +263,28 @@ fn decide_config(opts: &PrepareOptions) -> Result<DecidedConfig, HomeError> {
         }
         _ => WindowsSandbox::Absent,
     };
+    let user_allows_network = managed::user_allows_network(parsed.root());
+    let (decision, managed) = decide_sandbox(opts, windows, user_allows_network);
+    let applied = managed::apply_parsed(&parsed, &managed).map_err(named)?;
+    Ok(DecidedConfig {
+        facts: sync::reference_values(parsed.root()).map(|references| config_memo::Facts {
+            windows,
+            user_allows_network,
+            references,
+        }),
+        config: applied.text,
+        decision,
+        fresh: Some(key),
+    })
+}
+
+/// The sandbox decision for `opts`, given what it takes from the user's config, and the managed
+/// settings that carry it: one function for a config decided afresh and one taken from the record.
+fn decide_sandbox(
+    opts: &PrepareOptions,
+    windows: WindowsSandbox,
+    user_allows_network: bool,
+) -> (Decision, ManagedConfig) {
     let decision = inner_sandbox::decide(
         opts.outer,
         opts.network_on,
@@ -301,21 +293,14 @@ fn decide_config(opts: &PrepareOptions) -> Result<DecidedConfig, HomeError> {
         windows,
     );
     let managed = managed_config(opts, Some(decision.setting.clone()));
-    let applied = managed::apply_parsed(&parsed, &managed).map_err(named)?;
-    let decision = Decision {
-        setting: applied.sandbox,
-        ..decision
-    };
-    Ok(DecidedConfig {
-        facts: DecidedFacts {
-            windows,
-            user_allows_network: managed::user_allows_network(parsed.root()),
-            references: sync::reference_values(parsed.root()),
+    let setting = managed::effective_sandbox(&managed, user_allows_network);
+    (
+        Decision {
+            setting,
+            ..decision
         },
-        config: applied.text,
-        decision,
-        fresh: Some(key),
-    })
+        managed,
+    )
 }
 
 /// The managed settings for `opts`; the sandbox one once decided (a placeholder before: only
