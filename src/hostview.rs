@@ -18,7 +18,7 @@ use crate::probe::bwrap::{self as bwrap_probe, Launcher};
 use crate::probe::cache::CacheDir;
 use crate::probe::host::{self, HostFacts};
 use crate::probe::proc_mount;
-use crate::select::{Backend, BackendRequest, TargetOs};
+use crate::select::{Backend, TargetOs};
 
 /// The kind of a filesystem entry, as `lstat` would say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -416,8 +416,7 @@ pub fn gather<'fs>(req: &SandboxRequest, fs: &'fs LiveFs) -> Result<HostView<'fs
         FileSystem::Restricted(rules) if !req.policy.is_full_disk_write() => Some(rules),
         _ => None,
     };
-    let bwrap_reachable =
-        may_use_bwrap && req.backend != BackendRequest::None && facts.userns.available;
+    let bwrap_reachable = may_use_bwrap && facts.userns.available;
     let mut system_bwrap = Err("not probed".to_string());
     let mut proc_mount_allowed = true;
     if let (true, Some(rules)) = (bwrap_reachable, restricted) {

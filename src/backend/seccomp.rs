@@ -331,7 +331,6 @@ pub fn build(mode: SeccompMode) -> Result<BpfProgram, SeccompError> {
         listed.push((nr, verdict));
     }
     let chain_code: Vec<BpfProgram> = chains.iter().map(|c| chain(c)).collect::<Result<_, _>>()?;
-    let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
     let mut program = vec![
         ins(BPF_LD_W_ABS, 0, 0, ARCH_OFFSET),
         ins(BPF_JMP_JEQ_K, 1, 0, arch),
@@ -341,7 +340,7 @@ pub fn build(mode: SeccompMode) -> Result<BpfProgram, SeccompError> {
         program.extend([
             ins(BPF_LD_W_ABS, 0, 0, NR_OFFSET),
             ins(BPF_JMP_JSET_K, 0, 1, X32_SYSCALL_BIT),
-            ins(BPF_RET_K, 0, 0, eperm),
+            ins(BPF_RET_K, 0, 0, errno(libc::EPERM)),
         ]);
     }
     program.extend(dispatch(listed, &chain_code)?);
@@ -373,6 +372,11 @@ const ARGS_OFFSET: u32 = 16;
 
 fn ins(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
     sock_filter { code, jt, jf, k }
+}
+
+/// The verdict that fails a call with `e`.
+fn errno(e: i32) -> u32 {
+    libc::SECCOMP_RET_ERRNO | e as u32
 }
 
 fn jump(n: usize) -> Result<u8, SeccompError> {
@@ -418,7 +422,6 @@ fn dispatch(
             Some(start)
         })
         .collect();
-    let errno = |e: i32| libc::SECCOMP_RET_ERRNO | e as u32;
     let mut code = vec![
         ins(BPF_LD_W_ABS, 0, 0, NR_OFFSET),
         ins(BPF_JMP_JEQ_K, 0, 1, SYS_OPENAT2),
@@ -451,12 +454,7 @@ fn chain(rules: &[Rule]) -> Result<BpfProgram, SeccompError> {
         for cond in rule {
             condition(cond, &mut code, &mut fails)?;
         }
-        code.push(ins(
-            BPF_RET_K,
-            0,
-            0,
-            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
-        ));
+        code.push(ins(BPF_RET_K, 0, 0, errno(libc::EPERM)));
         let next = code.len();
         debug_assert!(fails.iter().all(|&(at, _)| at >= start));
         for (at, on_true) in fails {

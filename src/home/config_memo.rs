@@ -72,13 +72,13 @@ pub fn key(opts: &PrepareOptions, config_text: Option<&str>) -> String {
     if let Ok(meta) = std::env::current_exe().and_then(std::fs::metadata) {
         use std::os::unix::fs::MetadataExt;
         h.update(format!(
-            "\0{}:{}:{}:{}",
+            "\0{}:{}:{}:{}.{}",
             meta.dev(),
             meta.ino(),
             meta.len(),
+            meta.mtime(),
             meta.mtime_nsec()
         ));
-        h.update(meta.mtime().to_le_bytes());
     }
     h.update(format!("\0{opts:?}\0"));
     match config_text {
