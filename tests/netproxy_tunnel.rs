@@ -1,6 +1,8 @@
 //! The egress proxy lets allowed traffic through: CONNECT tunnels and plain-HTTP forwarding on
 //! its TCP port and its unix socket, through the in-sandbox relay, and it shuts down cleanly.
 
+#[path = "common/listeners.rs"]
+mod listeners;
 mod netproxy_harness;
 
 use std::io::{Read, Write};
@@ -9,6 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use codex_launcher::netproxy::relay;
+use listeners::{held_here, listening_sockets, socket_holders};
 use netproxy_harness::{connect, echo_through, policy, Proxy, RecordingResolver, Server};
 
 /// A test name mapped to loopback, opened by allowing exactly that loopback endpoint.
@@ -151,6 +154,16 @@ fn shutdown_closes_tunnels_stops_listening_and_removes_the_socket() {
         move |c| c.unix_socket = Some(path),
     );
     let addr = proxy.handle.addr;
+    let listening = listening_sockets(addr.port());
+    assert!(
+        !listening.is_empty(),
+        "the proxy is not listening on {addr}"
+    );
+    assert!(
+        held_here(&listening)
+            && socket_holders(&listening).contains(&std::env::current_exe().unwrap()),
+        "the listener on {addr} is not this process's"
+    );
     let mut tunnel = connect(
         TcpStream::connect(addr).unwrap(),
         &format!("allowed.test:{}", echo.addr.port()),
@@ -173,7 +186,8 @@ fn shutdown_closes_tunnels_stops_listening_and_removes_the_socket() {
         matches!(tunnel.read(&mut buf), Ok(0) | Err(_)),
         "tunnel still open"
     );
-    assert!(TcpStream::connect(addr).is_err(), "still accepting");
+    // Its own descriptors, by socket inode: see tests/common/listeners.rs.
+    assert!(!held_here(&listening), "still listening on {addr}");
     assert!(!sock.exists(), "unix socket left behind");
 }
 

@@ -5,6 +5,7 @@
 pub mod attack;
 pub mod codex;
 pub mod homes;
+pub mod listeners;
 pub mod mock_model;
 pub mod scene;
 pub mod token_server;
