@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Launch overhead of the codex-linux-sandbox personality, measured in one hyperfine run against
+# Launch overhead of the codex-linux-sandbox personality, measured in one run against
 #   - the raw bubblewrap command our plan produces (same argv, running /usr/bin/true directly),
 #   - the same helper on the vendored bubblewrap, and its raw counterpart,
 #   - the same helper forced onto Landlock + seccomp, against a bare /usr/bin/true,
 #   - real Codex's helper with the same profile, when CODEX_REFERENCE_BIN names a Codex binary.
 # Then the peak RSS of a launch (GNU time) and the throughput of 100 concurrent helper launches
 # against 100 concurrent raw bubblewrap runs of the same plan (BENCH_CONCURRENT=n to change 100).
+# The rows are timed in rounds (BENCH_ROUNDS, default 10, of BENCH_RUNS / BENCH_ROUNDS runs per
+# row): this machine's speed drifts by more than the differences measured here within seconds, so
+# each ratio is taken within a round, where both of its rows saw the same machine, and the median
+# over rounds is printed. BENCH_BIN=path times that binary instead of building this tree's.
 # Usage: scripts/bench.sh [hyperfine options...]   (needs hyperfine, strace, python3, bwrap,
 # /usr/bin/time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --locked --quiet
-bin=$PWD/target/release/codex-launcher
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$(realpath "$BENCH_BIN")
+else
+  cargo build --release --locked --quiet
+  bin=$PWD/target/release/codex-launcher
+fi
 # Not under /tmp: a per-task home must not live in the temp dir.
 work=$(mktemp -d "$PWD/target/cl-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -113,24 +121,31 @@ if [ -n "${CODEX_REFERENCE_BIN:-}" ]; then
   cmds+=(-n "Codex 0.169 helper" "$work/ref/codex-linux-sandbox --sandbox-policy-cwd $ws --permission-profile '$profile' -- /usr/bin/true")
 fi
 
-hyperfine -N --warmup 20 --runs "${BENCH_RUNS:-300}" --export-json "$work/result.json" "$@" "${cmds[@]}" >&2
-python3 - "$work/result.json" <<'PY'
-import json, sys
-r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
-def ms(n): return r[n]["mean"] * 1000
+rounds=${BENCH_ROUNDS:-10}
+per_round=$(( (${BENCH_RUNS:-300} + rounds - 1) / rounds ))
+for round in $(seq "$rounds"); do
+  printf 'bench: round %d of %d\n' "$round" "$rounds" >&2
+  hyperfine -N --warmup 5 --runs "$per_round" --export-json "$work/round-$round.json" "$@" "${cmds[@]}" > /dev/null
+done
+python3 - "$work"/round-*.json <<'PY'
+import json, statistics, sys
+rounds = [{x["command"]: x for x in json.load(open(f))["results"]} for f in sys.argv[1:]]
+def over(f): return statistics.median(f(r) for r in rounds)
+def ms(n): return over(lambda r: r[n]["median"]) * 1000
 def row(name, base):
-    print(f"{name:26} {ms(name):7.2f} ms  {ms(name) / ms(base):5.2f}x {base}")
-print("mean launch time, ratio to the baseline on the right")
+    ratio = over(lambda r: r[name]["median"] / r[base]["median"])
+    print(f"{name:26} {ms(name):7.2f} ms  {ratio:5.2f}x {base}")
+print(f"median launch time over {len(rounds)} rounds; ratio to the row on the right, the median of each round's ratio")
 row("helper (system bwrap)", "raw bwrap (system)")
 row("bwrap + inner stage", "raw bwrap (system)")
 row("helper (system bwrap)", "bwrap + inner stage")
 row("helper (vendored bwrap)", "raw bwrap (vendored)")
 row("helper (vendored bwrap)", "raw bwrap (system)")
-med = lambda n: r[n]["median"] * 1000
-print(f"{'helper (landlock)':26} {ms('helper (landlock)'):7.2f} ms  median +{med('helper (landlock)') - med('bare true'):.2f} ms over bare /usr/bin/true")
+over_true = over(lambda r: r["helper (landlock)"]["median"] - r["bare true"]["median"]) * 1000
+print(f"{'helper (landlock)':26} {ms('helper (landlock)'):7.2f} ms  +{over_true:.2f} ms over bare /usr/bin/true")
 row("codex-run (warm)", "raw bwrap (codex-run plan)")
-print(f"{'prepare-home (10k lines)':26} {ms('prepare-home (10k-line config)'):7.2f} ms  median {med('prepare-home (10k-line config)'):.2f} ms")
-if "Codex 0.169 helper" in r:
+print(f"{'prepare-home (10k lines)':26} {ms('prepare-home (10k-line config)'):7.2f} ms")
+if "Codex 0.169 helper" in rounds[0]:
     row("helper (system bwrap)", "Codex 0.169 helper")
     row("Codex 0.169 helper", "raw bwrap (system)")
 PY
@@ -153,14 +168,19 @@ n=${BENCH_CONCURRENT:-100}
 burst() {
   printf 'for i in $(seq %d); do %s > /dev/null & done; for p in $(jobs -p); do wait $p || exit 1; done' "$n" "$1"
 }
-hyperfine -N --warmup 2 --runs "${BENCH_CONCURRENT_RUNS:-10}" --export-json "$work/burst.json" \
-  -n "raw bwrap x$n" "bash -c $(printf '%q' "$(burst "$raw_system")")" \
-  -n "helper x$n" "bash -c $(printf '%q' "$(burst "$(printf '%q ' "${helper[@]}")")")" >&2
-python3 - "$work/burst.json" "$n" <<'PY'
-import json, sys
-r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
-n = sys.argv[2]
-raw, ours = r[f"raw bwrap x{n}"], r[f"helper x{n}"]
+# In rounds too: one burst of each per round, the ratio taken within the round.
+for round in $(seq "${BENCH_CONCURRENT_RUNS:-10}"); do
+  hyperfine -N --warmup 1 --runs 1 --export-json "$work/burst-$round.json" \
+    -n "raw bwrap x$n" "bash -c $(printf '%q' "$(burst "$raw_system")")" \
+    -n "helper x$n" "bash -c $(printf '%q' "$(burst "$(printf '%q ' "${helper[@]}")")")" > /dev/null
+done
+python3 - "$n" "$work"/burst-*.json <<'PY'
+import json, statistics, sys
+n = sys.argv[1]
+rounds = [{x["command"]: x["mean"] for x in json.load(open(f))["results"]} for f in sys.argv[2:]]
+raw = statistics.median(r[f"raw bwrap x{n}"] for r in rounds)
+ours = statistics.median(r[f"helper x{n}"] for r in rounds)
+ratio = statistics.median(r[f"raw bwrap x{n}"] / r[f"helper x{n}"] for r in rounds)
 print(f"{n} concurrent launches: raw bwrap {raw * 1000:.0f} ms, helper {ours * 1000:.0f} ms; "
-      f"helper throughput {raw / ours:.2f}x raw (goal >= 0.8x)")
+      f"helper throughput {ratio:.2f}x raw (goal >= 0.8x)")
 PY
