@@ -18,7 +18,7 @@ use crate::probe::bwrap::{self as bwrap_probe, Launcher};
 use crate::probe::cache::CacheDir;
 use crate::probe::host::{self, HostFacts};
 use crate::probe::proc_mount;
-use crate::select::{Backend, TargetOs};
+use crate::select::Backend;
 
 /// The kind of a filesystem entry, as `lstat` would say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -400,8 +400,7 @@ impl HostView<'_> {
 /// bubblewrap it will use).
 pub fn gather<'fs>(req: &SandboxRequest, fs: &'fs LiveFs) -> Result<HostView<'fs>, Failure> {
     // A cache inside a writable root of this launch is neither read nor written.
-    let may_use_bwrap = req.target == TargetOs::Linux
-        && (req.backend.allows(Backend::BwrapSystem) || req.backend.allows(Backend::BwrapVendored));
+    let may_use_bwrap = req.may_use_bwrap();
     // The cache dir is resolved (against the writable roots) only when a probe may use it.
     let cache = may_use_bwrap.then(|| CacheDir::for_policy(&req.policy));
     let facts = host::probe_for(cache.as_ref());

@@ -173,8 +173,12 @@ fn refused(e: impl std::fmt::Display) -> Failure {
 
 /// Removes mount points that killed launches left in this request's writable roots, so the plan
 /// that follows is the one a clean run would get. An effect: runs and launches only, never for
-/// `explain` or a dry run.
+/// `explain` or a dry run. A launch that cannot be bubblewrap makes no mount points, and what
+/// killed ones left changes nothing in its plan: the next launch that can be bubblewrap sweeps.
 pub fn sweep_leftovers(req: &SandboxRequest) {
+    if !req.may_use_bwrap() {
+        return;
+    }
     let tmp = std::env::var_os("TMPDIR")
         .filter(|t| !t.is_empty())
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);

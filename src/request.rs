@@ -10,7 +10,7 @@ use crate::cli::{LinuxSandboxArgs, SandboxOptions};
 use crate::exit::Failure;
 use crate::policy::modes::{self, SandboxMode};
 use crate::policy::{PermissionProfile, Policy, ResolveContext};
-use crate::select::{BackendRequest, TargetOs};
+use crate::select::{Backend, BackendRequest, TargetOs};
 
 /// A validated request to run a command under a policy.
 #[derive(Debug, Clone)]
@@ -46,6 +46,14 @@ pub struct SandboxRequest {
 }
 
 impl SandboxRequest {
+    /// Whether the ladder may pick a bubblewrap backend for this request: only then is there a
+    /// user-namespace probe, a bubblewrap to look for, or a mount point to make or clean up.
+    pub fn may_use_bwrap(&self) -> bool {
+        self.target == TargetOs::Linux
+            && (self.backend.allows(Backend::BwrapSystem)
+                || self.backend.allows(Backend::BwrapVendored))
+    }
+
     /// The request `run`/`explain` options describe, for `command` in the workspace.
     pub fn from_options(opts: &SandboxOptions, command: Vec<OsString>) -> Result<Self, Failure> {
         let here = || {
