@@ -44,7 +44,7 @@ fn workspace(cwd: Option<&Path>) -> Result<PathBuf, Failure> {
             None => link.message_for_cwd(&dir),
         })
     })?;
-    dir.canonicalize()
+    crate::fs::canonicalize(&dir)
         .ok()
         .filter(|d| d.is_dir())
         .ok_or_else(|| {
@@ -280,7 +280,7 @@ fn find_codex(workspace: &Path) -> Result<PathBuf, Failure> {
     let dirs: Vec<PathBuf> = std::env::split_paths(&path)
         .filter(|d| d.is_absolute())
         .filter(|d| {
-            !d.canonicalize()
+            !crate::fs::canonicalize(d)
                 .unwrap_or_else(|_| d.clone())
                 .starts_with(workspace)
         })
@@ -449,7 +449,7 @@ pub fn run_until(args: RunArgs, finish: Finish) -> Outcome {
                 crate::policy::FileSystem::Restricted(rules) => rules
                     .paths_with(crate::policy::Access::Write)
                     .into_iter()
-                    .map(|w| w.canonicalize().unwrap_or(w))
+                    .map(|w| crate::fs::canonicalize(&w).unwrap_or(w))
                     .collect(),
                 crate::policy::FileSystem::Unrestricted => vec![PathBuf::from("/")],
             };
@@ -562,14 +562,14 @@ fn refresh_login(shared: &Path) {
 /// provider `base_url` swapped for one that collects the user's token, say), and a replay checks a
 /// lock only against itself: refuse it.
 fn refuse_lock_in_writable_root(file: &Path, request: &SandboxRequest) -> Result<(), Failure> {
-    let Ok(canonical) = file.canonicalize() else {
+    let Ok(canonical) = crate::fs::canonicalize(file) else {
         return Ok(()); // read_lock reports the missing file
     };
     let inside = request
         .policy
         .writable_roots()
         .into_iter()
-        .map(|w| w.canonicalize().unwrap_or(w))
+        .map(|w| crate::fs::canonicalize(&w).unwrap_or(w))
         .find(|w| canonical.starts_with(w));
     match inside {
         Some(root) => Err(Failure::refused(format!(
@@ -676,7 +676,7 @@ fn detect_codex_version(
         }
     });
     let trusted = program.and_then(|p| {
-        let canonical = p.canonicalize().ok().filter(|c| c.is_absolute())?;
+        let canonical = crate::fs::canonicalize(&p).ok().filter(|c| c.is_absolute())?;
         match writable.iter().find(|w| canonical.starts_with(w)) {
             Some(root) => {
                 eprintln!(

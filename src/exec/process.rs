@@ -493,6 +493,8 @@ pub fn supervise_with(
     };
     match start_child(|| child_steps(), command.as_ref()) {
         Ok(child) => {
+            // Nothing resolved while planning may be trusted once the task runs (fs::realpath).
+            crate::fs::forget_resolved();
             let pumps = relays.start();
             if let Err(f) = after_fork() {
                 let _ = signal::kill(child, Signal::SIGKILL);

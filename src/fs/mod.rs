@@ -30,7 +30,7 @@ mod temp;
 mod write;
 
 pub use lock::Lock;
-pub use realpath::canonicalize;
+pub use realpath::{canonicalize, forget as forget_resolved};
 pub use repair::{owner_lacks_access, repair_owner_access, report};
 use temp::temp_name;
 pub use temp::{is_leftover_temp, TEMP_PREFIX};

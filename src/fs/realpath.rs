@@ -5,6 +5,10 @@
 //! `readlink` each time: ~45 failing calls on a warm Landlock launch. A prefix found not to be a
 //! symlink is remembered; anything unusual (a symlink, `..`, a missing part, a trailing slash)
 //! goes to the real `realpath`, so the answers are the same.
+//!
+//! What is remembered is true while planning, before any sandboxed task runs. A task can swap a
+//! directory in a writable root for a symlink, so a supervising launcher calls [`forget`] once its
+//! task has started: what it resolves after the task (session bookkeeping) is walked again.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -47,6 +51,11 @@ pub fn canonicalize(path: &Path) -> std::io::Result<PathBuf> {
     Ok(prefix)
 }
 
+/// Drops everything remembered: from here on, each prefix is resolved again (once).
+pub fn forget() {
+    *REAL.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +92,21 @@ mod tests {
             assert_eq!(ours, libc, "{}", path.display());
         }
         assert_eq!(canonicalize(Path::new("/")).unwrap(), PathBuf::from("/"));
+    }
+
+    /// A directory a task swaps for a symlink after planning: the remembered answer is the
+    /// planning one until `forget`, then the swap is seen.
+    #[test]
+    fn forget_makes_a_swap_after_planning_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(base.join("ws/sub")).unwrap();
+        std::fs::create_dir_all(base.join("elsewhere/sub")).unwrap();
+        let path = base.join("ws/sub");
+        assert_eq!(canonicalize(&path).unwrap(), path);
+        std::fs::rename(base.join("ws"), base.join("ws-old")).unwrap();
+        std::os::unix::fs::symlink(base.join("elsewhere"), base.join("ws")).unwrap();
+        forget();
+        assert_eq!(canonicalize(&path).unwrap(), base.join("elsewhere/sub"));
     }
 }

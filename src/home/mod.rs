@@ -157,7 +157,9 @@ struct Validated {
 /// Refuses per-task homes under the temp dir (Codex refuses helper binaries there) or the shared home.
 pub fn check_home_location(home: &Path, shared: &Path) -> Result<(), HomeError> {
     let normal = |p: &Path| {
-        crate::policy::resolve::normalize(&p.canonicalize().unwrap_or_else(|_| p.to_path_buf()))
+        crate::policy::resolve::normalize(
+            &crate::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
+        )
     };
     let (h, s) = (normal(home), normal(shared));
     let mut temps = vec![
