@@ -509,7 +509,8 @@ fn stop(cell: &Cell) -> Result<String, String> {
     let ready = ready_file.exists();
     // Give the orphans time to exit and be reaped.
     std::thread::sleep(Duration::from_millis(700));
-    let zombies = container_pid(&name).map(zombies_below);
+    let zombies =
+        container_pid(&name).map(|pid| lasting_zombies_below(pid, Duration::from_millis(500)));
     let stopped = output(Command::new("podman").args(["stop", "-t", "30", &name]));
     let status = child.wait().expect("podman run ends");
     let mut err = String::new();

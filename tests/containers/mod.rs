@@ -305,7 +305,20 @@ pub fn container_pid(name: &str) -> Option<i32> {
     text(&out.stdout).trim().parse().ok().filter(|p| *p > 0)
 }
 
-/// Every process below `root` (host PIDs) in state Z, with its command name.
+/// The zombies below `root` that are still there `gap` later: a process that exited a moment ago
+/// is a zombie until its living parent (a shell waiting for its `sleep`, say) reaps it, which on a
+/// loaded machine can take a while. An orphan nobody reaps stays a zombie.
+pub fn lasting_zombies_below(root: i32, gap: std::time::Duration) -> Vec<String> {
+    let first = zombies_below(root);
+    if first.is_empty() {
+        return first;
+    }
+    std::thread::sleep(gap);
+    let second = zombies_below(root);
+    first.into_iter().filter(|z| second.contains(z)).collect()
+}
+
+/// Every process below `root` (host PIDs) in state Z, as "pid comm".
 pub fn zombies_below(root: i32) -> Vec<String> {
     let mut parent_of = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
