@@ -234,6 +234,65 @@ fn open_locked(registry: &Path) -> Result<(Dir, fs::Lock), FsError> {
     Ok((reg, lock))
 }
 
+/// The first marker of each kind this launch wrote, which the other entries link to.
+#[derive(Default)]
+struct Markers {
+    synthetic: Option<std::fs::File>,
+    existing: Option<std::fs::File>,
+}
+
+/// Writes our marker `own` in `entry`, saying `synthetic` or `existing`. The first of a kind is a
+/// new file; the others are hard links to it: a new inode costs ext4 (a common `/tmp`) about
+/// three times a link, and a launch in a workspace with `/tmp` writable marks eight targets.
+/// Should a link fail (no `/proc`), the marker is written as a file of its own.
+fn place_marker(
+    entry: &Dir,
+    own: &str,
+    synthetic: bool,
+    made: &mut Markers,
+) -> Result<(), FsError> {
+    let first = if synthetic {
+        &mut made.synthetic
+    } else {
+        &mut made.existing
+    };
+    if let Some(file) = first.as_ref() {
+        match replacing_own(entry, own, || entry.link_new(file, own)) {
+            Ok(()) => return Ok(()),
+            Err(e) => tracing::debug!(error = %e, "marker not linked; writing it"),
+        }
+    }
+    let mut file = replacing_own(entry, own, || entry.create_new(own, 0o644))?;
+    let text: &[u8] = if synthetic {
+        b"synthetic\n"
+    } else {
+        b"existing\n"
+    };
+    std::io::Write::write_all(&mut file, text).map_err(|e| FsError::Io {
+        path: entry.path().join(own),
+        source: e,
+    })?;
+    *first = Some(file);
+    Ok(())
+}
+
+/// Runs `make`, which creates our marker `own` exclusively; if something is there already, a
+/// marker of a dead process that had our pid before (or anything a task planted: it is never
+/// followed), removes it and runs `make` again.
+fn replacing_own<T>(
+    entry: &Dir,
+    own: &str,
+    make: impl Fn() -> Result<T, FsError>,
+) -> Result<T, FsError> {
+    match make() {
+        Err(e) if e.errno() == Some(nix::errno::Errno::EEXIST) => {
+            remove_marker(entry, own)?;
+            make()
+        }
+        other => other,
+    }
+}
+
 /// Records this process as a user of every target. Must run before bubblewrap starts.
 pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registration, FsError> {
     let mut registration = Registration {
@@ -245,6 +304,7 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
     }
     let (reg, _guard) = open_locked(registry)?;
     let own = std::process::id().to_string();
+    let mut made = Markers::default();
     for target in targets {
         let hash = target_hash(&target.path);
         // An entry stays between launches: creating and removing a directory costs a quarter of
@@ -283,24 +343,7 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
             });
         let synthetic = !target.preexisting || any_synthetic || on_disk_id.is_none();
         let preexisting_id = if synthetic { None } else { on_disk_id };
-        let mut file = match entry.create_new(&own, 0o644) {
-            // A marker under our pid is from a dead process that had it before; whatever it is
-            // (a task could have planted a symlink there), it goes, and ours is created O_EXCL.
-            Err(e) if e.errno() == Some(nix::errno::Errno::EEXIST) => {
-                remove_marker(&entry, &own)?;
-                entry.create_new(&own, 0o644)?
-            }
-            other => other?,
-        };
-        let text: &[u8] = if synthetic {
-            b"synthetic\n"
-        } else {
-            b"existing\n"
-        };
-        std::io::Write::write_all(&mut file, text).map_err(|e| FsError::Io {
-            path: entry.path().join(&own),
-            source: e,
-        })?;
+        place_marker(&entry, &own, synthetic, &mut made)?;
         registration.held.push(Held {
             target: target.clone(),
             hash,

@@ -331,6 +331,55 @@ fn planted_symlinks_in_the_registry_never_redirect_a_write() {
 }
 
 #[test]
+fn markers_of_one_kind_share_an_inode_and_planted_names_are_replaced_not_followed() {
+    let s = scene();
+    let own = std::process::id().to_string();
+    let made = [".agents", ".aws", ".git"].map(|n| s.ws.join(n));
+    let kept = [".codex", "keep"].map(|n| s.ws.join(n));
+    for dir in &kept {
+        std::fs::create_dir(dir).unwrap();
+    }
+    // Our pid's name in the second entry already holds a symlink to the victim (planted, or
+    // left by a process that had our pid): linking must replace it, never write through it.
+    let second = s.registry.join(target_hash(&made[1]));
+    std::fs::create_dir_all(&second).unwrap();
+    std::os::unix::fs::symlink(&s.victim, second.join(&own)).unwrap();
+    let targets: Vec<SyntheticTarget> = made
+        .iter()
+        .map(|p| dir_target(p, false))
+        .chain(kept.iter().map(|p| dir_target(p, true)))
+        .collect();
+    let registration = register(&s.registry, &targets).unwrap();
+    let marker = |target: &Path| s.registry.join(target_hash(target)).join(&own);
+    let inode = |target: &Path| std::fs::symlink_metadata(marker(target)).unwrap().ino();
+    for target in &made {
+        assert_eq!(
+            std::fs::read_to_string(marker(target)).unwrap(),
+            "synthetic\n"
+        );
+        assert_eq!(inode(target), inode(&made[0]));
+    }
+    for target in &kept {
+        assert_eq!(
+            std::fs::read_to_string(marker(target)).unwrap(),
+            "existing\n"
+        );
+        assert_eq!(inode(target), inode(&kept[0]));
+    }
+    assert_ne!(inode(&made[0]), inode(&kept[0]));
+    assert_eq!(
+        std::fs::symlink_metadata(marker(&made[0])).unwrap().nlink(),
+        3
+    );
+    s.victim_untouched();
+    registration.release().unwrap();
+    for target in made.iter().chain(&kept) {
+        assert!(std::fs::symlink_metadata(marker(target)).is_err());
+    }
+    s.victim_untouched();
+}
+
+#[test]
 fn a_registry_owned_by_someone_else_is_refused() {
     if !nix::unistd::geteuid().is_root() {
         return crate::test_skip::skip("chown needs root");

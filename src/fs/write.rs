@@ -27,6 +27,23 @@ impl Dir {
         Ok(File::from(fd))
     }
 
+    /// Makes `name` a new hard link to the open `file` (the very inode, not whatever its name
+    /// now holds); fails if anything is at `name` already. Through `/proc/self/fd`, as linking a
+    /// descriptor directly (`AT_EMPTY_PATH`) needs CAP_DAC_READ_SEARCH.
+    pub fn link_new(&self, file: &File, name: impl AsRef<OsStr>) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let name = component(&self.path, name.as_ref())?;
+        let source = format!("/proc/self/fd/{}", file.as_raw_fd());
+        nix::unistd::linkat(
+            nix::fcntl::AT_FDCWD,
+            source.as_str(),
+            &self.fd,
+            name,
+            nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
+        )
+        .map_err(|e| FsError::io(&self.child(name), e))
+    }
+
     /// A new file under a fresh temp name in this directory.
     fn create_temp(&self, mode: u32) -> Result<(OsString, File)> {
         loop {
