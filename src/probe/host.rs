@@ -168,8 +168,34 @@ struct UsernsKey {
     launcher_version: String,
 }
 
-/// The `/proc/self/mountinfo` line of `/`, without the mount ids (counters of this namespace).
+/// What `/` is. Where the kernel has them (Linux 6.8+), the unique id of its mount: never reused
+/// while the system runs, so another container's root, or a new root here, has another. Else the
+/// `/proc/self/mountinfo` line of `/` without the mount ids (counters of this namespace), which the
+/// kernel formats for every mount of the namespace: a tenth of a millisecond on a host with many.
 fn root_mount() -> String {
+    root_mount_unique_id()
+        .map(|id| format!("mount {id}"))
+        .unwrap_or_else(root_mount_line)
+}
+
+/// `statx("/")`'s `STATX_MNT_ID_UNIQUE`, when the kernel reports one.
+fn root_mount_unique_id() -> Option<u64> {
+    // SAFETY: an all-zero statx is a valid value; the kernel fills it in.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid path and a buffer of the right type, owned by this frame.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c"/".as_ptr(),
+            0,
+            libc::STATX_MNT_ID_UNIQUE,
+            &mut st,
+        )
+    };
+    (rc == 0 && st.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0).then_some(st.stx_mnt_id)
+}
+
+fn root_mount_line() -> String {
     use std::io::BufRead;
     let Ok(file) = std::fs::File::open("/proc/self/mountinfo") else {
         return String::new();
@@ -436,5 +462,19 @@ mod tests {
         let key = userns_key(uid, &sysctls, 0, None);
         cache.store("userns-v3.json", &key, &forged);
         assert!(userns_cached(&cache, uid, &sysctls, 0, None).available);
+    }
+
+    #[test]
+    fn the_root_mount_is_named_by_its_unique_id_where_the_kernel_has_one() {
+        let named = root_mount();
+        assert!(!named.is_empty());
+        assert_eq!(named, root_mount());
+        match root_mount_unique_id() {
+            Some(id) => assert_eq!(named, format!("mount {id}")),
+            None => assert_eq!(named, root_mount_line()),
+        }
+        // The fallback still finds `/`, without this namespace's mount ids.
+        let line = root_mount_line();
+        assert!(line.split_whitespace().nth(2) == Some("/"), "{line}");
     }
 }
