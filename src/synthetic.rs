@@ -9,7 +9,9 @@
 //!
 //! The registry lives in the temp dir, which a Landlock-sandboxed task can write. So it must be a
 //! real directory owned by us (mode 0700), every operation in it goes through [`crate::fs`], and a
-//! marker a task planted can at worst keep an empty placeholder around, never redirect a write.
+//! marker a task planted can at worst keep an empty placeholder around, or have an empty one
+//! removed that a planted dead `synthetic` marker claims (an empty directory or file named like a
+//! mount point), never redirect a write or remove anything with content.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -234,29 +236,24 @@ fn open_locked(registry: &Path) -> Result<(Dir, fs::Lock), FsError> {
     Ok((reg, lock))
 }
 
-/// The first marker of each kind this launch wrote, which the other entries link to.
-#[derive(Default)]
-struct Markers {
-    synthetic: Option<std::fs::File>,
-    existing: Option<std::fs::File>,
-}
-
-/// Writes our marker `own` in `entry`, saying `synthetic` or `existing`. The first of a kind is a
-/// new file; the others are hard links to it: a new inode costs ext4 (a common `/tmp`) about
-/// three times a link, and a launch in a workspace with `/tmp` writable marks eight targets.
-/// Should a link fail (no `/proc`), the marker is written as a file of its own.
+/// Writes our marker `own` in `entry`, saying `synthetic` or `existing`. The first `synthetic`
+/// marker of a launch is a new file and its other `synthetic` markers are hard links to it: a new
+/// inode costs ext4 (a common `/tmp`) about three times a link, and a launch in a workspace with
+/// `/tmp` writable creates eight mount points. Should a link fail (no `/proc`), the marker is a
+/// file of its own.
+///
+/// `existing` markers are always files of their own. Codex's helper writes its marker by name,
+/// truncating whatever is there: after a launch of ours is killed, one whose pid it gets would
+/// rewrite every link of a shared marker at once. Turning shared `synthetic` markers into
+/// `existing` only keeps that launch's placeholders around; turning shared `existing` ones into
+/// `synthetic` would have a user's own empty `.agents` in another workspace removed.
 fn place_marker(
     entry: &Dir,
     own: &str,
     synthetic: bool,
-    made: &mut Markers,
+    first_synthetic: &mut Option<std::fs::File>,
 ) -> Result<(), FsError> {
-    let first = if synthetic {
-        &mut made.synthetic
-    } else {
-        &mut made.existing
-    };
-    if let Some(file) = first.as_ref() {
+    if let (true, Some(file)) = (synthetic, first_synthetic.as_ref()) {
         match replacing_own(entry, own, || entry.link_new(file, own)) {
             Ok(()) => return Ok(()),
             Err(e) => tracing::debug!(error = %e, "marker not linked; writing it"),
@@ -272,7 +269,9 @@ fn place_marker(
         path: entry.path().join(own),
         source: e,
     })?;
-    *first = Some(file);
+    if synthetic && first_synthetic.is_none() {
+        *first_synthetic = Some(file);
+    }
     Ok(())
 }
 
@@ -304,7 +303,7 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
     }
     let (reg, _guard) = open_locked(registry)?;
     let own = std::process::id().to_string();
-    let mut made = Markers::default();
+    let mut first_synthetic = None;
     for target in targets {
         let hash = target_hash(&target.path);
         // An entry stays between launches: creating and removing a directory costs a quarter of
@@ -343,7 +342,7 @@ pub fn register(registry: &Path, targets: &[SyntheticTarget]) -> Result<Registra
             });
         let synthetic = !target.preexisting || any_synthetic || on_disk_id.is_none();
         let preexisting_id = if synthetic { None } else { on_disk_id };
-        place_marker(&entry, &own, synthetic, &mut made)?;
+        place_marker(&entry, &own, synthetic, &mut first_synthetic)?;
         registration.held.push(Held {
             target: target.clone(),
             hash,

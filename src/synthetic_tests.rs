@@ -331,7 +331,7 @@ fn planted_symlinks_in_the_registry_never_redirect_a_write() {
 }
 
 #[test]
-fn markers_of_one_kind_share_an_inode_and_planted_names_are_replaced_not_followed() {
+fn synthetic_markers_share_an_inode_and_planted_names_are_replaced_not_followed() {
     let s = scene();
     let own = std::process::id().to_string();
     let made = [".agents", ".aws", ".git"].map(|n| s.ws.join(n));
@@ -359,24 +359,76 @@ fn markers_of_one_kind_share_an_inode_and_planted_names_are_replaced_not_followe
         );
         assert_eq!(inode(target), inode(&made[0]));
     }
+    assert_eq!(
+        std::fs::symlink_metadata(marker(&made[0])).unwrap().nlink(),
+        3
+    );
+    // `existing` markers are never shared (see the next test).
     for target in &kept {
         assert_eq!(
             std::fs::read_to_string(marker(target)).unwrap(),
             "existing\n"
         );
-        assert_eq!(inode(target), inode(&kept[0]));
+        assert_eq!(
+            std::fs::symlink_metadata(marker(target)).unwrap().nlink(),
+            1
+        );
     }
-    assert_ne!(inode(&made[0]), inode(&kept[0]));
-    assert_eq!(
-        std::fs::symlink_metadata(marker(&made[0])).unwrap().nlink(),
-        3
-    );
     s.victim_untouched();
     registration.release().unwrap();
     for target in made.iter().chain(&kept) {
         assert!(std::fs::symlink_metadata(marker(target)).is_err());
     }
     s.victim_untouched();
+}
+
+/// A launch of ours is killed; Codex's helper gets its pid and writes its own marker for one
+/// target, truncating ours by name. A user's own empty directory elsewhere must not become
+/// removable with it.
+#[test]
+fn codex_rewriting_a_dead_launchs_marker_never_gets_a_users_empty_dir_removed() {
+    let s = scene();
+    let own = std::process::id().to_string();
+    let ws2 = s.ws.parent().unwrap().join("ws2");
+    std::fs::create_dir(&ws2).unwrap();
+    let a = s.ws.join(".codex");
+    let b = ws2.join(".agents");
+    let (made_a, made_b) = (s.ws.join(".git"), ws2.join(".git"));
+    for dir in [&a, &b] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let targets = [
+        dir_target(&a, true),
+        dir_target(&b, true),
+        dir_target(&made_a, false),
+        dir_target(&made_b, false),
+    ];
+    let registration = register(&s.registry, &targets).unwrap();
+    for dir in [&made_a, &made_b] {
+        std::fs::create_dir(dir).unwrap(); // what bubblewrap does
+    }
+    // Killed: the markers stay, under a pid that is dead, then reused by Codex's helper.
+    let dead = dead_pid().to_string();
+    for target in &targets {
+        let entry = s.registry.join(target_hash(&target.path));
+        std::fs::rename(entry.join(&own), entry.join(&dead)).unwrap();
+        age(&entry.join(&dead));
+    }
+    std::mem::forget(registration);
+    let entry = |t: &Path| s.registry.join(target_hash(t)).join(&dead);
+    std::fs::write(entry(&a), "synthetic\n").unwrap();
+    std::fs::write(entry(&made_a), "existing\n").unwrap();
+    assert_eq!(std::fs::read_to_string(entry(&b)).unwrap(), "existing\n");
+    let swept = sweep_leftovers(&s.registry, &[b.clone(), made_b.clone()]);
+    assert!(
+        b.exists(),
+        "the user's own empty {} was removed",
+        b.display()
+    );
+    // The cost of sharing `synthetic` markers, accepted: the killed launch's placeholder in the
+    // other workspace now reads `existing` too, and is kept rather than swept.
+    assert!(swept.is_empty(), "{swept:?}");
+    assert!(made_b.exists());
 }
 
 #[test]

@@ -358,6 +358,35 @@ fn symlink_replaces_a_file_atomically_and_leaves_no_temp() {
 }
 
 #[test]
+fn link_new_links_the_open_file_not_what_its_name_holds_now() {
+    let s = scene();
+    let dir = s.dir();
+    let mut first = dir.create_new("first", 0o644).unwrap();
+    std::io::Write::write_all(&mut first, b"ours").unwrap();
+    let ours = std::fs::symlink_metadata(s.base.join("first"))
+        .unwrap()
+        .ino();
+    // A task moves the first name away and puts a symlink to the victim there before the link
+    // is made.
+    std::fs::rename(s.base.join("first"), s.base.join("moved")).unwrap();
+    std::os::unix::fs::symlink(&s.victim, s.base.join("first")).unwrap();
+    dir.link_new(&first, "second").unwrap();
+    let linked = std::fs::symlink_metadata(s.base.join("second")).unwrap();
+    assert_eq!(linked.ino(), ours);
+    assert_eq!(std::fs::read(s.base.join("second")).unwrap(), b"ours");
+    // A file with no name left cannot be linked: that fails, it links nothing else.
+    std::fs::remove_file(s.base.join("moved")).unwrap();
+    std::fs::remove_file(s.base.join("second")).unwrap();
+    assert!(dir.link_new(&first, "fourth").is_err());
+    assert!(std::fs::symlink_metadata(s.base.join("fourth")).is_err());
+    // Nothing is replaced: a name already taken fails.
+    std::fs::write(s.base.join("third"), "x").unwrap();
+    let taken = dir.link_new(&first, "third").unwrap_err();
+    assert_eq!(taken.errno(), Some(Errno::EEXIST));
+    s.assert_victim_untouched();
+}
+
+#[test]
 fn placeholder_replaces_a_symlink_and_has_the_exact_mode() {
     let s = scene();
     std::os::unix::fs::symlink(&s.victim, s.base.join("denied")).unwrap();
