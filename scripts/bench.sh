@@ -35,6 +35,12 @@ unset CODEX_LAUNCHER_LOG RUST_LOG CODEX_LAUNCHER_BWRAP
 ws=$work/ws
 profile='{"type":"managed","file_system":{"type":"restricted","entries":[{"path":{"type":"special","value":{"kind":"root"}},"access":"read"},{"path":{"type":"path","path":"'$ws'"},"access":"write"},{"path":{"type":"special","value":{"kind":"slash_tmp"}},"access":"write"}]},"network":"restricted"}'
 helper=("$work/codex-linux-sandbox" --sandbox-policy-cwd "$ws" --permission-profile "$profile" -- /usr/bin/true)
+# The same profile in a workspace no raw bwrap ever runs in: its .agents, .aws, .codex and .git stay
+# missing, so every launch has bubblewrap create them as mount points and the launcher remove them
+# (the common case: a real workspace has none of them but .git). In $ws the raw rows leave them.
+ws_fresh=$work/ws-fresh
+mkdir -p "$ws_fresh"
+helper_fresh=("$work/codex-linux-sandbox" --sandbox-policy-cwd "$ws_fresh" --permission-profile "${profile//$ws/$ws_fresh}" -- /usr/bin/true)
 
 # The argv our helper hands to bubblewrap, read from its execve (system bwrap) with the inner
 # stage replaced by /usr/bin/true and --info-fd dropped (nothing reads it in a raw run).
@@ -111,6 +117,7 @@ cmds=(-n "raw bwrap (system)" "$raw_system"
       -n "prepare-home (10k-line config)" "$(printf '%q ' "${prepare[@]}")"
       -n "bwrap + inner stage" "$with_inner"
       -n "helper (system bwrap)" "$(printf '%q ' "${helper[@]}")"
+      -n "helper (fresh workspace)" "$(printf '%q ' "${helper_fresh[@]}")"
       -n "raw bwrap (vendored)" "$raw_vendored"
       -n "helper (vendored bwrap)" "$(printf '%q ' "${helper[0]}" --backend bwrap-vendored "${helper[@]:1}")"
       -n "bare true" "/usr/bin/true"
@@ -139,6 +146,8 @@ print(f"median launch time over {len(rounds)} rounds; ratio to the row on the ri
 row("helper (system bwrap)", "raw bwrap (system)")
 row("bwrap + inner stage", "raw bwrap (system)")
 row("helper (system bwrap)", "bwrap + inner stage")
+fresh = over(lambda r: r["helper (fresh workspace)"]["median"] - r["helper (system bwrap)"]["median"]) * 1000
+print(f"{'helper (fresh workspace)':26} {ms('helper (fresh workspace)'):7.2f} ms  {fresh:+.2f} ms vs the helper row, whose mount points exist")
 row("helper (vendored bwrap)", "raw bwrap (vendored)")
 row("helper (vendored bwrap)", "raw bwrap (system)")
 over_true = over(lambda r: r["helper (landlock)"]["median"] - r["bare true"]["median"]) * 1000
