@@ -162,6 +162,12 @@ fn component<'a>(dir: &Path, name: &'a OsStr) -> Result<&'a OsStr> {
     Ok(name)
 }
 
+/// `/proc/self/fd/N` for `fd`: the magic link that reaches the very inode the descriptor holds,
+/// for calls that take a path (chmod, link) where the inode's name may have been swapped since.
+fn fd_path(fd: &impl std::os::fd::AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
 fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
 }

@@ -8,7 +8,7 @@
 //! else owns is still refused by the callers.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -81,9 +81,11 @@ fn repair_fd(
         return Ok(None);
     }
     // fchmod refuses an O_PATH descriptor; the magic link reaches the very inode it holds.
-    let via = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    std::fs::set_permissions(&via, std::os::unix::fs::PermissionsExt::from_mode(want))
-        .map_err(|e| FsError::io(path, e))?;
+    std::fs::set_permissions(
+        super::fd_path(fd),
+        std::os::unix::fs::PermissionsExt::from_mode(want),
+    )
+    .map_err(|e| FsError::io(path, e))?;
     Ok(Some(st.mode))
 }
 

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
-use super::{component, euid, temp_name, Dir, FsError, Kind, Result};
+use super::{component, euid, fd_path, temp_name, Dir, FsError, Kind, Result};
 
 impl Dir {
     /// Creates `name` as a new file with exactly `mode`; fails if anything is there already.
@@ -31,12 +31,10 @@ impl Dir {
     /// now holds); fails if anything is at `name` already. Through `/proc/self/fd`, as linking a
     /// descriptor directly (`AT_EMPTY_PATH`) needs CAP_DAC_READ_SEARCH.
     pub fn link_new(&self, file: &File, name: impl AsRef<OsStr>) -> Result<()> {
-        use std::os::fd::AsRawFd;
         let name = component(&self.path, name.as_ref())?;
-        let source = format!("/proc/self/fd/{}", file.as_raw_fd());
         nix::unistd::linkat(
             nix::fcntl::AT_FDCWD,
-            source.as_str(),
+            fd_path(file).as_str(),
             &self.fd,
             name,
             nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW,
