@@ -45,9 +45,12 @@ fn plant_script(s: &Scene, what: Plant, path: &Path) -> String {
         ),
         Plant::LinkToVictim => format!("ln -s '{}' '{p}'", s.victim.display()),
         Plant::Fifo => format!("mkfifo '{p}'"),
+        // Bound by its name from its directory: a socket address holds at most 107 bytes, and
+        // a deep checkout's lock path is longer.
         Plant::Socket => py(&format!(
-            "import socket; socket.socket(socket.AF_UNIX).bind({:?})",
-            p.to_string()
+            "import os, socket; os.chdir({:?}); socket.socket(socket.AF_UNIX).bind({:?})",
+            path.parent().unwrap().to_string_lossy(),
+            path.file_name().unwrap().to_string_lossy()
         )),
     }
 }
