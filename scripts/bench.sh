@@ -19,7 +19,7 @@ if [ -n "${BENCH_BIN:-}" ]; then
   bin=$(realpath "$BENCH_BIN")
 else
   cargo build --release --locked --quiet
-  bin=$PWD/target/$(rustc --print host-tuple)/release/codex-launcher
+  bin=$PWD/target/release/codex-launcher
 fi
 # Not under /tmp: a per-task home must not live in the temp dir.
 work=$(mktemp -d "$PWD/target/cl-bench.XXXXXX")

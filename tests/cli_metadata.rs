@@ -1,5 +1,5 @@
 //! Package metadata a user or packager relies on: the declared minimum Rust version is the true
-//! one (of the dependencies and of the build's own configuration), and the binary says what it contains and under which licenses.
+//! one, and the binary says what it contains and under which licenses.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -55,24 +55,6 @@ fn closure(meta: &Value, root: &str) -> BTreeSet<String> {
     seen
 }
 
-/// What the build's own configuration needs of cargo: `build.target = "host-tuple"` in
-/// .cargo/config.toml (how the binary gets linked statically) is read by cargo 1.91 and later.
-fn build_config_needs() -> Option<(Version, String)> {
-    let config = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".cargo/config.toml"),
-    )
-    .ok()?;
-    config
-        .lines()
-        .any(|l| l.trim() == r#"target = "host-tuple""#)
-        .then(|| {
-            (
-                version("1.91"),
-                ".cargo/config.toml's host-tuple".to_string(),
-            )
-        })
-}
-
 #[test]
 fn declared_rust_version_is_the_highest_any_dependency_needs() {
     let meta = metadata();
@@ -96,7 +78,6 @@ fn declared_rust_version_is_the_highest_any_dependency_needs() {
                 let rv = p["rust_version"].as_str()?;
                 Some((version(rv), p["name"].as_str().unwrap().to_string()))
             })
-            .chain(build_config_needs())
             .max()
             .expect("some dependency declares a rust-version");
         // Equal, not just at least: a higher declaration would turn away toolchains that can

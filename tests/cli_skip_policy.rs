@@ -1,5 +1,5 @@
 //! The skip rule every environment-dependent test follows: under `CI=true` a missing prerequisite
-//! fails the test; elsewhere it is a loud skip, counted in `target/<host tuple>/tmp/skipped-tests.log`.
+//! fails the test; elsewhere it is a loud skip, counted in `target/tmp/skipped-tests.log`.
 
 mod common;
 

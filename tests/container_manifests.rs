@@ -68,9 +68,8 @@ fn dockerfile_builds_in_one_stage_and_runs_in_a_slim_non_root_one() {
         runtime.base
     );
     assert!(
-        runtime.all("COPY").any(
-            |c| c == "--from=build /usr/local/bin/codex-launcher /usr/local/bin/codex-launcher"
-        ),
+        runtime.all("COPY").any(|c| c
+            == "--from=build /src/target/release/codex-launcher /usr/local/bin/codex-launcher"),
         "the runtime stage copies the release binary to /usr/local/bin"
     );
     assert!(runtime.all("RUN").any(|r| r.contains("image-setup.sh")));

@@ -90,7 +90,7 @@ pub fn stderr(o: &Output) -> String {
 /// A test's prerequisite is missing (root, a tool, the reference Codex). Under `CI=true`, where
 /// `.ci/run` provides every prerequisite, that is a failure: a skipped test must not pass CI
 /// silently. Elsewhere the test is skipped, loudly and counted: a line on stderr and one in
-/// `target/<host tuple>/tmp/skipped-tests.log` (`wc -l` it after a run; `.ci/run` clears it first).
+/// `target/tmp/skipped-tests.log` (`wc -l` it after a run; `.ci/run` clears it first).
 pub fn skip(reason: &str) {
     skip_or_fail(
         reason,

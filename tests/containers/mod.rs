@@ -58,9 +58,8 @@ pub fn image() -> Result<Image, String> {
     for needed in [&rootfs, &moby_profile] {
         if !needed.exists() {
             return Err(format!(
-                "{} is missing: run scripts/container-image.sh {}",
-                needed.display(),
-                release_binary().display()
+                "{} is missing: run scripts/container-image.sh target/release/codex-launcher",
+                needed.display()
             ));
         }
     }
@@ -83,20 +82,9 @@ pub fn image() -> Result<Image, String> {
     })
 }
 
-/// This checkout's release binary: beside the tests' own build, under target/<host tuple>/
-/// (.cargo/config.toml names the target).
-fn release_binary() -> PathBuf {
-    let debug = Path::new(env!("CARGO_BIN_EXE_codex-launcher"));
-    let tuple_dir = debug
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<tuple>/<profile>/bin");
-    tuple_dir.join("release/codex-launcher")
-}
-
 /// The image holds a copy of the release binary; say so when it is not this checkout's.
 fn warn_if_stale(rootfs: &Path) {
-    let release = release_binary();
+    let release = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/codex-launcher");
     let recorded =
         std::fs::read_to_string(rootfs.join(".codex-ct-binary-sha256")).unwrap_or_default();
     let current = Command::new("sha256sum").arg(&release).output().ok();
@@ -111,9 +99,8 @@ fn warn_if_stale(rootfs: &Path) {
         .unwrap_or_default();
     if recorded.trim() != current {
         eprintln!(
-            "WARNING: the image's binary is not {0}; rebuild it with \
-             cargo build --release && scripts/container-image.sh {0}",
-            release.display()
+            "WARNING: the image's binary is not target/release/codex-launcher; rebuild it with \
+             cargo build --release && scripts/container-image.sh target/release/codex-launcher"
         );
     }
 }
