@@ -171,6 +171,10 @@ enum Need {
 
 /// Reads the markers in `entry` (skipping `own`). A marker is only read if it is a small regular
 /// file; a symlink, FIFO, large or unreadable file counts as a marker saying nothing.
+///
+/// Each marker is looked at with one `stat`, and only one that could say `synthetic` is opened:
+/// when many launches share a workspace, an entry holds a marker per launch, and reading every
+/// one of them, for every target, under the registry lock serialised the launches.
 fn scan_markers(entry: &Dir, own: &str, need: Need) -> Result<Scan, FsError> {
     let mut scan = Scan::default();
     let now = now_secs();
@@ -178,10 +182,11 @@ fn scan_markers(entry: &Dir, own: &str, need: Need) -> Result<Scan, FsError> {
         if name == own {
             continue;
         }
+        let Some(found) = entry.entry(&name)? else {
+            continue;
+        };
         if need == Need::LiveOrStale {
-            let Some(written) = entry.entry(&name)?.map(|e| e.mtime) else {
-                continue;
-            };
+            let written = found.mtime;
             if marker_alive(&name, written) {
                 scan.live = true;
                 return Ok(scan);
@@ -193,16 +198,29 @@ fn scan_markers(entry: &Dir, own: &str, need: Need) -> Result<Scan, FsError> {
                 scan.stale.push(name.clone());
             }
         }
-        scan.any_synthetic |= says_synthetic(entry, &name);
+        if !scan.any_synthetic && says_synthetic(entry, &name, &found) {
+            scan.any_synthetic = true;
+            if need == Need::Says {
+                return Ok(scan);
+            }
+        }
     }
     Ok(scan)
 }
 
-/// Whether the marker `name` says `synthetic`. A marker is a word: anything larger, unreadable
-/// or not a regular file (a task can write the registry under Landlock) says nothing, and never
-/// costs a launch its memory or its start.
-fn says_synthetic(entry: &Dir, name: &OsStr) -> bool {
+/// What a marker holding `synthetic` holds: what Codex's helper and we write.
+const SYNTHETIC: &[u8] = b"synthetic\n";
+
+/// Whether the marker `name` (`found` by a `stat`) says `synthetic`. A marker is a word: anything
+/// larger, unreadable or not a regular file (a task can write the registry under Landlock) says
+/// nothing, and never costs a launch its memory or its start. Nor does a file shorter than
+/// `synthetic\n`, such as every `existing\n`, which is then not even opened: reading a marker as
+/// `existing` only ever keeps a placeholder around, never removes one.
+fn says_synthetic(entry: &Dir, name: &OsStr, found: &fs::Entry) -> bool {
     const MARKER_MAX: u64 = 64;
+    if found.kind != Kind::File || found.size < SYNTHETIC.len() as u64 || found.size > MARKER_MAX {
+        return false;
+    }
     entry
         .read_file_at_most(name, MARKER_MAX)
         .ok()
@@ -260,11 +278,7 @@ fn place_marker(
         }
     }
     let mut file = replacing_own(entry, own, || entry.create_new(own, 0o644))?;
-    let text: &[u8] = if synthetic {
-        b"synthetic\n"
-    } else {
-        b"existing\n"
-    };
+    let text: &[u8] = if synthetic { SYNTHETIC } else { b"existing\n" };
     std::io::Write::write_all(&mut file, text).map_err(|e| FsError::Io {
         path: entry.path().join(own),
         source: e,

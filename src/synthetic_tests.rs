@@ -550,3 +550,43 @@ fn a_huge_or_timeless_marker_costs_nothing_and_is_pruned() {
         "the nameless marker was pruned"
     );
 }
+
+#[test]
+fn a_crowded_entry_is_judged_by_stat_and_only_a_synthetic_sized_marker_is_read() {
+    // Many launches in one workspace: a marker each. Only a marker as long as `synthetic\n` can
+    // say it; `existing\n` and anything shorter is not even opened.
+    let s = scene();
+    let target = s.ws.join(".codex");
+    std::fs::create_dir(&target).unwrap();
+    let mut holder = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let live = holder.id();
+    let entry = s.registry.join(target_hash(&target));
+    for n in 0..50 {
+        s.plant_marker(&target, 4_000_000 + n, "existing");
+    }
+    s.plant_marker(&target, live, "existing");
+    let reg = fs::private_dir(&s.registry, PRIVATE).unwrap();
+    let dir = reg.open_dir(target_hash(&target)).unwrap().unwrap();
+    let says = |need| scan_markers(&dir, "1", need).unwrap();
+    assert!(!says(Need::Says).any_synthetic);
+
+    // `synthetic` without its newline is a word Codex never writes: read as `existing`, which
+    // keeps the placeholder (the safe side).
+    std::fs::write(entry.join(live.to_string()), "synthetic").unwrap();
+    assert!(!says(Need::Says).any_synthetic);
+    std::fs::write(entry.join(live.to_string()), "synthetic\n").unwrap();
+    assert!(says(Need::Says).any_synthetic);
+    assert!(says(Need::LiveOrStale).live);
+
+    // A launch that finds the live `synthetic` marker registers the target as synthetic, and
+    // its release leaves the placeholder to that live user.
+    let registration = register(&s.registry, &[dir_target(&target, true)]).unwrap();
+    assert!(registration.held[0].synthetic);
+    registration.release().unwrap();
+    assert!(target.is_dir(), "a live user still holds the placeholder");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
