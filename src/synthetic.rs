@@ -182,8 +182,13 @@ fn scan_markers(entry: &Dir, own: &str, need: Need) -> Result<Scan, FsError> {
         if name == own {
             continue;
         }
-        let Some(found) = entry.entry(&name)? else {
-            continue;
+        let found = match entry.entry(&name) {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            // A marker that cannot even be looked at says nothing, as one that cannot be read;
+            // a release needs its liveness, so there it is an error, as before.
+            Err(_) if need == Need::Says => continue,
+            Err(e) => return Err(e),
         };
         if need == Need::LiveOrStale {
             let written = found.mtime;
