@@ -2,8 +2,10 @@
 //! request, resolves the policy, and then either execs the command directly (nothing to isolate on the
 //! filesystem), runs the outer bubblewrap stage, or, inside bubblewrap, the inner seccomp stage.
 
+use clap::Parser;
+
 use crate::backend::seccomp::SeccompMode;
-use crate::cli::LinuxSandboxArgs;
+use crate::cli::{LinuxSandboxArgs, LinuxSandboxCli};
 use crate::exec;
 use crate::exit::{Failure, Outcome};
 use crate::plan;
@@ -19,6 +21,33 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
     let plan = plan::plan_here(&request, Vec::new())?;
     tracing::debug!(backend = plan.backend.name(), ladder = ?plan.ladder, "backend chosen");
     exec::exec_plan(&plan)
+}
+
+/// The inner stage run by the built-in bubblewrap's own sandbox process where it would exec this
+/// binary with `argv` (see `codex_launcher_bwrap::InProcess`): everything an exec would have
+/// reset is reset first, then the stage runs as if exec'd, exit codes and panics (101) included.
+pub fn inner_stage_in_process(argv: Vec<std::ffi::OsString>) -> ! {
+    exec::as_if_exec_d();
+    let code = std::panic::catch_unwind(|| {
+        let cli = match LinuxSandboxCli::try_parse_from(argv) {
+            Ok(cli) => cli,
+            Err(e) => {
+                let _ = e.print();
+                return Failure::usage("").exit_code();
+            }
+        };
+        let outcome = request::for_helper(&cli.args)
+            .and_then(|request| inner_stage(&request, cli.args.egress_relay.as_deref()));
+        match outcome {
+            Ok(code) => code,
+            Err(failure) => {
+                eprintln!("codex-linux-sandbox: error: {failure}");
+                failure.exit_code()
+            }
+        }
+    })
+    .unwrap_or(101);
+    std::process::exit(i32::from(code))
 }
 
 /// Inside bubblewrap: no capabilities may remain; filter, then run the command as PID 2.

@@ -2,7 +2,8 @@
 //! reference/codex-linux-sandbox.md §14 that do not depend on Codex-internal paths. Each vector runs
 //! against our helper and must show its expected outcome; when CODEX_REFERENCE_BIN names a real Codex
 //! binary, it also runs against Codex's helper (a symlink named codex-linux-sandbox) in an identical
-//! fresh fixture and the two outcomes must match. Run as root and as uid 65534.
+//! fresh fixture and the two outcomes must match. Run as root and as uid 65534, on the system
+//! bubblewrap and on the built-in one (whose inner stage runs without an exec of this binary).
 
 mod common;
 
@@ -16,6 +17,8 @@ use common::*;
 #[derive(Clone)]
 enum Helper {
     Ours,
+    /// Ours, on the bubblewrap built into the binary.
+    OursBuiltIn,
     Reference(PathBuf),
 }
 
@@ -210,6 +213,11 @@ fn run_vector(v: &Vector, helper: &Helper, uid: Option<u32>, port: u16) -> Outco
     let f = fixture(uid);
     let mut cmd = match helper {
         Helper::Ours => personality(&f.base, "codex-linux-sandbox"),
+        Helper::OursBuiltIn => {
+            let mut cmd = personality(&f.base, "codex-linux-sandbox");
+            cmd.env("CODEX_LAUNCHER_BWRAP", "vendored");
+            cmd
+        }
         Helper::Reference(bin) => {
             let link = f.base.join("ref/codex-linux-sandbox");
             std::fs::create_dir_all(link.parent().unwrap()).unwrap();
@@ -268,7 +276,7 @@ fn run_vector(v: &Vector, helper: &Helper, uid: Option<u32>, port: u16) -> Outco
         eprintln!(
             "{} [{:?}] -> {outcome:?} stderr={err:?}",
             v.id,
-            matches!(helper, Helper::Ours)
+            !matches!(helper, Helper::Reference(_))
         );
     }
     outcome
@@ -291,7 +299,7 @@ fn as_if_beyond_codex(mut theirs: Outcome) -> Outcome {
 /// `/.agents`, ... on the host while it runs, which the other run would then see.
 static HOST_ROOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn check_all(uid: Option<u32>) {
+fn check_all(uid: Option<u32>, ours: Helper) {
     let _serial = HOST_ROOT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -304,7 +312,7 @@ fn check_all(uid: Option<u32>) {
     }
     let mut failures = Vec::new();
     for v in vectors() {
-        let ours = run_vector(&v, &Helper::Ours, uid, port);
+        let ours = run_vector(&v, &ours, uid, port);
         let root_write = (v.profile)(&fixture(None)).is_some_and(|p| {
             p.contains(r#"{"kind":"root"}},"access":"write""#) && !p.contains("unrestricted")
         });
@@ -350,7 +358,7 @@ fn vectors_match_codex_as_root() {
     if !is_root() {
         return skip("needs root (the vectors are defined for root; CI runs as root)");
     }
-    check_all(None);
+    check_all(None, Helper::Ours);
 }
 
 #[test]
@@ -358,5 +366,21 @@ fn vectors_match_codex_as_uid_65534() {
     if !is_root() {
         return skip("needs root to switch to uid 65534");
     }
-    check_all(Some(65534));
+    check_all(Some(65534), Helper::Ours);
+}
+
+#[test]
+fn vectors_match_codex_on_the_built_in_bubblewrap_as_root() {
+    if !is_root() {
+        return skip("needs root (the vectors are defined for root; CI runs as root)");
+    }
+    check_all(None, Helper::OursBuiltIn);
+}
+
+#[test]
+fn vectors_match_codex_on_the_built_in_bubblewrap_as_uid_65534() {
+    if !is_root() {
+        return skip("needs root to switch to uid 65534");
+    }
+    check_all(Some(65534), Helper::OursBuiltIn);
 }

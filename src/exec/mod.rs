@@ -10,7 +10,8 @@ mod stdio;
 pub mod steps;
 
 pub use process::{
-    block, exec_bwrap, exec_failure, exit_like, restore_mask, set_handlers, Ended, FORWARDED,
+    as_if_exec_d, block, exec_bwrap, exec_failure, exit_like, restore_mask, set_handlers, Ended,
+    FORWARDED,
 };
 pub use steps::holds_capabilities;
 

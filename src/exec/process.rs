@@ -403,7 +403,61 @@ fn enter_vendored_bwrap(spec: &ExecSpec) -> ! {
     for (key, value) in &spec.env.set {
         std::env::set_var(key, value);
     }
-    codex_launcher_bwrap::enter(&spec.argv)
+    match own_inner_stage(&spec.argv) {
+        Some(own) => codex_launcher_bwrap::enter_running_in_process(&spec.argv, own),
+        None => codex_launcher_bwrap::enter(&spec.argv),
+    }
+}
+
+/// When bubblewrap's program (after its `--`) is this binary's inner stage: the same stage, run by
+/// the process that set the sandbox up instead of by an exec of this binary there, which would
+/// only load again what this process already holds (a quarter of a launch's CPU).
+fn own_inner_stage(bwrap_args: &[OsString]) -> Option<codex_launcher_bwrap::InProcess> {
+    let split = bwrap_args.iter().position(|a| a == "--")?;
+    let (path, args) = bwrap_args[split + 1..].split_first()?;
+    let inner = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--apply-seccomp-then-exec");
+    inner.then(|| codex_launcher_bwrap::InProcess {
+        path: path.clone(),
+        args: args.to_vec(),
+        run: crate::helper::inner_stage_in_process,
+    })
+}
+
+/// What an exec would have done to this process, for a stage that runs where an exec of this
+/// binary would have been (the built-in bubblewrap's inner stage): every descriptor above stderr
+/// closed (none is for this stage: an exec'd one closes them all before the command), every
+/// handler back to default (ignored signals stay ignored), nothing remembered from outside the
+/// sandbox. And unlike after an exec, this process still holds the launcher's memory: it is made
+/// undumpable, so no task process may read it (ptrace, `/proc/1/mem`) without CAP_SYS_PTRACE.
+/// Exits 1 if that cannot be done.
+pub fn as_if_exec_d() {
+    // SAFETY: closes descriptors this process no longer uses; nothing else runs here.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: reads the disposition, and resets a handler (never an ignore) to the default.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_DFL
+                && old.sa_sigaction != libc::SIG_IGN
+            {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        fail_in_child(&Failure::refused(format!(
+            "inner stage: cannot make PID 1 undumpable: {e}"
+        )))
+    }
+    crate::fs::forget_resolved();
+    super::steps::clear_ambient_capabilities();
 }
 
 /// Replaces this process with bubblewrap running `args` (the `/proc` probe's one-off launch).

@@ -52,6 +52,8 @@ fn main() {
         .define("_GNU_SOURCE", None)
         // Rename upstream's entry point so it links into our binary as an ordinary function.
         .define("main", "codex_launcher_bwrap_main")
+        // Route upstream's one exec (of the sandboxed program) through us: see `InProcess`.
+        .define("execvp", "codex_launcher_bwrap_execvp")
         .include(&out_dir)
         // Our shim goes first: it supplies the one libcap function bubblewrap uses, so the build needs
         // no libcap-dev and the binary no libcap at run time.

@@ -34,9 +34,68 @@ pub fn enter(_args: &[OsString]) -> ! {
     std::process::exit(1)
 }
 
+/// bubblewrap is Linux only; elsewhere entering it is an error.
+#[cfg(not(target_os = "linux"))]
+pub fn enter_running_in_process(args: &[OsString], _own: InProcess) -> ! {
+    enter(args)
+}
+
 #[cfg(target_os = "linux")]
 extern "C" {
     fn codex_launcher_bwrap_main(argc: libc_int, argv: *mut *mut std::ffi::c_char) -> libc_int;
+    fn execvp(file: *const std::ffi::c_char, argv: *const *const std::ffi::c_char) -> libc_int;
+}
+
+/// A program the caller can run in this very process instead of bubblewrap exec'ing it: when
+/// bubblewrap's final `execvp(path, argv)` names exactly `path` with `argv[1..] == args` (the
+/// caller's own next stage), `run` is called with that argv (argv[0] as bubblewrap set it) where
+/// the exec would have been, inside the finished sandbox, and must not return. Anything else is
+/// exec'd as upstream does. It saves a whole exec of the caller's binary.
+pub struct InProcess {
+    pub path: OsString,
+    pub args: Vec<OsString>,
+    pub run: fn(Vec<OsString>) -> !,
+}
+
+#[cfg(target_os = "linux")]
+static IN_PROCESS: std::sync::OnceLock<InProcess> = std::sync::OnceLock::new();
+
+/// [`enter`], with `own` run in place of the exec it names.
+#[cfg(target_os = "linux")]
+pub fn enter_running_in_process(args: &[OsString], own: InProcess) -> ! {
+    let _ = IN_PROCESS.set(own);
+    enter(args)
+}
+
+/// bubblewrap's `execvp` (renamed at compile time by build.rs).
+///
+/// # Safety
+/// Called by bubblewrap like `execvp(3)`: `file` is a C string, `argv` a NULL-terminated array
+/// of C strings.
+#[cfg(target_os = "linux")]
+#[no_mangle]
+pub unsafe extern "C" fn codex_launcher_bwrap_execvp(
+    file: *const std::ffi::c_char,
+    argv: *const *const std::ffi::c_char,
+) -> libc_int {
+    if let Some(own) = IN_PROCESS.get() {
+        use std::ffi::CStr;
+        use std::os::unix::ffi::OsStringExt;
+        let mut args = Vec::new();
+        let mut next = argv;
+        // SAFETY: per the contract above, until the NULL entry.
+        while !unsafe { *next }.is_null() {
+            let arg = unsafe { CStr::from_ptr(*next) };
+            args.push(OsString::from_vec(arg.to_bytes().to_vec()));
+            next = unsafe { next.add(1) };
+        }
+        let path = unsafe { CStr::from_ptr(file) };
+        if path.to_bytes() == own.path.as_bytes() && args.get(1..) == Some(&own.args[..]) {
+            (own.run)(args)
+        }
+    }
+    // SAFETY: the caller's arguments, passed on unchanged.
+    unsafe { execvp(file, argv) }
 }
 
 #[cfg(target_os = "linux")]
