@@ -2,6 +2,7 @@
 //! exec, 126/127 exec problems, the child's code otherwise).
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Why the launcher stopped before (or instead of) running the command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,27 +75,38 @@ impl std::error::Error for Failure {}
 /// What a command returns: the exit code to leave with, or why it stopped.
 pub type Outcome = Result<u8, Failure>;
 
-static PROGRAM_NAME: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
-static OWN_FAILURE_CODE: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+static PROGRAM_NAME: std::sync::RwLock<Option<&'static str>> = std::sync::RwLock::new(None);
+/// [`LAUNCHER_FAILED`] once a personality that has it started; 0 while none did.
+static OWN_FAILURE_CODE: AtomicU8 = AtomicU8::new(0);
 
 /// The exit code for every failure of the launcher itself, when the personality has one.
 pub const LAUNCHER_FAILED: u8 = 125;
 
 /// Sets the personality name that prefixes error lines (`codex-run`, `codex-linux-sandbox`, …).
 pub fn set_program_name(name: &'static str) {
-    let _ = PROGRAM_NAME.set(name);
+    *PROGRAM_NAME.write().unwrap_or_else(|e| e.into_inner()) = Some(name);
 }
 
 /// From here on, usage errors and refusals exit [`LAUNCHER_FAILED`] (`codex-run`, entrypoint).
 pub fn use_launcher_failure_code() {
-    let _ = OWN_FAILURE_CODE.set(LAUNCHER_FAILED);
+    OWN_FAILURE_CODE.store(LAUNCHER_FAILED, Ordering::Relaxed);
+}
+
+/// From here on this process is the helper's inner stage, whichever personality it started as
+/// (the built-in bubblewrap runs that stage without an exec): its name and exit codes.
+pub fn become_inner_stage() {
+    set_program_name("codex-linux-sandbox");
+    OWN_FAILURE_CODE.store(0, Ordering::Relaxed);
 }
 
 fn launcher_failure_code() -> Option<u8> {
-    OWN_FAILURE_CODE.get().copied()
+    Some(OWN_FAILURE_CODE.load(Ordering::Relaxed)).filter(|c| *c != 0)
 }
 
 /// The personality name for error lines; `codex-launcher` until one is set.
 pub fn program_name() -> &'static str {
-    PROGRAM_NAME.get().copied().unwrap_or("codex-launcher")
+    PROGRAM_NAME
+        .read()
+        .map_or(None, |name| *name)
+        .unwrap_or("codex-launcher")
 }

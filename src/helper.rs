@@ -27,7 +27,8 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
 /// binary with `argv` (see `codex_launcher_bwrap::InProcess`): everything an exec would have
 /// reset is reset first, then the stage runs as if exec'd, exit codes and panics (101) included.
 pub fn inner_stage_in_process(argv: Vec<std::ffi::OsString>) -> ! {
-    exec::as_if_exec_d();
+    crate::exit::become_inner_stage();
+    exec::as_if_exec_d(&argv);
     let code = std::panic::catch_unwind(|| {
         let cli = match LinuxSandboxCli::try_parse_from(argv) {
             Ok(cli) => cli,
@@ -41,7 +42,7 @@ pub fn inner_stage_in_process(argv: Vec<std::ffi::OsString>) -> ! {
         match outcome {
             Ok(code) => code,
             Err(failure) => {
-                eprintln!("codex-linux-sandbox: error: {failure}");
+                eprintln!("{}: error: {failure}", crate::exit::program_name());
                 failure.exit_code()
             }
         }

@@ -10,6 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::scene::*;
 use common::*;
 
 /// A descriptor a careless caller leaks into the helper: the launcher's own process holds it.
@@ -104,6 +105,8 @@ attempt("maps", lambda: read("/proc/1/maps"))
 attempt("mem", mem)
 attempt("fd", lambda: os.readlink("/proc/1/fd/0"))
 attempt("ptrace", ptrace)
+with open("/proc/1/cmdline", "rb") as f:
+    print("cmdline=" + f.read().replace(b"\0", b" ").decode(errors="replace").strip())
 "#;
 
 #[test]
@@ -139,6 +142,38 @@ fn the_task_cannot_read_its_init_on_the_built_in_bubblewrap() {
                 "{who}: the task reached PID 1's {probe}: {line}\n{o}"
             );
         }
+        // PID 1 shows the inner stage's arguments, as after an exec, not the launcher's own.
+        let cmdline = o.lines().find(|l| l.starts_with("cmdline=")).unwrap_or("");
+        assert!(
+            cmdline.contains("--apply-seccomp-then-exec") && !cmdline.contains("--backend"),
+            "{who}: {cmdline}"
+        );
+    }
+}
+
+#[test]
+fn codex_run_s_own_arguments_stay_out_of_the_sandbox() {
+    for variant in Variant::bubblewrap() {
+        if variant.backend != Backend::Vendored {
+            continue;
+        }
+        let s = Scene::new(variant);
+        let cmd = s.codex_run_cmd(
+            &["--allow-domain", "secret-flag.example"],
+            "tr '\\0' ' ' < /proc/1/cmdline",
+        );
+        let out = output(&mut variant.wrap(&cmd));
+        let o = stdout(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{variant:?}: {o}{}",
+            stderr(&out)
+        );
+        assert!(
+            !o.contains("secret-flag.example") && !o.contains("--shared-home"),
+            "{variant:?}: PID 1 shows codex-run's arguments: {o}"
+        );
     }
 }
 

@@ -430,12 +430,13 @@ fn own_inner_stage(bwrap_args: &[OsString]) -> Option<codex_launcher_bwrap::InPr
 /// binary would have been (the built-in bubblewrap's inner stage): every descriptor above stderr
 /// closed (none is for this stage: an exec'd one closes them all before the command), every
 /// handler back to default (ignored signals stay ignored), nothing remembered from outside the
-/// sandbox. And unlike after an exec, this process still holds the launcher's memory: it is made
-/// undumpable, so no task process may read it (ptrace, `/proc/1/mem`) without CAP_SYS_PTRACE.
-/// Exits 1 if that cannot be done.
-pub fn as_if_exec_d() {
-    // SAFETY: closes descriptors this process no longer uses; nothing else runs here.
-    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+/// sandbox, `argv` as its command line. And unlike after an exec, this process still holds the
+/// launcher's memory: it is made undumpable, so no task process may read it (ptrace,
+/// `/proc/1/mem`) without CAP_SYS_PTRACE. Exits 1 if any of that cannot be done.
+pub fn as_if_exec_d(argv: &[OsString]) {
+    if let Err(f) = super::steps::close_descriptors_above_stderr() {
+        fail_in_child(&f)
+    }
     for sig in 1..=libc::SIGRTMAX() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
@@ -456,8 +457,48 @@ pub fn as_if_exec_d() {
             "inner stage: cannot make PID 1 undumpable: {e}"
         )))
     }
+    if let Err(f) = show_command_line(argv) {
+        fail_in_child(&f)
+    }
     crate::fs::forget_resolved();
     super::steps::clear_ambient_capabilities();
+}
+
+/// Writes `argv` over this process's command line as the kernel shows it (`/proc/PID/cmdline`,
+/// which any process of the sandbox may read): as much as the original area holds, NUL-padded.
+/// The stage shows its own arguments, as after an exec, and not the launcher's, which under
+/// `codex-run` name host paths and settings that are none of the task's business.
+fn show_command_line(argv: &[OsString]) -> Result<(), Failure> {
+    let unreadable = |why: String| Failure::refused(format!("inner stage: {why}"));
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .map_err(|e| unreadable(format!("cannot read /proc/self/stat: {e}")))?;
+    // Fields 48 and 49, arg_start and arg_end; those after the name's `)` start at field 3.
+    let field = |n: usize| -> Option<usize> {
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(n - 3)?
+            .parse()
+            .ok()
+    };
+    let (Some(start), Some(end)) = (field(48), field(49)) else {
+        return Err(unreadable("no argument area in /proc/self/stat".into()));
+    };
+    if start == 0 || end <= start {
+        return Err(unreadable(format!("argument area {start:#x}..{end:#x}")));
+    }
+    let mut text: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| a.as_bytes().iter().copied().chain([0]))
+        .collect();
+    text.resize(end - start, 0);
+    if let Some(last) = text.last_mut() {
+        *last = 0;
+    }
+    // SAFETY: [start, end) is this process's own argument area, on the initial stack it keeps
+    // mapped and writable for its life; nothing holds a reference into it (std copies argv out).
+    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), start as *mut u8, text.len()) };
+    Ok(())
 }
 
 /// Replaces this process with bubblewrap running `args` (the `/proc` probe's one-off launch).

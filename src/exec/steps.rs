@@ -138,17 +138,50 @@ fn set_inheritable(fd: RawFd) -> Result<(), Failure> {
 
 fn mark_cloexec_by_listing() -> Result<(), Failure> {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    let entries = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| refused("list open descriptors in /proc/self/fd", e))?;
-    let fds: Vec<RawFd> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .filter(|fd| *fd > 2)
-        .collect();
-    for fd in fds {
+    for fd in descriptors_above_stderr()? {
         // SAFETY: an fd listed for this process; one that closed meanwhile just fails (EBADF).
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         let _ = fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    }
+    Ok(())
+}
+
+/// This process's descriptors from 3 up, as `/proc/self/fd` lists them.
+fn descriptors_above_stderr() -> Result<Vec<RawFd>, Failure> {
+    let entries = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| refused("list open descriptors in /proc/self/fd", e))?;
+    Ok(entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect())
+}
+
+/// Closes every descriptor from 3 up: `close_range`, else one by one from `/proc/self/fd`, then
+/// checked. A stage that runs where an exec would have been holds nothing of the process it
+/// continues.
+pub fn close_descriptors_above_stderr() -> Result<(), Failure> {
+    // SAFETY: closes descriptors; no memory is passed.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if rc == 0 {
+        return Ok(());
+    }
+    for fd in descriptors_above_stderr()? {
+        // SAFETY: an fd listed for this process, which nothing here uses any more (the listing's
+        // own descriptor is closed by now; closing it again just fails with EBADF).
+        unsafe { libc::close(fd) };
+    }
+    // SAFETY: F_GETFD only reads a descriptor's flags.
+    let open = |fd: &RawFd| unsafe { libc::fcntl(*fd, libc::F_GETFD) } != -1;
+    // The second listing's own descriptor shows in it, closed once the listing is done.
+    let left: Vec<RawFd> = descriptors_above_stderr()?
+        .into_iter()
+        .filter(open)
+        .collect();
+    if !left.is_empty() {
+        return Err(Failure::refused(format!(
+            "cannot close inherited descriptors {left:?}"
+        )));
     }
     Ok(())
 }
