@@ -166,6 +166,14 @@ rss() {
   awk '{ printf "%.2f MiB\n", $1 / 1024 }' "$work/rss"
 }
 echo "peak RSS (largest process of the launch; goal: launcher <= 6 MiB)"
+# The resident set depends on the text layout (build.rs): say how much of it this binary got.
+python3 - "$bin" link/startup-symbols.txt <<'PY'
+import subprocess, sys
+names = {l.split()[-1] for l in subprocess.run(["nm", sys.argv[1]], capture_output=True, text=True).stdout.splitlines() if l.strip()}
+listed = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+print(f"  startup layout: {sum(n in names for n in listed)} of {len(listed)} listed functions in the binary"
+      " (scripts/startup-symbols.sh renews the list)")
+PY
 printf '  %-26s %s\n' "helper (system bwrap)" "$(rss "${helper[@]}")"
 printf '  %-26s %s\n' "helper (landlock)" "$(rss "${helper[0]}" --backend landlock "${helper[@]:1}")"
 printf '  %-26s %s\n' "codex-run (warm)" "$(rss "${run[@]}")"
