@@ -256,3 +256,36 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
         .map(|d| d.join(name))
         .find(|p| Path::new(p).is_file())
 }
+
+#[test]
+fn a_sandbox_whose_proc_is_denied_still_runs_on_the_built_in_bubblewrap() {
+    let s = setup();
+    // The host's /proc (--no-proc), denied: PID 1 cannot read its own /proc/self/stat to rewrite
+    // its command line, and no task process can read that command line either.
+    let profile = workspace_write(&s.ws).replace(
+        r#"]},"network""#,
+        r#",{"path":{"type":"path","path":"/proc"},"access":"none"}]},"network""#,
+    );
+    let mut cmd = personality(&s.base, "codex-linux-sandbox");
+    cmd.current_dir(&s.ws)
+        .env("XDG_CACHE_HOME", &s.cache)
+        .env_remove("CODEX_LAUNCHER_BACKEND")
+        .args([
+            "--backend",
+            "bwrap-vendored",
+            "--no-proc",
+            "--sandbox-policy-cwd",
+        ])
+        .arg(&s.ws)
+        .arg("--permission-profile")
+        .arg(profile)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline || echo cmdline-denied",
+        ]);
+    let out = output(&mut cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("cmdline-denied"), "{}", stdout(&out));
+}

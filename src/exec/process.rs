@@ -467,11 +467,14 @@ pub fn as_if_exec_d(argv: &[OsString]) {
 /// Writes `argv` over this process's command line as the kernel shows it (`/proc/PID/cmdline`,
 /// which any process of the sandbox may read): as much as the original area holds, NUL-padded.
 /// The stage shows its own arguments, as after an exec, and not the launcher's, which under
-/// `codex-run` name host paths and settings that are none of the task's business.
+/// `codex-run` name host paths and settings that are none of the task's business. Where this
+/// process cannot read its own `/proc/self/stat` (no `/proc` in the sandbox, or a denied one), no
+/// task process, which sees the same mounts, can read `/proc/1/cmdline` either: nothing to do.
 fn show_command_line(argv: &[OsString]) -> Result<(), Failure> {
     let unreadable = |why: String| Failure::refused(format!("inner stage: {why}"));
-    let stat = std::fs::read_to_string("/proc/self/stat")
-        .map_err(|e| unreadable(format!("cannot read /proc/self/stat: {e}")))?;
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Ok(());
+    };
     // Fields 48 and 49, arg_start and arg_end; those after the name's `)` start at field 3.
     let field = |n: usize| -> Option<usize> {
         stat.rsplit_once(')')?
