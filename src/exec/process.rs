@@ -411,7 +411,7 @@ fn enter_vendored_bwrap(spec: &ExecSpec) -> ! {
 
 /// When bubblewrap's program (after its `--`) is this binary's inner stage: the same stage, run by
 /// the process that set the sandbox up instead of by an exec of this binary there, which would
-/// only load again what this process already holds (a quarter of a launch's CPU).
+/// only load again what this process already holds (1.25 ms of a 15 ms launch here).
 fn own_inner_stage(bwrap_args: &[OsString]) -> Option<codex_launcher_bwrap::InProcess> {
     let split = bwrap_args.iter().position(|a| a == "--")?;
     let (path, args) = bwrap_args[split + 1..].split_first()?;
