@@ -92,10 +92,10 @@ pub fn use_launcher_failure_code() {
     OWN_FAILURE_CODE.store(LAUNCHER_FAILED, Ordering::Relaxed);
 }
 
-/// From here on this process is the helper's inner stage, whichever personality it started as
-/// (the built-in bubblewrap runs that stage without an exec): its name and exit codes.
-pub fn become_inner_stage() {
-    set_program_name("codex-linux-sandbox");
+/// From here on failures exit with their own codes again: this process, started as `codex-run`
+/// or the entrypoint, has become the helper's inner stage (the built-in bubblewrap runs that stage
+/// without an exec).
+pub fn drop_launcher_failure_code() {
     OWN_FAILURE_CODE.store(0, Ordering::Relaxed);
 }
 

@@ -2,10 +2,8 @@
 //! request, resolves the policy, and then either execs the command directly (nothing to isolate on the
 //! filesystem), runs the outer bubblewrap stage, or, inside bubblewrap, the inner seccomp stage.
 
-use clap::Parser;
-
 use crate::backend::seccomp::SeccompMode;
-use crate::cli::{LinuxSandboxArgs, LinuxSandboxCli};
+use crate::cli::LinuxSandboxArgs;
 use crate::exec;
 use crate::exit::{Failure, Outcome};
 use crate::plan;
@@ -25,27 +23,13 @@ pub fn run(args: LinuxSandboxArgs) -> Outcome {
 
 /// The inner stage run by the built-in bubblewrap's own sandbox process where it would exec this
 /// binary with `argv` (see `codex_launcher_bwrap::InProcess`): everything an exec would have
-/// reset is reset first, then the stage runs as if exec'd, exit codes and panics (101) included.
+/// reset is reset first, then `argv` goes through the same dispatch, with the same exit codes
+/// and panics (101), as the exec'd stage's.
 pub fn inner_stage_in_process(argv: Vec<std::ffi::OsString>) -> ! {
-    crate::exit::become_inner_stage();
+    crate::exit::drop_launcher_failure_code();
     exec::as_if_exec_d(&argv);
     let code = std::panic::catch_unwind(|| {
-        let cli = match LinuxSandboxCli::try_parse_from(argv) {
-            Ok(cli) => cli,
-            Err(e) => {
-                let _ = e.print();
-                return Failure::usage("").exit_code();
-            }
-        };
-        let outcome = request::for_helper(&cli.args)
-            .and_then(|request| inner_stage(&request, cli.args.egress_relay.as_deref()));
-        match outcome {
-            Ok(code) => code,
-            Err(failure) => {
-                eprintln!("{}: error: {failure}", crate::exit::program_name());
-                failure.exit_code()
-            }
-        }
+        crate::dispatch::run(crate::arg0::Personality::LinuxSandbox, argv)
     })
     .unwrap_or(101);
     std::process::exit(i32::from(code))

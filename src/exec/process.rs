@@ -461,7 +461,6 @@ pub fn as_if_exec_d(argv: &[OsString]) {
         fail_in_child(&f)
     }
     crate::fs::forget_resolved();
-    super::steps::clear_ambient_capabilities();
 }
 
 /// Writes `argv` over this process's command line as the kernel shows it (`/proc/PID/cmdline`,
