@@ -26,6 +26,7 @@ pub mod netproxy;
 pub mod plan;
 pub mod policy;
 pub mod probe;
+pub mod proc_stat;
 pub mod request;
 pub mod run;
 pub mod select;

@@ -113,14 +113,8 @@ fn now_secs() -> i64 {
 /// When process `pid` started, in seconds since the epoch, from `/proc` (None if unreadable).
 fn process_start(pid: i32) -> Option<i64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which may itself hold spaces or ')': starttime is field 22.
-    let ticks: i64 = stat
-        .rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()?;
+    // starttime is field 22.
+    let ticks: i64 = crate::proc_stat::field(&stat, 22)?;
     let boot = boot_time()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

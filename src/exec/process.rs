@@ -304,11 +304,8 @@ fn single_threaded() -> bool {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return false;
     };
-    // The name (field 2) may hold anything; the fields after its closing parenthesis start at
-    // field 3, so num_threads (field 20) is the 18th of them.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(17))
-        .is_some_and(|n| n == "1")
+    // num_threads is field 20.
+    crate::proc_stat::field::<u64>(&stat, 20) == Some(1)
 }
 
 /// The child's stack for [`spawn_sharing_memory`], besides what argv needs: its steps (a Landlock
@@ -474,15 +471,8 @@ fn show_command_line(argv: &[OsString]) -> Result<(), Failure> {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return Ok(());
     };
-    // Fields 48 and 49, arg_start and arg_end; those after the name's `)` start at field 3.
-    let field = |n: usize| -> Option<usize> {
-        stat.rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .nth(n - 3)?
-            .parse()
-            .ok()
-    };
+    // Fields 48 and 49: arg_start and arg_end.
+    let field = |n| crate::proc_stat::field::<usize>(&stat, n);
     let (Some(start), Some(end)) = (field(48), field(49)) else {
         return Err(unreadable("no argument area in /proc/self/stat".into()));
     };
