@@ -7,7 +7,6 @@ mod common;
 
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::scene::*;
@@ -59,7 +58,7 @@ fn the_launcher_is_exec_d_once_on_the_built_in_bubblewrap() {
             .count()
     };
     // The system bubblewrap has to exec the inner stage: this is what the count must see.
-    if which("bwrap").is_some() {
+    if which::which("bwrap").is_ok() {
         let system = traced_execs(&s, "bwrap-system");
         assert_eq!(inner(&system), 1, "{system:#?}");
     }
@@ -249,14 +248,6 @@ fn its_init_keeps_no_descriptor_of_the_launcher() {
     );
 }
 
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name))
-        .find(|p| Path::new(p).is_file())
-}
-
 #[test]
 fn a_sandbox_whose_proc_is_denied_still_runs_on_the_built_in_bubblewrap() {
     let s = setup();
@@ -266,25 +257,13 @@ fn a_sandbox_whose_proc_is_denied_still_runs_on_the_built_in_bubblewrap() {
         r#"]},"network""#,
         r#",{"path":{"type":"path","path":"/proc"},"access":"none"}]},"network""#,
     );
-    let mut cmd = personality(&s.base, "codex-linux-sandbox");
-    cmd.current_dir(&s.ws)
-        .env("XDG_CACHE_HOME", &s.cache)
-        .env_remove("CODEX_LAUNCHER_BACKEND")
-        .args([
-            "--backend",
-            "bwrap-vendored",
-            "--no-proc",
-            "--sandbox-policy-cwd",
-        ])
-        .arg(&s.ws)
-        .arg("--permission-profile")
-        .arg(profile)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "cat /proc/1/cmdline || echo cmdline-denied",
-        ]);
+    let mut cmd = helper_with_flags(
+        &s,
+        "bwrap-vendored",
+        &profile,
+        &["--no-proc"],
+        &["sh", "-c", "cat /proc/1/cmdline || echo cmdline-denied"],
+    );
     let out = output(&mut cmd);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("cmdline-denied"), "{}", stdout(&out));

@@ -219,6 +219,17 @@ pub fn helper_on(s: &Setup, backend: &str, command: &[&str]) -> Command {
 
 /// [`helper_on`] with the permission profile JSON `profile`.
 pub fn helper_with_profile(s: &Setup, backend: &str, profile: &str, command: &[&str]) -> Command {
+    helper_with_flags(s, backend, profile, &[], command)
+}
+
+/// [`helper_with_profile`] with the helper's own `flags` (`--no-proc`, ...) before the command.
+pub fn helper_with_flags(
+    s: &Setup,
+    backend: &str,
+    profile: &str,
+    flags: &[&str],
+    command: &[&str],
+) -> Command {
     let mut cmd = personality(&s.base, "codex-linux-sandbox");
     cmd.current_dir(&s.ws)
         .env("XDG_CACHE_HOME", &s.cache)
@@ -227,6 +238,7 @@ pub fn helper_with_profile(s: &Setup, backend: &str, profile: &str, command: &[&
         .arg(&s.ws)
         .arg("--permission-profile")
         .arg(profile)
+        .args(flags)
         .arg("--")
         .args(command);
     cmd
