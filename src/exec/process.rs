@@ -400,6 +400,10 @@ fn enter_vendored_bwrap(spec: &ExecSpec) -> ! {
     for (key, value) in &spec.env.set {
         std::env::set_var(key, value);
     }
+    let options = spec.argv.iter().take_while(|a| *a != "--");
+    if options.into_iter().any(|a| a == "--die-with-parent") {
+        codex_launcher_bwrap::child_dies_with_monitor();
+    }
     match own_inner_stage(&spec.argv) {
         Some(own) => codex_launcher_bwrap::enter_running_in_process(&spec.argv, own),
         None => codex_launcher_bwrap::enter(&spec.argv),

@@ -86,25 +86,29 @@ pub fn proc_mount_allowed(launcher: &Launcher, unshare_net: bool, cache: &CacheD
     if cache.load::<Key, bool>(name, &key) == Some(true) {
         return true;
     }
-    let allowed = match run_probe(launcher, unshare_net) {
-        Some(stderr) => !is_proc_refusal(&stderr),
+    let (allowed, exited) = match run_probe(launcher, unshare_net) {
+        Some((stderr, exited)) => (!is_proc_refusal(&stderr), exited),
         // Could not even run the probe: let the real launch report what is wrong; do not cache.
         None => return true,
     };
-    tracing::debug!(allowed, "probed /proc mount");
-    if allowed {
+    tracing::debug!(allowed, exited, "probed /proc mount");
+    // A probe killed before it could say anything decided nothing for the next launch.
+    if allowed && exited {
         cache.store(name, &key, &allowed);
     }
     allowed
 }
 
-/// Runs the probe with stderr captured (first 64 KiB).
-fn run_probe(launcher: &Launcher, unshare_net: bool) -> Option<String> {
+/// Runs the probe: its stderr (first 64 KiB), and whether bubblewrap exited (was not killed).
+fn run_probe(launcher: &Launcher, unshare_net: bool) -> Option<(String, bool)> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
     let args = probe_args(unshare_net);
     // SAFETY: single-threaded; the child only rewires stdio and execs.
     match unsafe { fork() }.ok()? {
         ForkResult::Child => {
+            // A group of its own, which the parent can end with whatever bubblewrap leaves.
+            let _ =
+                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
             let null = std::fs::File::options().write(true).open("/dev/null");
             // SAFETY: plain dup2 onto the standard descriptors.
             unsafe {
@@ -117,14 +121,67 @@ fn run_probe(launcher: &Launcher, unshare_net: bool) -> Option<String> {
         }
         ForkResult::Parent { child } => {
             drop(write);
-            let mut text = Vec::new();
-            let _ = std::fs::File::from(read)
-                .take(64 * 1024)
-                .read_to_end(&mut text);
-            let _ = nix::sys::wait::waitpid(child, None);
-            Some(String::from_utf8_lossy(&text).into_owned())
+            let text = read_stderr(read, child);
+            let exited = matches!(
+                nix::sys::wait::waitpid(child, None),
+                Ok(nix::sys::wait::WaitStatus::Exited(..))
+            );
+            Some((String::from_utf8_lossy(&text).into_owned(), exited))
         }
     }
+}
+
+/// The most of the probe's stderr kept.
+const STDERR_MAX: usize = 64 * 1024;
+
+/// Reads the probe's stderr to its end, which comes when every process holding the pipe has
+/// closed it. A sandbox child of bubblewrap's whose monitor was killed before releasing it never
+/// does (it blocks in setup for ever, still in the probe's process group): once `child`, the
+/// monitor, has exited (seen without reaping it, so its group id stays ours), what is left of
+/// its group is killed.
+fn read_stderr(read: std::os::fd::OwnedFd, child: nix::unistd::Pid) -> Vec<u8> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut file = std::fs::File::from(read);
+    let mut text = Vec::new();
+    let mut group_ended = false;
+    loop {
+        let timeout = if group_ended {
+            PollTimeout::NONE
+        } else {
+            PollTimeout::from(50u16)
+        };
+        match poll(&mut [PollFd::new(file.as_fd(), PollFlags::POLLIN)], timeout) {
+            Ok(0) => {
+                if monitor_exited(child) {
+                    let _ = nix::sys::signal::killpg(child, nix::sys::signal::Signal::SIGKILL);
+                    group_ended = true;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+        let mut buf = [0u8; 4096];
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = STDERR_MAX.saturating_sub(text.len());
+                text.extend_from_slice(&buf[..n.min(room)]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    text
+}
+
+/// Whether `child` has exited, leaving it to be reaped.
+fn monitor_exited(child: nix::unistd::Pid) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::Pid(child), flags), Ok(WaitStatus::StillAlive))
 }
 
 #[cfg(test)]

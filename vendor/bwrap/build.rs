@@ -10,6 +10,7 @@ use std::process::Command;
 const SOURCE_PACKAGE: &str = "cageforge-bwrap";
 const SOURCE_PACKAGE_VERSION: &str = "0.7.1";
 const UPSTREAM_VERSION: &str = "0.12.0";
+/// The first is bubblewrap's `main`.
 const SOURCES: &[&str] = &[
     "bubblewrap.c",
     "bind-mount.c",
@@ -61,10 +62,17 @@ fn main() {
         .include(&source_dir)
         .warnings(false)
         .flag_if_supported("-Wno-unused-result");
-    for file in SOURCES {
+    // bubblewrap.c alone also has its one `raw_clone` call routed through us (utils.c, which
+    // defines it, is compiled unchanged): see `codex_launcher_bwrap_raw_clone`.
+    let main_objects = build
+        .clone()
+        .define("raw_clone", "codex_launcher_bwrap_raw_clone")
+        .file(source_dir.join(SOURCES[0]))
+        .compile_intermediates();
+    for file in &SOURCES[1..] {
         build.file(source_dir.join(file));
     }
-    build.compile("codex_launcher_bwrap");
+    build.objects(main_objects).compile("codex_launcher_bwrap");
     println!("cargo:rustc-env=CODEX_LAUNCHER_BWRAP_VERSION={UPSTREAM_VERSION}");
     println!(
         "cargo:rustc-env=CODEX_LAUNCHER_BWRAP_SOURCE={SOURCE_PACKAGE} {SOURCE_PACKAGE_VERSION}"

@@ -98,6 +98,68 @@ pub unsafe extern "C" fn codex_launcher_bwrap_execvp(
     unsafe { execvp(file, argv) }
 }
 
+/// Whether the sandbox child bubblewrap clones dies with the monitor from its first instruction.
+#[cfg(target_os = "linux")]
+static CHILD_DIES_WITH_MONITOR: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the sandbox child that bubblewrap clones die with bubblewrap's monitor (the process that
+/// cloned it) from the moment it exists, not only from where upstream sets `--die-with-parent` in
+/// it. Upstream's child first blocks on an eventfd until the monitor has set it up; a monitor
+/// killed before that (its own parent killed during setup, which `--die-with-parent` passes on,
+/// or the broken pipe of a dead parent's `--info-fd`) leaves the child blocked for ever, holding
+/// every descriptor and the memory of this process. Only for a command line with
+/// `--die-with-parent`: the signal can stay set until the command runs.
+#[cfg(target_os = "linux")]
+pub fn child_dies_with_monitor() {
+    CHILD_DIES_WITH_MONITOR.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// bubblewrap.c's `raw_clone` (renamed at compile time by build.rs): clone(2), and in the child,
+/// when [`child_dies_with_monitor`] was asked for, a parent-death SIGKILL set first thing, then
+/// a check that the monitor did not die before it was set (its pidfd, taken before the clone,
+/// reads as exited). Without pidfds (Linux before 5.3) the check is skipped: its window is the
+/// few instructions between the clone and the `prctl`.
+///
+/// # Safety
+/// As clone(2) without a stack: the caller is single-threaded and handles both returns.
+#[cfg(target_os = "linux")]
+#[no_mangle]
+pub unsafe extern "C" fn codex_launcher_bwrap_raw_clone(
+    flags: std::ffi::c_ulong,
+    child_stack: *mut std::ffi::c_void,
+) -> libc_int {
+    if !CHILD_DIES_WITH_MONITOR.load(std::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: the caller's clone, unchanged.
+        return unsafe { libc::syscall(libc::SYS_clone, flags, child_stack) } as libc_int;
+    }
+    // SAFETY: plain system calls; the pidfd is closed on both sides before returning.
+    unsafe {
+        let monitor = libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) as libc_int;
+        let pid = libc::syscall(libc::SYS_clone, flags, child_stack) as libc_int;
+        let errno = *libc::__errno_location();
+        if pid == 0 {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            if monitor >= 0 {
+                let mut gone = libc::pollfd {
+                    fd: monitor,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                if libc::poll(&mut gone, 1, 0) > 0 && gone.revents & libc::POLLIN != 0 {
+                    // This child is PID 1 of its namespace, which a signal from itself cannot end.
+                    libc::_exit(1);
+                }
+            }
+        }
+        if monitor >= 0 {
+            libc::close(monitor);
+        }
+        *libc::__errno_location() = errno;
+        pid
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[allow(non_camel_case_types)]
 type libc_int = std::ffi::c_int;
