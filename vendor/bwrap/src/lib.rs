@@ -131,12 +131,12 @@ pub unsafe extern "C" fn codex_launcher_bwrap_raw_clone(
 ) -> libc_int {
     if !CHILD_DIES_WITH_MONITOR.load(std::sync::atomic::Ordering::Relaxed) {
         // SAFETY: the caller's clone, unchanged.
-        return unsafe { libc::syscall(libc::SYS_clone, flags, child_stack) } as libc_int;
+        return unsafe { clone(flags, child_stack) };
     }
     // SAFETY: plain system calls; the pidfd is closed on both sides before returning.
     unsafe {
         let monitor = libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) as libc_int;
-        let pid = libc::syscall(libc::SYS_clone, flags, child_stack) as libc_int;
+        let pid = clone(flags, child_stack);
         let errno = *libc::__errno_location();
         if pid == 0 {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
@@ -158,6 +158,21 @@ pub unsafe extern "C" fn codex_launcher_bwrap_raw_clone(
         *libc::__errno_location() = errno;
         pid
     }
+}
+
+/// The clone system call as upstream's `raw_clone` makes it: s390 takes the stack first.
+///
+/// # Safety
+/// As clone(2) without a stack.
+#[cfg(target_os = "linux")]
+unsafe fn clone(flags: std::ffi::c_ulong, child_stack: *mut std::ffi::c_void) -> libc_int {
+    #[cfg(target_arch = "s390x")]
+    // SAFETY: per this function's contract.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, child_stack, flags) };
+    #[cfg(not(target_arch = "s390x"))]
+    // SAFETY: per this function's contract.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, child_stack) };
+    pid as libc_int
 }
 
 #[cfg(target_os = "linux")]
