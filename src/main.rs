@@ -5,6 +5,10 @@
 //! again by the inner stage. The two parts of that start-up that matter here are done below:
 //! descriptors 0-2 are open (a later `open` must never become stdout), and SIGPIPE is ignored,
 //! as under std's start-up (Codex's helper hands that disposition to the command, and so do we).
+//! SIGCHLD goes back to its default: a caller that ignores it (exec keeps an ignore) would have
+//! the kernel reap our children before we wait for them, and bubblewrap's monitor, which waits
+//! for SIGCHLD on a signalfd, wait for ever. POSIX leaves it open whether an exec keeps that
+//! ignore, so the command starting with the default is within what any exec may do.
 //! A panic still exits 101; stdout is flushed by `exit`.
 // The unit-test build of this file keeps std's `main`: the test harness brings its own.
 #![cfg_attr(not(test), no_main)]
@@ -20,6 +24,8 @@ mod start {
         open_standard_descriptors();
         // SAFETY: installs a disposition, no handler; nothing else runs yet.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        // SAFETY: as above.
+        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
         let code = std::panic::catch_unwind(|| {
             // glibc hands argv to std before `main`, so this is the process's own argv.
             let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
