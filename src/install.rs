@@ -307,7 +307,12 @@ pub fn run(args: crate::cli::InstallArgs) -> crate::exit::Outcome {
         );
     }
     if !args.dry_run {
-        std::fs::create_dir_all(&bin_dir)
+        use std::os::unix::fs::DirBuilderExt;
+        // 0755 whatever the umask: a bin dir on PATH that others can write is theirs to run.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&bin_dir)
             .map_err(|e| Failure::refused(format!("cannot create {}: {e}", bin_dir.display())))?;
         apply(&links).map_err(|e| {
             Failure::refused(format!("install into {} failed: {e}", bin_dir.display()))

@@ -68,7 +68,8 @@ fn net_dir(plan: &EgressPlan) -> Result<Dir, Failure> {
         .parent()
         .ok_or_else(|| refused("log path", plan.log.display()))?;
     if let Some(state) = net_dir.parent() {
-        std::fs::create_dir_all(state).map_err(|e| refused(&state.display().to_string(), e))?;
+        crate::fs::create_dirs_private(state)
+            .map_err(|e| refused(&state.display().to_string(), e))?;
     }
     crate::fs::private_dir(net_dir, 0o700).map_err(|e| refused(&net_dir.display().to_string(), e))
 }

@@ -199,14 +199,14 @@ impl Dir {
     /// [`Dir::anchor`], creating the directory and its parents first when missing.
     /// An existing directory of ours on the way that a task made unreadable is repaired first.
     pub fn anchor_creating(path: &Path) -> Result<Dir> {
-        if let Err(e) = std::fs::create_dir_all(path) {
+        if let Err(e) = create_dirs_private(path) {
             if e.raw_os_error() != Some(libc::EACCES) {
                 return Err(FsError::io(path, e));
             }
             if !repair::repair_ancestors(path) {
                 return Err(FsError::io(path, e));
             }
-            std::fs::create_dir_all(path).map_err(|e| FsError::io(path, e))?;
+            create_dirs_private(path).map_err(|e| FsError::io(path, e))?;
         }
         Self::anchor(path)
     }
@@ -612,6 +612,18 @@ fn relative_components<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a OsStr>>
             )),
         })
         .collect()
+}
+
+/// `create_dir_all`, each directory it makes 0700 whatever the umask: they are the launcher's
+/// own (state, cache, homes) or the user's Codex home's, which with a umask of 0 or 002 others
+/// could otherwise write (plant a session Codex resumes, move a private dir aside). Existing
+/// directories keep their mode.
+pub fn create_dirs_private(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
 }
 
 /// A private directory `path` (exactly `mode`) in the anchor that is its parent: created when

@@ -363,7 +363,7 @@ fn open_home(opts: &PrepareOptions) -> Result<(crate::fs::Dir, bool), HomeError>
         home.set_mode(0o700)?;
     }
     let sessions = opts.shared_home.join("sessions");
-    std::fs::create_dir_all(&sessions).map_err(|e| HomeError::io(&sessions, e))?;
+    crate::fs::create_dirs_private(&sessions).map_err(|e| HomeError::io(&sessions, e))?;
     Ok((home, created))
 }
 
