@@ -5,10 +5,14 @@
 //! again by the inner stage. The two parts of that start-up that matter here are done below:
 //! descriptors 0-2 are open (a later `open` must never become stdout), and SIGPIPE is ignored,
 //! as under std's start-up (Codex's helper hands that disposition to the command, and so do we).
-//! SIGCHLD goes back to its default: a caller that ignores it (exec keeps an ignore) would have
-//! the kernel reap our children before we wait for them, and bubblewrap's monitor, which waits
-//! for SIGCHLD on a signalfd, wait for ever. POSIX leaves it open whether an exec keeps that
-//! ignore, so the command starting with the default is within what any exec may do.
+//! The rest of the signal state a caller hands down is not ours to keep. SIGCHLD goes back to its
+//! default: ignored (exec keeps an ignore), the kernel would reap our children before we wait for
+//! them, and bubblewrap's monitor, which waits for SIGCHLD on a signalfd, would wait for ever.
+//! The mask is emptied and SIGINT, SIGQUIT and SIGTERM go back to their defaults: blocked or
+//! ignored, a SIGTERM for the launch stayed pending here and was never passed on, the command
+//! could not be stopped, and under Landlock it outlived a killed launcher (its parent-death
+//! signal is SIGTERM). Codex's helper gives the command the same clean state. SIGHUP keeps an
+//! ignore: that is `nohup`, asked for on purpose.
 //! A panic still exits 101; stdout is flushed by `exit`.
 // The unit-test build of this file keeps std's `main`: the test harness brings its own.
 #![cfg_attr(not(test), no_main)]
@@ -24,8 +28,7 @@ mod start {
         open_standard_descriptors();
         // SAFETY: installs a disposition, no handler; nothing else runs yet.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-        // SAFETY: as above.
-        unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+        reset_inherited_signals();
         let code = std::panic::catch_unwind(|| {
             // glibc hands argv to std before `main`, so this is the process's own argv.
             let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -34,6 +37,19 @@ mod start {
         })
         .unwrap_or(101);
         std::process::exit(i32::from(code))
+    }
+
+    /// See the module's comment.
+    fn reset_inherited_signals() {
+        // SAFETY: sets dispositions (no handlers) and the mask; nothing else runs yet.
+        unsafe {
+            for sig in [libc::SIGCHLD, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        }
     }
 
     /// Opens `/dev/null` on each of descriptors 0-2 that is closed, as std's start-up does; aborts
