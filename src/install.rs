@@ -307,12 +307,8 @@ pub fn run(args: crate::cli::InstallArgs) -> crate::exit::Outcome {
         );
     }
     if !args.dry_run {
-        use std::os::unix::fs::DirBuilderExt;
         // 0755 whatever the umask: a bin dir on PATH that others can write is theirs to run.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&bin_dir)
+        crate::fs::create_dirs_with_mode(&bin_dir, 0o755)
             .map_err(|e| Failure::refused(format!("cannot create {}: {e}", bin_dir.display())))?;
         apply(&links).map_err(|e| {
             Failure::refused(format!("install into {} failed: {e}", bin_dir.display()))

@@ -2,9 +2,11 @@
 //! way to its own (the XDG state and cache dirs, a per-task home's parents), the shared home's
 //! `sessions` and `install`'s bin dir were created with the umask's mode: world-writable under
 //! umask 0, so another local user could plant a session Codex resumes, move the launcher's
-//! private dirs aside or swap the `codex-run` on PATH. Stage 1: `codex-run` (every backend and
-//! uid) and `install` under umask 0, none of those dirs existing yet. Stage 2, from the host:
-//! nothing they created is writable by group or others.
+//! private dirs aside or swap the `codex-run` on PATH; and a umask that takes the owner's bits
+//! (0277) made them 0500, which failed every launch but root's. Stage 1: `codex-run` (every
+//! backend and uid) and `install` under umask 0 and 0277, none of those dirs existing yet.
+//! Stage 2, from the host: nothing they created is writable by group or others, and every
+//! directory they created is open to its owner.
 
 mod common;
 
@@ -15,10 +17,38 @@ use std::process::Command;
 use common::scene::*;
 use common::*;
 
-fn with_umask_0(cmd: &Command) -> Command {
+fn with_umask(umask: &str, cmd: &Command) -> Command {
     let mut sh = Command::new("sh");
-    sh.args(["-c", "umask 000; exec \"$@\"", "sh"]);
+    sh.args(["-c", &format!("umask {umask}; exec \"$@\""), "sh"]);
     wrap(sh, cmd)
+}
+
+fn with_umask_0(cmd: &Command) -> Command {
+    with_umask("000", cmd)
+}
+
+/// Every directory below `root` (itself included) its owner cannot list, enter or write.
+fn closed_to_owner(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if meta.permissions().mode() & 0o700 != 0o700 {
+                found.push(format!(
+                    "{:o} {}",
+                    meta.permissions().mode(),
+                    path.display()
+                ));
+            }
+            for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    found
 }
 
 /// Every entry below `root` (itself included) that group or others may write.
@@ -45,6 +75,19 @@ fn writable_by_others(root: &Path) -> Vec<String> {
     found
 }
 
+/// `codex-run` with its state, cache and per-task home below `fresh`.
+fn codex_run_into(scene: &Scene, fresh: &Path) -> Command {
+    let mut cmd = scene.launcher("codex-run");
+    cmd.env("XDG_STATE_HOME", fresh.join("state"))
+        .env("XDG_CACHE_HOME", fresh.join("cache"))
+        .arg("--shared-home")
+        .arg(&scene.shared)
+        .arg("--home")
+        .arg(fresh.join("homes/t1/home"))
+        .args(["--", "/bin/true"]);
+    cmd
+}
+
 #[test]
 fn nothing_the_launcher_creates_is_writable_by_others() {
     for variant in Variant::all() {
@@ -54,14 +97,7 @@ fn nothing_the_launcher_creates_is_writable_by_others() {
         let fresh = scene.user.join("fresh");
         let sessions = scene.shared.join("sessions");
         assert!(!sessions.exists());
-        let mut cmd = scene.launcher("codex-run");
-        cmd.env("XDG_STATE_HOME", fresh.join("state"))
-            .env("XDG_CACHE_HOME", fresh.join("cache"))
-            .arg("--shared-home")
-            .arg(&scene.shared)
-            .arg("--home")
-            .arg(fresh.join("homes/t1/home"))
-            .args(["--", "/bin/true"]);
+        let cmd = codex_run_into(&scene, &fresh);
         let out = output(&mut variant.wrap(&with_umask_0(&cmd)));
         assert_eq!(out.status.code(), Some(0), "{variant:?}: {}", stderr(&out));
         assert!(fresh.join("homes/t1/home").is_dir(), "{variant:?}: no home");
@@ -87,4 +123,24 @@ fn install_under_umask_0_leaves_nothing_writable_by_others() {
     assert!(fresh.join("bin/codex-run").is_symlink());
     let open = writable_by_others(&fresh);
     assert!(open.is_empty(), "writable by others: {open:#?}");
+}
+
+#[test]
+fn a_umask_without_owner_bits_leaves_every_launch_working() {
+    for variant in Variant::all() {
+        let scene = Scene::new(variant);
+        let fresh = scene.user.join("fresh");
+        let cmd = codex_run_into(&scene, &fresh);
+        let out = output(&mut variant.wrap(&with_umask("0277", &cmd)));
+        assert_eq!(out.status.code(), Some(0), "{variant:?}: {}", stderr(&out));
+        let closed = [
+            closed_to_owner(&fresh),
+            closed_to_owner(&scene.shared.join("sessions")),
+        ]
+        .concat();
+        assert!(
+            closed.is_empty(),
+            "{variant:?}: closed to their owner: {closed:#?}"
+        );
+    }
 }

@@ -616,14 +616,37 @@ fn relative_components<'a>(base: &Path, rel: &'a Path) -> Result<Vec<&'a OsStr>>
 
 /// `create_dir_all`, each directory it makes 0700 whatever the umask: they are the launcher's
 /// own (state, cache, homes) or the user's Codex home's, which with a umask of 0 or 002 others
-/// could otherwise write (plant a session Codex resumes, move a private dir aside). Existing
-/// directories keep their mode.
+/// could otherwise write (plant a session Codex resumes, move a private dir aside), and which a
+/// umask taking the owner's bits (0277) would leave unusable. Existing directories keep their
+/// mode.
 pub fn create_dirs_private(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
+    create_dirs_with_mode(path, 0o700)
+}
+
+/// [`create_dirs_private`] with `mode` for the directories it makes.
+pub fn create_dirs_with_mode(path: &Path, mode: u32) -> io::Result<()> {
+    let missing: Vec<&Path> = path
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
+        .collect();
+    for dir in missing.into_iter().rev() {
+        match nix::unistd::mkdir(dir, Mode::from_bits_truncate(mode)) {
+            // The umask took bits from `mode`: put them back, on the directory just made (never
+            // followed: another process could have put a link there meanwhile).
+            Ok(()) => {
+                let made = nix::fcntl::open(
+                    dir,
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )?;
+                nix::sys::stat::fchmod(&made, Mode::from_bits_truncate(mode))?;
+            }
+            // Made by someone else meanwhile: theirs to have set.
+            Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// A private directory `path` (exactly `mode`) in the anchor that is its parent: created when
