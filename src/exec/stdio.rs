@@ -155,11 +155,10 @@ impl Relays {
             drop(theirs);
             let (from, to) = if inward { (file, ours) } else { (ours, file) };
             let copy = move || {
-                // std copies file to pipe and pipe to file in the kernel (sendfile, splice).
                 // When the command stops reading, the write fails (EPIPE; SIGPIPE is ignored) and
                 // the copy ends; when the file cannot take more, dropping the pipe ends the
                 // command's writes the same way.
-                let _ = std::io::copy(&mut File::from(from), &mut File::from(to));
+                let _ = copy_through(File::from(from), File::from(to));
             };
             match std::thread::Builder::new()
                 .name(format!("stdio-{}", if inward { "in" } else { "out" }))
@@ -172,6 +171,23 @@ impl Relays {
             }
         }
         Pumps(running)
+    }
+}
+
+/// Copies `from` to `to` until `from` ends, with plain reads and writes. Not `std::io::copy`: into
+/// a regular file it splices at an offset it read before waiting for the pipe, so whatever the
+/// caller (or another launch sharing that open file) wrote meanwhile was overwritten.
+fn copy_through(mut from: File, mut to: File) -> std::io::Result<()> {
+    use std::io::{ErrorKind, Read, Write};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
     }
 }
 
