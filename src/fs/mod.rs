@@ -623,28 +623,44 @@ pub fn create_dirs_private(path: &Path) -> io::Result<()> {
     create_dirs_with_mode(path, 0o700)
 }
 
-/// [`create_dirs_private`] with `mode` for the directories it makes.
+/// [`create_dirs_private`] with `mode` for the directories it makes. It walks down from the
+/// deepest existing ancestor by descriptor: each directory is made in, and opened from (never
+/// followed), the one it made before, so a symlink swapped in for one of them meanwhile (by
+/// whoever can write the existing ancestor) is refused, not followed to an existing directory
+/// whose mode would then be changed.
 pub fn create_dirs_with_mode(path: &Path, mode: u32) -> io::Result<()> {
     let missing: Vec<&Path> = path
         .ancestors()
         .take_while(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
         .collect();
+    let Some(top) = missing.last() else {
+        return Ok(());
+    };
+    let base = match top.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut parent = nix::fcntl::open(base, flags, Mode::empty())?;
     for dir in missing.into_iter().rev() {
-        match nix::unistd::mkdir(dir, Mode::from_bits_truncate(mode)) {
-            // The umask took bits from `mode`: put them back, on the directory just made (never
-            // followed: another process could have put a link there meanwhile).
-            Ok(()) => {
-                let made = nix::fcntl::open(
-                    dir,
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )?;
-                nix::sys::stat::fchmod(&made, Mode::from_bits_truncate(mode))?;
-            }
+        // `.` and `..` exist (mkdirat says so) and are opened as they are.
+        let name = match dir.components().next_back() {
+            Some(Component::Normal(name)) => name,
+            Some(Component::ParentDir) => OsStr::new(".."),
+            _ => OsStr::new("."),
+        };
+        let made = match nix::sys::stat::mkdirat(&parent, name, Mode::from_bits_truncate(mode)) {
+            Ok(()) => true,
             // Made by someone else meanwhile: theirs to have set.
-            Err(Errno::EEXIST) => {}
+            Err(Errno::EEXIST) => false,
             Err(e) => return Err(e.into()),
+        };
+        let next = nix::fcntl::openat(&parent, name, flags | OFlag::O_NOFOLLOW, Mode::empty())?;
+        if made {
+            // The umask took bits from `mode`: put them back.
+            nix::sys::stat::fchmod(&next, Mode::from_bits_truncate(mode))?;
         }
+        parent = next;
     }
     Ok(())
 }
