@@ -411,7 +411,7 @@ pub const COVERED: &[(&str, &str, &str)] = &[
         "attack_lock_export",
     ),
     // Launcher state outside every writable root of these launches.
-    ("mkdir", "{base}/homes/task", OUTSIDE),
+    ("mkdirat", "{base}/homes/task", OUTSIDE),
     ("mkdirat", "{home}", OUTSIDE),
     ("*", "{shared}/sessions", OUTSIDE),
     // A task's transcripts copied into the shared tree after its run (src/home/sessions.rs); no
