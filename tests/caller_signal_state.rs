@@ -92,7 +92,7 @@ fn the_command_gets_a_clean_mask_and_the_stop_signals_at_their_defaults() {
         let scene = Scene::new(variant);
         let mut helper = scene.launcher("codex-linux-sandbox");
         helper
-            .args(variant_backend(variant))
+            .args(variant.backend_args())
             .arg("--sandbox-policy-cwd")
             .arg(&scene.ws)
             .arg("--permission-profile")
@@ -122,15 +122,6 @@ fn the_command_gets_a_clean_mask_and_the_stop_signals_at_their_defaults() {
                 "{variant:?} {name}: {text}"
             );
         }
-    }
-}
-
-/// The backend flags of `variant` for the helper (the scene's helper command has its own).
-fn variant_backend(variant: Variant) -> &'static [&'static str] {
-    match variant.backend {
-        Backend::Vendored => &["--backend", "bwrap-vendored"],
-        Backend::Landlock => &["--backend", "landlock"],
-        Backend::Auto | Backend::NoUserns => &[],
     }
 }
 

@@ -27,39 +27,15 @@ fn with_umask_0(cmd: &Command) -> Command {
     with_umask("000", cmd)
 }
 
-/// Every directory below `root` (itself included) its owner cannot list, enter or write.
-fn closed_to_owner(root: &Path) -> Vec<String> {
+/// Every entry below `root` (itself included) that `matches`, with its mode, not following links.
+fn entries_where(root: &Path, matches: impl Fn(&std::fs::Metadata) -> bool) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(path) = stack.pop() {
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue;
         };
-        if meta.is_dir() {
-            if meta.permissions().mode() & 0o700 != 0o700 {
-                found.push(format!(
-                    "{:o} {}",
-                    meta.permissions().mode(),
-                    path.display()
-                ));
-            }
-            for entry in std::fs::read_dir(&path).into_iter().flatten().flatten() {
-                stack.push(entry.path());
-            }
-        }
-    }
-    found
-}
-
-/// Every entry below `root` (itself included) that group or others may write.
-fn writable_by_others(root: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.permissions().mode() & 0o022 != 0 && !meta.file_type().is_symlink() {
+        if matches(&meta) {
             found.push(format!(
                 "{:o} {}",
                 meta.permissions().mode(),
@@ -73,6 +49,20 @@ fn writable_by_others(root: &Path) -> Vec<String> {
         }
     }
     found
+}
+
+/// Every directory below `root` (itself included) its owner cannot list, enter or write.
+fn closed_to_owner(root: &Path) -> Vec<String> {
+    entries_where(root, |m| {
+        m.is_dir() && m.permissions().mode() & 0o700 != 0o700
+    })
+}
+
+/// Every entry below `root` (itself included) that group or others may write.
+fn writable_by_others(root: &Path) -> Vec<String> {
+    entries_where(root, |m| {
+        m.permissions().mode() & 0o022 != 0 && !m.file_type().is_symlink()
+    })
 }
 
 /// `codex-run` with its state, cache and per-task home below `fresh`.

@@ -61,7 +61,8 @@ impl Variant {
         out
     }
 
-    fn backend_args(&self) -> &'static [&'static str] {
+    /// The launcher flags that ask for this variant's backend.
+    pub fn backend_args(&self) -> &'static [&'static str] {
         match self.backend {
             Backend::Vendored => &["--backend", "bwrap-vendored"],
             Backend::Landlock => &["--backend", "landlock"],
